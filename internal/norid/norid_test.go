@@ -8,8 +8,8 @@ func TestValidOrg(t *testing.T) {
 		in   string
 		want bool
 	}{
-		{"ok/brreg", "974760673", true},      // Brønnøysundregistrene
-		{"ok/digdir", "991825827", true},     // Digitaliseringsdirektoratet
+		{"ok/brreg", "974760673", true},  // Brønnøysundregistrene
+		{"ok/digdir", "991825827", true}, // Digitaliseringsdirektoratet
 		{"ok/check-11-means-0", "000000000", true},
 		{"fail/wrong-check-digit", "974760674", false},
 		{"fail/short", "97476067", false},

@@ -1,0 +1,64 @@
+package protocol
+
+// GrantTypeJWTBearer is the only grant the token endpoint serves (RFC 7523).
+const GrantTypeJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+// client_amr values: how the client authenticated its grant.
+const (
+	AMRCertificate   = "virksomhetssertifikat"
+	AMRPrivateKeyJWT = "private_key_jwt"
+)
+
+// Integration types and authentication methods a client may have.
+const (
+	IntegrationMaskinporten = "maskinporten"
+	AuthPrivateKeyJWT       = "private_key_jwt"
+)
+
+// AudienceUnspecified is the token aud when the grant named no resource.
+const AudienceUnspecified = "unspecified"
+
+// TokenType is the JOSE typ of portvakt access tokens (RFC 9068).
+const TokenType = "at+jwt"
+
+// ISO 6523 actor authority used in consumer and supplier claims.
+const OrgAuthority = "iso6523-actorid-upis"
+
+// OrgPrefix precedes an organisation number in an ISO 6523 actor ID.
+const OrgPrefix = "0192:"
+
+// Org is the consumer or supplier claim of an access token.
+type Org struct {
+	Authority string `json:"authority"`
+	ID        string `json:"ID"`
+}
+
+// NewOrg wraps a 9-digit organisation number as an ISO 6523 actor.
+func NewOrg(orgno string) Org { return Org{Authority: OrgAuthority, ID: OrgPrefix + orgno} }
+
+// Orgno returns the organisation number of o, or "" when o is not a Norwegian
+// organisation (authority and prefix must both match).
+func (o Org) Orgno() string {
+	if o.Authority != OrgAuthority || len(o.ID) != len(OrgPrefix)+9 || o.ID[:len(OrgPrefix)] != OrgPrefix {
+		return ""
+	}
+	return o.ID[len(OrgPrefix):]
+}
+
+// AccessTokenClaims are the claims of a portvakt access token (SPEC 2.3).
+// Aud is a string or an array of strings.
+type AccessTokenClaims struct {
+	Issuer           string `json:"iss"`
+	ClientID         string `json:"client_id"`
+	ClientAMR        string `json:"client_amr"`
+	TokenType        string `json:"token_type"`
+	Scope            string `json:"scope"`
+	Consumer         Org    `json:"consumer"`
+	Supplier         *Org   `json:"supplier,omitempty"`
+	DelegationSource string `json:"delegation_source,omitempty"`
+	Aud              any    `json:"aud"`
+	PID              string `json:"pid,omitempty"`
+	IssuedAt         int64  `json:"iat"`
+	ExpiresAt        int64  `json:"exp"`
+	JTI              string `json:"jti"`
+}

@@ -1,0 +1,5 @@
+// Package store defines portvakt's persistent records (SPEC section 1), the one
+// Store interface every backend implements, its sentinel errors, and the
+// read-only overlay of records declared in the config file. Implementations
+// live in sub-packages and are all checked by store/conformance.
+package store
