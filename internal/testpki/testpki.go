@@ -1,0 +1,306 @@
+package testpki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"sync/atomic"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// OIDOrganizationIdentifier is X.520 organizationIdentifier (2.5.4.97), where
+// SEID 2 certificates carry "NTRNO-<org>".
+var OIDOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
+
+// CA is a certificate authority with its key.
+type CA struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+	// Issuer is the CA that signed this one; nil for a root.
+	Issuer *CA
+}
+
+// PKI is a root and one intermediate, the shape of Buypass and Commfides.
+type PKI struct {
+	Root         *CA
+	Intermediate *CA
+	// Now is the clock certificates are made against (default time.Now).
+	Now func() time.Time
+}
+
+var serial atomic.Int64
+
+func nextSerial() *big.Int {
+	return big.NewInt(time.Now().UnixNano()/1000 + serial.Add(1))
+}
+
+// New makes a root CA and an intermediate, valid from an hour ago for ten years.
+func New(name string) (*PKI, error) {
+	p := &PKI{Now: time.Now}
+	rootKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	now := p.Now()
+	rootTmpl := &x509.Certificate{
+		SerialNumber:          nextSerial(),
+		Subject:               pkix.Name{CommonName: name + " Root CA", Organization: []string{name}, Country: []string{"NO"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
+	if err != nil {
+		return nil, err
+	}
+	rootCert, _ := x509.ParseCertificate(der)
+	p.Root = &CA{Cert: rootCert, Key: rootKey}
+	p.Intermediate, err = p.Root.SubCA(name+" Issuing CA", now)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// SubCA makes a CA signed by ca.
+func (ca *CA) SubCA(cn string, now time.Time) (*CA, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          nextSerial(),
+		Subject:               pkix.Name{CommonName: cn, Country: []string{"NO"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(5 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &CA{Cert: cert, Key: key, Issuer: ca}, nil
+}
+
+// Style selects where the org number sits in a leaf's subject.
+type Style int
+
+const (
+	// SEID1: subject serialNumber holds the 9-digit org number.
+	SEID1 Style = iota + 1
+	// SEID2: organizationIdentifier holds NTRNO-<org>.
+	SEID2
+	// OrgInO: only O = "<name> - <org>" carries the number.
+	OrgInO
+)
+
+// LeafOptions shape an enterprise certificate. Zero values give a valid
+// SEID 2 RSA-2048 certificate with a critical digitalSignature key usage,
+// valid from an hour ago for a year.
+type LeafOptions struct {
+	Org       string
+	Name      string // organisation name, default "Test Org"
+	Style     Style
+	Key       crypto.Signer // default: a fresh RSA-2048 key
+	NotBefore time.Time
+	NotAfter  time.Time
+	// KeyUsage defaults to digitalSignature; NoKeyUsage omits the extension.
+	KeyUsage   x509.KeyUsage
+	NoKeyUsage bool
+	// NonCriticalKeyUsage writes keyUsage without the critical flag.
+	NonCriticalKeyUsage bool
+	Policies            []asn1.ObjectIdentifier
+	CRLURLs             []string
+	SelfSigned          bool
+}
+
+// Leaf is an enterprise certificate with its key and chain (leaf first,
+// without the root).
+type Leaf struct {
+	Cert  *x509.Certificate
+	Key   crypto.Signer
+	Chain []*x509.Certificate
+}
+
+// Leaf issues an enterprise certificate from the intermediate.
+func (p *PKI) Leaf(o LeafOptions) (*Leaf, error) { return p.Intermediate.Leaf(o, p.Now()) }
+
+// Leaf issues an enterprise certificate signed by ca.
+func (ca *CA) Leaf(o LeafOptions, now time.Time) (*Leaf, error) {
+	if o.Name == "" {
+		o.Name = "Test Org"
+	}
+	if o.Style == 0 {
+		o.Style = SEID2
+	}
+	if o.Key == nil {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, err
+		}
+		o.Key = k
+	}
+	if o.NotBefore.IsZero() {
+		o.NotBefore = now.Add(-time.Hour)
+	}
+	if o.NotAfter.IsZero() {
+		o.NotAfter = now.Add(365 * 24 * time.Hour)
+	}
+	subj := pkix.Name{CommonName: o.Name, Country: []string{"NO"}}
+	switch o.Style {
+	case SEID1:
+		subj.SerialNumber = o.Org
+		subj.Organization = []string{o.Name}
+	case SEID2:
+		subj.Organization = []string{o.Name}
+		subj.ExtraNames = []pkix.AttributeTypeAndValue{{Type: OIDOrganizationIdentifier, Value: "NTRNO-" + o.Org}}
+	case OrgInO:
+		subj.Organization = []string{o.Name + " - " + o.Org}
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          nextSerial(),
+		Subject:               subj,
+		NotBefore:             o.NotBefore,
+		NotAfter:              o.NotAfter,
+		BasicConstraintsValid: true,
+		PolicyIdentifiers:     o.Policies,
+		CRLDistributionPoints: o.CRLURLs,
+	}
+	ku := o.KeyUsage
+	if ku == 0 {
+		ku = x509.KeyUsageDigitalSignature
+	}
+	if !o.NoKeyUsage && !o.NonCriticalKeyUsage {
+		tmpl.KeyUsage = ku
+	}
+	if o.NonCriticalKeyUsage {
+		// crypto/x509 always marks keyUsage critical; write the extension by hand.
+		ext, err := keyUsageExtension(ku, false)
+		if err != nil {
+			return nil, err
+		}
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, ext)
+	}
+	parent, signer := ca.Cert, ca.Key
+	if o.SelfSigned {
+		parent, signer = tmpl, o.Key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, o.Key.Public(), signer)
+	if err != nil {
+		return nil, fmt.Errorf("testpki: create leaf: %w", err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	l := &Leaf{Cert: cert, Key: o.Key, Chain: []*x509.Certificate{cert}}
+	if !o.SelfSigned {
+		for c := ca; c != nil && c.Issuer != nil; c = c.Issuer {
+			l.Chain = append(l.Chain, c.Cert)
+		}
+	}
+	return l, nil
+}
+
+func keyUsageExtension(ku x509.KeyUsage, critical bool) (pkix.Extension, error) {
+	var a [2]byte
+	a[0] = reverseBits(byte(ku))
+	a[1] = reverseBits(byte(ku >> 8))
+	l := 1
+	if a[1] != 0 {
+		l = 2
+	}
+	bs := asn1.BitString{Bytes: a[:l], BitLength: l * 8}
+	for bs.BitLength > 0 && bs.At(bs.BitLength-1) == 0 {
+		bs.BitLength--
+	}
+	v, err := asn1.Marshal(bs)
+	if err != nil {
+		return pkix.Extension{}, err
+	}
+	return pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 15}, Critical: critical, Value: v}, nil
+}
+
+func reverseBits(b byte) byte {
+	var r byte
+	for i := 0; i < 8; i++ {
+		r = r<<1 | b&1
+		b >>= 1
+	}
+	return r
+}
+
+// CRL makes a CRL signed by ca listing the revoked serial numbers, valid from
+// now for a day.
+func (ca *CA) CRL(now time.Time, revoked ...*big.Int) ([]byte, error) {
+	entries := make([]x509.RevocationListEntry, 0, len(revoked))
+	for _, s := range revoked {
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: now.Add(-time.Minute)})
+	}
+	return x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number:                    nextSerial(),
+		ThisUpdate:                now.Add(-time.Minute),
+		NextUpdate:                now.Add(24 * time.Hour),
+		RevokedCertificateEntries: entries,
+	}, ca.Cert, ca.Key)
+}
+
+// X5C is the leaf's chain as a JWS x5c header value (standard base64 DER,
+// leaf first).
+func (l *Leaf) X5C() []string {
+	out := make([]string, len(l.Chain))
+	for i, c := range l.Chain {
+		out[i] = b64(c.Raw)
+	}
+	return out
+}
+
+// CertPEM encodes certificates as PEM.
+func CertPEM(certs ...*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
+}
+
+// KeyPEM encodes a private key as PKCS#8 PEM.
+func KeyPEM(k crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// PKCS12 encodes the leaf, its key and its CA certificates as a .p12 with the
+// given password, using the modern (AES-256, PBKDF2, SHA-256 MAC) profile.
+func (l *Leaf) PKCS12(password string) ([]byte, error) {
+	return pkcs12.Modern.Encode(l.Key, l.Cert, l.Chain[1:], password)
+}
+
+// PKCS12Legacy encodes as the older RC2/3DES profile that many issued
+// enterprise certificates still use.
+func (l *Leaf) PKCS12Legacy(password string) ([]byte, error) {
+	return pkcs12.LegacyDES.Encode(l.Key, l.Cert, l.Chain[1:], password)
+}
+
+// RSAKey makes an RSA key of the given size.
+func RSAKey(bits int) (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, bits) }
+
+// ECKey makes an EC key on the given curve.
+func ECKey(c elliptic.Curve) (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(c, rand.Reader) }
