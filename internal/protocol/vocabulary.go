@@ -1,5 +1,7 @@
 package protocol
 
+import "net/url"
+
 // GrantTypeJWTBearer is the only grant the token endpoint serves (RFC 7523).
 const GrantTypeJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -61,4 +63,14 @@ type AccessTokenClaims struct {
 	IssuedAt         int64  `json:"iat"`
 	ExpiresAt        int64  `json:"exp"`
 	JTI              string `json:"jti"`
+}
+
+// ValidResource reports whether s is an absolute URI usable as an RFC 8707
+// resource indicator (a scheme, no fragment).
+func ValidResource(s string) bool {
+	if s == "" || len(s) > 2048 {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.IsAbs() && u.Fragment == "" && (u.Host != "" || u.Opaque != "")
 }

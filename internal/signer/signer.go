@@ -1,0 +1,191 @@
+package signer
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Key is one signing key.
+type Key struct {
+	ID      string // RFC 7638 thumbprint, base64url
+	Alg     string // RS256 or ES256
+	Private crypto.Signer
+	method  jwt.SigningMethod
+	header  string // the encoded JOSE header for this key, precomputed
+}
+
+// NewKey wraps a private key for alg, deriving its kid from the RFC 7638
+// thumbprint of its public key.
+func NewKey(priv crypto.Signer, alg string) (*Key, error) {
+	switch k := priv.(type) {
+	case *rsa.PrivateKey:
+		if alg != "RS256" {
+			return nil, fmt.Errorf("signer: an RSA key signs RS256, not %s", alg)
+		}
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("signer: RSA key of %d bits; at least 2048 required", k.N.BitLen())
+		}
+	case *ecdsa.PrivateKey:
+		if alg != "ES256" || k.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("signer: an EC key must be P-256 for ES256")
+		}
+	default:
+		return nil, fmt.Errorf("signer: unsupported key type %T", priv)
+	}
+	jwk := jose.JSONWebKey{Key: priv.Public()}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("signer: thumbprint: %w", err)
+	}
+	k := &Key{ID: base64.RawURLEncoding.EncodeToString(tp), Alg: alg, Private: priv, method: jwt.GetSigningMethod(alg)}
+	h, _ := json.Marshal(map[string]string{"alg": alg, "kid": k.ID, "typ": "at+jwt"})
+	k.header = base64.RawURLEncoding.EncodeToString(h)
+	return k, nil
+}
+
+// Generate makes a fresh key for alg (RSA-2048 for RS256, P-256 for ES256).
+func Generate(alg string) (*Key, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case "RS256":
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "ES256":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return nil, fmt.Errorf("signer: unsupported algorithm %q", alg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return NewKey(priv, alg)
+}
+
+// LoadOrGenerate reads a PEM private key from path, or, when the file does
+// not exist, generates one for alg and writes it there (mode 0600).
+func LoadOrGenerate(path, alg string) (*Key, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k, err := Generate(alg)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k.Private)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signer: %w", err)
+	}
+	priv, err := ParsePrivateKeyPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("signer: %s: %w", path, err)
+	}
+	return NewKey(priv, alg)
+}
+
+// ParsePrivateKeyPEM reads a PKCS#8, PKCS#1 or SEC 1 private key.
+func ParsePrivateKeyPEM(b []byte) (crypto.Signer, error) {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("no PEM block")
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+		if s, ok := k.(crypto.Signer); ok {
+			return s, nil
+		}
+		return nil, fmt.Errorf("unsupported key type %T", k)
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParseECPrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	return nil, errors.New("not a PKCS#8, PKCS#1 or SEC 1 private key")
+}
+
+// Set is the server's signing keys: one active, the rest only published.
+type Set struct {
+	active    *Key
+	published []*Key
+	jwks      []byte
+}
+
+// NewSet makes a set signing with active and publishing it and others.
+func NewSet(active *Key, others ...*Key) (*Set, error) {
+	s := &Set{active: active, published: append([]*Key{active}, others...)}
+	var set jose.JSONWebKeySet
+	for _, k := range s.published {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Private.Public(), KeyID: k.ID, Algorithm: k.Alg, Use: "sig"})
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return nil, err
+	}
+	s.jwks = b
+	return s, nil
+}
+
+// Active is the key new tokens are signed with.
+func (s *Set) Active() *Key { return s.active }
+
+// JWKS is the published key set as JSON.
+func (s *Set) JWKS() []byte { return s.jwks }
+
+// Lookup finds a published key by kid.
+func (s *Set) Lookup(kid string) (*Key, bool) {
+	for _, k := range s.published {
+		if k.ID == kid {
+			return k, true
+		}
+	}
+	return nil, false
+}
+
+// Sign makes a compact JWS of claims with the active key. The header is
+// precomputed per key: only the claims are encoded per token.
+func (s *Set) Sign(claims any) (string, error) {
+	k := s.active
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("signer: encode claims: %w", err)
+	}
+	var b strings.Builder
+	b.Grow(len(k.header) + 1 + base64.RawURLEncoding.EncodedLen(len(payload)) + 1 + 512)
+	b.WriteString(k.header)
+	b.WriteByte('.')
+	enc := make([]byte, base64.RawURLEncoding.EncodedLen(len(payload)))
+	base64.RawURLEncoding.Encode(enc, payload)
+	b.Write(enc)
+	sig, err := k.method.Sign(b.String(), k.Private)
+	if err != nil {
+		return "", fmt.Errorf("signer: sign: %w", err)
+	}
+	b.WriteByte('.')
+	b.WriteString(base64.RawURLEncoding.EncodeToString(sig))
+	return b.String(), nil
+}
