@@ -1,0 +1,209 @@
+package access
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/store"
+)
+
+// Records are the access rules Decide reads. Implementations are in-memory
+// and must not block: Decide runs on the token endpoint's hot path.
+type Records interface {
+	// Scope returns the scope named name, active or not.
+	Scope(name string) (store.Scope, bool)
+	// HasAccess reports whether an APPROVED access row (scope, consumerOrg) exists.
+	HasAccess(scope, consumerOrg string) bool
+	// HasDelegation reports whether an ACTIVE delegation (scope, consumerOrg,
+	// supplierOrg) exists.
+	HasDelegation(scope, consumerOrg, supplierOrg string) bool
+}
+
+// SupplierRecords adds the one lookup ClientMayList needs beyond Records: a
+// client's org may list a scope delegated to it by any consumer, so the
+// consumers have to be enumerable.
+type SupplierRecords interface {
+	Records
+	// Delegators returns the consumer orgs with an ACTIVE delegation of scope
+	// to supplierOrg. The caller must not modify the slice.
+	Delegators(scope, supplierOrg string) []string
+}
+
+// Policy is the server-wide part of the decision.
+type Policy struct {
+	// Issuer is this server's issuer, the only delegation source it honours.
+	Issuer string
+	// DefaultLifetime is the token lifetime when neither the scopes nor the
+	// client cap it (SPEC 2.3: 120 s).
+	DefaultLifetime time.Duration
+}
+
+// Request is a token request after the assertion has been verified and its
+// claims parsed and validated.
+type Request struct {
+	Client      store.Client // active and authenticated
+	Scopes      []string     // request order, duplicates removed
+	ConsumerOrg string       // "" = not delegated; else a valid org other than the client's
+	Resources   []string     // validated absolute URIs, request order, duplicates removed
+}
+
+// Grant is what the token will say.
+type Grant struct {
+	Scopes           []string // granted = requested, request order
+	ConsumerOrg      string   // the client's org, or Request.ConsumerOrg when delegated
+	SupplierOrg      string   // the client's org when delegated, else ""
+	DelegationSource string   // Policy.Issuer when delegated, else ""
+	Audience         []string // Request.Resources; nil when none
+	Lifetime         time.Duration
+}
+
+// Decide grants every requested scope or none (SPEC 2.2). Scopes are checked
+// in request order, each through the same fixed sequence of rules, and the
+// first failure is returned, so one request always gets the same answer. The
+// resource rules run only once every scope is granted. Errors are
+// *protocol.Error.
+func Decide(p Policy, req Request, recs Records) (Grant, error) {
+	if len(req.Scopes) == 0 {
+		return Grant{}, protocol.InvalidScope("the assertion's scope claim is empty; list the scopes to request, separated by spaces")
+	}
+	clientOrg := req.Client.ClientOrgno
+	scopes := make([]store.Scope, len(req.Scopes))
+	for i, name := range req.Scopes {
+		s, err := checkScope(p, req, recs, name)
+		if err != nil {
+			return Grant{}, err
+		}
+		scopes[i] = s
+	}
+	if err := checkResources(scopes, req.Resources); err != nil {
+		return Grant{}, err
+	}
+
+	g := Grant{
+		Scopes:      slices.Clone(req.Scopes),
+		ConsumerOrg: clientOrg,
+		Lifetime:    lifetime(p, req.Client, scopes),
+	}
+	if req.ConsumerOrg != "" {
+		g.ConsumerOrg = req.ConsumerOrg
+		g.SupplierOrg = clientOrg
+		g.DelegationSource = p.Issuer
+	}
+	if len(req.Resources) > 0 {
+		g.Audience = slices.Clone(req.Resources)
+	}
+	return g, nil
+}
+
+func checkScope(p Policy, req Request, recs Records, name string) (store.Scope, error) {
+	c := req.Client
+	s, ok := recs.Scope(name)
+	if !ok || !s.Active {
+		return s, protocol.InvalidScope("scope %q does not exist or is not active; check its name", name)
+	}
+	if !slices.Contains(c.Scopes, name) {
+		return s, protocol.InvalidScope("client %s is not allowed scope %q; add it to the client's scopes", c.ClientID, name)
+	}
+	if len(s.AllowedIntegrationTypes) > 0 && !slices.Contains(s.AllowedIntegrationTypes, c.IntegrationType) {
+		return s, protocol.InvalidScope("scope %q is not available to clients of integration type %q; use a client of type %s",
+			name, c.IntegrationType, strings.Join(s.AllowedIntegrationTypes, " or "))
+	}
+	if req.ConsumerOrg == "" {
+		if !recs.HasAccess(name, c.ClientOrgno) && !s.AccessibleForAll {
+			return s, protocol.InvalidScope("organisation %s has no access to scope %q; ask the scope's owner to grant it", c.ClientOrgno, name)
+		}
+		return s, nil
+	}
+	if !recs.HasAccess(name, req.ConsumerOrg) && !s.AccessibleForAll {
+		return s, protocol.InvalidScope("consumer_org %s has no access to scope %q, so it cannot delegate it; the consumer must first be granted the scope by its owner", req.ConsumerOrg, name)
+	}
+	if !delegable(p, s) {
+		return s, protocol.InvalidScope("scope %q cannot be delegated; request it without consumer_org", name)
+	}
+	if !recs.HasDelegation(name, req.ConsumerOrg, c.ClientOrgno) {
+		return s, protocol.InvalidScope("organisation %s has not delegated scope %q to organisation %s; the consumer must delegate it to you", req.ConsumerOrg, name, c.ClientOrgno)
+	}
+	return s, nil
+}
+
+// delegable: this server is the only delegation registry it trusts, so a
+// scope naming another source (or none) cannot be delegated here. An empty
+// Issuer never matches.
+func delegable(p Policy, s store.Scope) bool {
+	return s.DelegationSource != "" && s.DelegationSource == p.Issuer
+}
+
+func checkResources(scopes []store.Scope, resources []string) error {
+	for _, s := range scopes {
+		if s.RequiresAudience && len(resources) == 0 {
+			return protocol.InvalidTarget("scope %q requires a resource; add a resource claim naming the API you call", s.Name)
+		}
+		if len(s.Audiences) == 0 {
+			continue
+		}
+		for _, r := range resources {
+			if !slices.Contains(s.Audiences, r) {
+				return protocol.InvalidTarget("resource %q is not an audience of scope %q; use one of: %s", r, s.Name, strings.Join(s.Audiences, " "))
+			}
+		}
+	}
+	return nil
+}
+
+// lifetime is the smallest non-zero cap among the scopes' at_max_age and the
+// client's access_token_lifetime; without any cap, the default. A negative
+// cap (which validation refuses) counts as none rather than as an expired token.
+func lifetime(p Policy, c store.Client, scopes []store.Scope) time.Duration {
+	least := 0
+	consider := func(secs int) {
+		if secs > 0 && (least == 0 || secs < least) {
+			least = secs
+		}
+	}
+	consider(c.AccessTokenLifetime)
+	for _, s := range scopes {
+		consider(s.ATMaxAge)
+	}
+	if least == 0 {
+		return p.DefaultLifetime
+	}
+	return time.Duration(least) * time.Second
+}
+
+// CanGet reports whether org can obtain scope itself: the scope is active and
+// org has APPROVED access or the scope is accessible for all. This is the
+// rule for making a delegation (the consumer must be able to get the scope).
+func CanGet(recs Records, scope, org string) bool {
+	s, ok := recs.Scope(scope)
+	if !ok || !s.Active {
+		return false
+	}
+	return s.AccessibleForAll || recs.HasAccess(scope, org)
+}
+
+// ClientMayList reports whether a client of org may list scope (SPEC 1):
+// org can get it itself, or an ACTIVE delegation of the delegable scope to
+// org exists from a consumer that can get it. Accessible-for-all scopes are
+// covered by CanGet.
+//
+// Delegable here means "has a delegation source": the caller (the
+// self-service API) does not know the issuer, and a delegation can only be
+// recorded for a delegable scope anyway. Decide applies the stricter
+// issuer check when a token is requested.
+func ClientMayList(recs SupplierRecords, scope, org string) bool {
+	if CanGet(recs, scope, org) {
+		return true
+	}
+	s, ok := recs.Scope(scope)
+	if !ok || !s.Active || !s.Delegable() {
+		return false
+	}
+	for _, consumer := range recs.Delegators(scope, org) {
+		if CanGet(recs, scope, consumer) {
+			return true
+		}
+	}
+	return false
+}

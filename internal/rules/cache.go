@@ -1,0 +1,225 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/portvakt/portvakt/internal/store"
+)
+
+// CacheConfig configures a Cache. Every field works at its zero value.
+type CacheConfig struct {
+	// PollInterval is how often Run reads the store's Generation. Default 500ms.
+	PollInterval time.Duration
+	// LoadTimeout bounds one reload, which runs detached from the request
+	// that triggered it (it is shared with other callers). Default 10s.
+	LoadTimeout time.Duration
+	// Now is the clock used to time reloads. Default time.Now.
+	Now func() time.Time
+	// OnReload, when set, is called after every reload attempt and every
+	// failed generation poll (then gen is 0), for metrics and logs. It runs
+	// on the reloading goroutine and must not block.
+	OnReload func(gen int64, took time.Duration, err error)
+}
+
+const (
+	defaultPollInterval = 500 * time.Millisecond
+	defaultLoadTimeout  = 10 * time.Second
+)
+
+// Cache holds the current Snapshot of the access rules.
+//
+// Staleness is one atomic word, state: bit 0 is set while Run has seen a new
+// generation and is reloading; the bits above count Invalidate calls. Every
+// snapshot records the state (bit 0 clear) read before it was loaded, so the
+// hot path is a pointer load and one comparison, and an Invalidate that
+// races with a reload already under way is never lost: that reload carries
+// the older count and the next call reloads again.
+//
+// Failed reloads are handled by who is owed fresh rules:
+//   - After Invalidate (a write committed in this process) the old snapshot
+//     is known to be wrong, and the admin who just revoked an access expects
+//     the next token request to be refused. Snapshot returns the error and
+//     the token endpoint answers 503. It loses nothing by doing so: issuing a
+//     token writes the issued-token row, which fails too while the store is
+//     down.
+//   - After a poll (a write by another replica) no request is waiting for
+//     that write: other replicas already serve it at most PollInterval late.
+//     The old snapshot is kept, callers are not failed or slowed down on
+//     every request, and Run retries on the next tick.
+type Cache struct {
+	store store.Store
+	cfg   CacheConfig
+
+	cur   atomic.Pointer[Snapshot]
+	state atomic.Uint64
+	sf    singleflight.Group
+}
+
+const (
+	pollBit        = 1
+	invalidateStep = 2
+)
+
+// NewCache returns a cache over s. Nothing is loaded until the first
+// Snapshot call (or the first tick of Run).
+func NewCache(s store.Store, cfg CacheConfig) *Cache {
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = defaultPollInterval
+	}
+	if cfg.LoadTimeout <= 0 {
+		cfg.LoadTimeout = defaultLoadTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Cache{store: s, cfg: cfg}
+}
+
+// Snapshot returns the current snapshot. The first call loads it; a call
+// after Invalidate, or while Run reloads a newer generation, waits for the
+// reload, which concurrent callers share. Errors wrap the store's (test
+// with errors.Is(err, store.ErrUnavailable)); the caller answers 503.
+func (c *Cache) Snapshot(ctx context.Context) (*Snapshot, error) {
+	s := c.cur.Load()
+	st := c.state.Load()
+	if s != nil && s.state == st {
+		return s, nil
+	}
+	return c.slowSnapshot(ctx, st)
+}
+
+func (c *Cache) slowSnapshot(ctx context.Context, st uint64) (*Snapshot, error) {
+	// want is the invalidation count this caller must see: every write it
+	// could have made (or observed committed) in this process.
+	want := st &^ pollBit
+	for {
+		ch := c.sf.DoChan("reload", func() (any, error) { return c.reload(ctx) })
+		var r singleflight.Result
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case r = <-ch:
+		}
+		if r.Err != nil {
+			// Only the poll made us wait: the current rules are still owed
+			// to no one, so serve them (see Cache).
+			if cur := c.cur.Load(); cur != nil && cur.state >= want {
+				return cur, nil
+			}
+			return nil, r.Err
+		}
+		s := r.Val.(*Snapshot)
+		if s.state >= want {
+			return s, nil
+		}
+		// We joined a reload that began before our Invalidate: go again.
+	}
+}
+
+// reload loads and publishes a new snapshot. It runs inside the single
+// flight, so reloads never overlap and each one publishes newer rules than
+// the last. It is detached from the caller's cancellation: other callers
+// share its result.
+func (c *Cache) reload(parent context.Context) (*Snapshot, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), c.cfg.LoadTimeout)
+	defer cancel()
+	start := c.cfg.Now()
+	// Order matters: the state, then the generation, then the records. A
+	// write that commits after either read is missing from this snapshot
+	// perhaps, but then its Invalidate or its generation is newer than what
+	// the snapshot records, so it is reloaded again.
+	st := c.state.Load() &^ pollBit
+	s, err := c.load(ctx)
+	took := c.cfg.Now().Sub(start)
+	if err != nil {
+		c.report(0, took, err)
+		return nil, err
+	}
+	s.state = st
+	c.cur.Store(s)
+	c.report(s.gen, took, nil)
+	return s, nil
+}
+
+func (c *Cache) load(ctx context.Context) (*Snapshot, error) {
+	gen, err := c.store.Generation(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rules: read generation: %w", err)
+	}
+	scopes, err := c.store.ListScopes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rules: list scopes: %w", err)
+	}
+	access, err := c.store.ListAccess(ctx, store.AccessFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("rules: list access: %w", err)
+	}
+	dels, err := c.store.ListDelegations(ctx, store.DelegationFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("rules: list delegations: %w", err)
+	}
+	clients, err := c.store.ListClients(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rules: list clients: %w", err)
+	}
+	s := Build(scopes, access, dels, clients)
+	s.gen = gen
+	return s, nil
+}
+
+func (c *Cache) report(gen int64, took time.Duration, err error) {
+	if c.cfg.OnReload != nil {
+		c.cfg.OnReload(gen, took, err)
+	}
+}
+
+// Invalidate records that a write committed in this process: the next
+// Snapshot call reloads, and fails rather than serve the old rules. Call it
+// after the commit, before answering the request that wrote.
+func (c *Cache) Invalidate() { c.state.Add(invalidateStep) }
+
+// Run polls the store's Generation every PollInterval and reloads when it
+// differs from the current snapshot's; it also loads the first snapshot if
+// no request has yet. A failed poll or reload keeps the current snapshot and
+// is retried on the next tick. Run returns when ctx is done. Call it once.
+func (c *Cache) Run(ctx context.Context) {
+	t := time.NewTicker(c.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.poll(ctx)
+		}
+	}
+}
+
+func (c *Cache) poll(ctx context.Context) {
+	gctx, cancel := context.WithTimeout(ctx, c.cfg.LoadTimeout)
+	gen, err := c.store.Generation(gctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			c.report(0, 0, fmt.Errorf("rules: poll generation: %w", err))
+		}
+		return
+	}
+	if s := c.cur.Load(); s != nil && s.gen == gen {
+		return
+	}
+	// Callers arriving now wait for the new rules rather than serve rules
+	// known to be old; on failure they fall back to the current ones.
+	c.state.Or(pollBit)
+	defer c.state.And(^uint64(pollBit))
+	ch := c.sf.DoChan("reload", func() (any, error) { return c.reload(ctx) })
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
