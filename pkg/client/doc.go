@@ -1,0 +1,23 @@
+// Package client is the consumer side of portvakt (and of Maskinporten): it
+// builds and signs JWT grants (RFC 7523) with an enterprise certificate (x5c)
+// or a registered key (kid), exchanges them at the token endpoint, and caches
+// the access token until shortly before it expires.
+//
+// A TokenSource is an oauth2.TokenSource, so it plugs into oauth2.NewClient
+// and oauth2.Transport:
+//
+//	key, chain, _ := client.LoadPKCS12(p12, password)
+//	signer, _ := client.CertificateSigner(key, chain)
+//	ts, _ := client.NewTokenSource(ctx, client.Config{Issuer: issuer, ClientID: id, Scopes: scopes, Signer: signer})
+//	httpClient := oauth2.NewClient(ctx, ts)
+//
+// A Client holds the signing material and endpoint once and hands out one
+// cached TokenSource per (scopes, resources, consumer_org): use it when one
+// program asks for several scope sets or acts for several customers.
+//
+// Errors from the token endpoint are *Error values carrying the OAuth error
+// code and description; inspect them with errors.As.
+//
+// This package must not import portvakt's internal packages: outside programs
+// import it.
+package client
