@@ -183,6 +183,19 @@ func (ca *CA) Leaf(o LeafOptions, now time.Time) (*Leaf, error) {
 		PolicyIdentifiers:     o.Policies,
 		CRLDistributionPoints: o.CRLURLs,
 	}
+	// Since Go 1.24 (x509usepolicies=1) CreateCertificate writes Policies and
+	// ignores PolicyIdentifiers; fill both so the option works either way.
+	for _, id := range o.Policies {
+		ints := make([]uint64, len(id))
+		for i, n := range id {
+			ints[i] = uint64(n)
+		}
+		oid, err := x509.OIDFromInts(ints)
+		if err != nil {
+			return nil, fmt.Errorf("testpki: policy %v: %w", id, err)
+		}
+		tmpl.Policies = append(tmpl.Policies, oid)
+	}
 	ku := o.KeyUsage
 	if ku == 0 {
 		ku = x509.KeyUsageDigitalSignature
@@ -247,6 +260,11 @@ func reverseBits(b byte) byte {
 // CRL makes a CRL signed by ca listing the revoked serial numbers, valid from
 // now for a day.
 func (ca *CA) CRL(now time.Time, revoked ...*big.Int) ([]byte, error) {
+	return ca.CRLUntil(now, now.Add(24*time.Hour), revoked...)
+}
+
+// CRLUntil is CRL with an explicit NextUpdate, for tests of CRL refresh.
+func (ca *CA) CRLUntil(now, nextUpdate time.Time, revoked ...*big.Int) ([]byte, error) {
 	entries := make([]x509.RevocationListEntry, 0, len(revoked))
 	for _, s := range revoked {
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: now.Add(-time.Minute)})
@@ -254,7 +272,7 @@ func (ca *CA) CRL(now time.Time, revoked ...*big.Int) ([]byte, error) {
 	return x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 		Number:                    nextSerial(),
 		ThisUpdate:                now.Add(-time.Minute),
-		NextUpdate:                now.Add(24 * time.Hour),
+		NextUpdate:                nextUpdate,
 		RevokedCertificateEntries: entries,
 	}, ca.Cert, ca.Key)
 }

@@ -1,0 +1,260 @@
+package entcert
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/portvakt/portvakt/internal/protocol"
+)
+
+// CRLOptions configure a CRLChecker. Every field works at its zero value.
+type CRLOptions struct {
+	// Files are CRLs on disk (DER or PEM), for issuers whose CRL is
+	// distributed out of band. Each file is matched to an issuer by the
+	// CRL's issuer name and signature, and re-read once it is past its
+	// NextUpdate (so a cron job that replaces it is picked up). A file CRL
+	// for the issuer takes precedence over the leaf's distribution points.
+	Files []string
+	// HTTPClient fetches CRLs from http(s) distribution points; nil = a
+	// client with FetchTimeout.
+	HTTPClient *http.Client
+	// FetchTimeout bounds one fetch; 0 = 10 s.
+	FetchTimeout time.Duration
+	// MaxSize bounds a CRL in bytes; 0 = 16 MiB.
+	MaxSize int64
+	// MaxAge is how long a CRL without NextUpdate is used; 0 = 1 h.
+	MaxAge time.Duration
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+}
+
+// CRLChecker is a RevocationChecker backed by CRLs. Parsed CRLs are cached
+// per (source, issuer) until their NextUpdate and refreshed on demand after
+// it; concurrent callers share one fetch. It fails closed: when no valid,
+// current CRL signed by the issuer can be had, Check returns an error.
+// Delta and indirect CRLs are not supported.
+type CRLChecker struct {
+	files   []string
+	client  *http.Client
+	timeout time.Duration
+	maxSize int64
+	maxAge  time.Duration
+	now     func() time.Time
+
+	sf singleflight.Group
+	mu sync.Mutex
+	// crls holds the last good CRL per source and issuer.
+	crls map[string]*crlEntry
+}
+
+type crlEntry struct {
+	revoked map[string]struct{} // serial numbers, big.Int.String()
+	until   time.Time           // NextUpdate, or fetch time + MaxAge
+}
+
+// NewCRLChecker builds a CRLChecker. The files are read lazily, at the first
+// check of a certificate whose issuer they may belong to, but each must exist.
+func NewCRLChecker(o CRLOptions) (*CRLChecker, error) {
+	var errs []error
+	for _, f := range o.Files {
+		if _, err := os.Stat(f); err != nil {
+			errs = append(errs, fmt.Errorf("entcert: CRL file: %w", err))
+		}
+	}
+	if o.FetchTimeout < 0 || o.MaxSize < 0 || o.MaxAge < 0 {
+		errs = append(errs, errors.New("entcert: CRL options must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	c := &CRLChecker{
+		files:   append([]string(nil), o.Files...),
+		client:  o.HTTPClient,
+		timeout: o.FetchTimeout,
+		maxSize: o.MaxSize,
+		maxAge:  o.MaxAge,
+		now:     o.Now,
+		crls:    make(map[string]*crlEntry),
+	}
+	if c.timeout == 0 {
+		c.timeout = 10 * time.Second
+	}
+	if c.maxSize == 0 {
+		c.maxSize = 16 << 20
+	}
+	if c.maxAge == 0 {
+		c.maxAge = time.Hour
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.client == nil {
+		c.client = &http.Client{Timeout: c.timeout}
+	}
+	return c, nil
+}
+
+var errRevoked = errors.New("certificate is revoked")
+
+// Check implements RevocationChecker. It returns nil when a current CRL of
+// the issuer does not list the leaf, an invalid_grant "revoked" error when
+// one does, and an invalid_grant "could not be checked" error otherwise.
+func (c *CRLChecker) Check(ctx context.Context, leaf, issuer *x509.Certificate) error {
+	if leaf == nil || issuer == nil {
+		return errRevocationUnknown(errors.New("nil certificate"))
+	}
+	issuerID := sha256.Sum256(issuer.Raw)
+	var sources []string
+	for _, f := range c.files {
+		sources = append(sources, "file:"+f)
+	}
+	for _, u := range leaf.CRLDistributionPoints {
+		if pu, err := url.Parse(u); err == nil && (pu.Scheme == "http" || pu.Scheme == "https") && pu.Host != "" {
+			sources = append(sources, u)
+		}
+	}
+	if len(sources) == 0 {
+		return errRevocationUnknown(errors.New("no CRL source: no configured file and no http(s) distribution point"))
+	}
+	var errs []error
+	for _, src := range sources {
+		e, err := c.get(ctx, src, issuer, issuerID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", src, err))
+			continue
+		}
+		if _, ok := e.revoked[leaf.SerialNumber.String()]; ok {
+			return protocol.InvalidGrant("The certificate has been revoked by its issuer").
+				WithCause(fmt.Errorf("serial %s listed in CRL from %s", leaf.SerialNumber, src))
+		}
+		return nil
+	}
+	return errRevocationUnknown(errors.Join(errs...))
+}
+
+// errNotForIssuer marks a file CRL of another issuer: not a failure, just
+// not the CRL we look for.
+var errNotForIssuer = errors.New("CRL is not issued by this issuer")
+
+func (c *CRLChecker) get(ctx context.Context, src string, issuer *x509.Certificate, issuerID [32]byte) (*crlEntry, error) {
+	key := src + "\x00" + string(issuerID[:])
+	c.mu.Lock()
+	e := c.crls[key]
+	c.mu.Unlock()
+	if e != nil && c.now().Before(e.until) {
+		return e, nil
+	}
+	// One fetch serves every concurrent caller. It runs detached from the
+	// first caller's cancellation so that one impatient client cannot fail
+	// the others, but it is still bounded by the fetch timeout.
+	v, err, _ := c.sf.Do(key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+		defer cancel()
+		e, err := c.load(fctx, src, issuer)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.crls[key] = e
+		c.mu.Unlock()
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*crlEntry), nil
+}
+
+func (c *CRLChecker) load(ctx context.Context, src string, issuer *x509.Certificate) (*crlEntry, error) {
+	var raw []byte
+	var err error
+	if name, ok := strings.CutPrefix(src, "file:"); ok {
+		raw, err = c.readFile(name)
+	} else {
+		raw, err = c.fetch(ctx, src)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if b, _ := pem.Decode(raw); b != nil && b.Type == "X509 CRL" {
+		raw = b.Bytes
+	}
+	crl, err := x509.ParseRevocationList(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse CRL: %w", err)
+	}
+	if !bytes.Equal(crl.RawIssuer, issuer.RawSubject) {
+		return nil, errNotForIssuer
+	}
+	if err := crl.CheckSignatureFrom(issuer); err != nil {
+		return nil, fmt.Errorf("CRL signature: %w", err)
+	}
+	now := c.now()
+	until := crl.NextUpdate
+	if until.IsZero() {
+		until = now.Add(c.maxAge)
+	}
+	if !now.Before(until) {
+		return nil, fmt.Errorf("CRL is stale: NextUpdate %s, now %s", until, now)
+	}
+	e := &crlEntry{revoked: make(map[string]struct{}, len(crl.RevokedCertificateEntries)), until: until}
+	for _, r := range crl.RevokedCertificateEntries {
+		if r.SerialNumber != nil {
+			e.revoked[r.SerialNumber.String()] = struct{}{}
+		}
+	}
+	return e, nil
+}
+
+func (c *CRLChecker) fetch(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("CRL fetch: HTTP %d", resp.StatusCode)
+	}
+	if resp.ContentLength > c.maxSize {
+		return nil, fmt.Errorf("CRL of %d bytes exceeds the %d byte limit", resp.ContentLength, c.maxSize)
+	}
+	return readLimited(resp.Body, c.maxSize)
+}
+
+func (c *CRLChecker) readFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readLimited(f, c.maxSize)
+}
+
+func readLimited(r io.Reader, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("CRL exceeds the %d byte limit", max)
+	}
+	return b, nil
+}
