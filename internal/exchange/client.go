@@ -1,0 +1,107 @@
+package exchange
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/portvakt/portvakt/internal/entcert"
+	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/rules"
+	"github.com/portvakt/portvakt/internal/store"
+)
+
+// clientKey finds the client named by iss and the key its assertion must
+// verify with: a registered key by kid for a client with keys, the enterprise
+// certificate in x5c for a client without.
+func (e *Exchanger) clientKey(ctx context.Context, snap *rules.Snapshot, t *jwt.Token, now time.Time) (store.Client, string, any, error) {
+	claims, _ := t.Claims.(jwt.MapClaims)
+	iss, ok := claims["iss"].(string)
+	if !ok || iss == "" {
+		return store.Client{}, "", nil, protocol.InvalidGrant("The assertion's iss claim must be your client_id (a string)")
+	}
+	client, ok := snap.Client(iss)
+	if !ok || !client.Active {
+		return store.Client{ClientID: iss}, "", nil, protocol.InvalidGrant("Unknown or inactive client: iss %q is not the client_id of an active client", clip(iss, 64))
+	}
+	if len(client.Keys) > 0 {
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return client, protocol.AMRPrivateKeyJWT, nil, protocol.InvalidGrant("The client has registered keys: sign the assertion with one of them and name it in the kid header")
+		}
+		key, err := registeredKey(client, kid, now)
+		if err != nil {
+			return client, protocol.AMRPrivateKeyJWT, nil, err
+		}
+		return client, protocol.AMRPrivateKeyJWT, key, nil
+	}
+	raw, ok := t.Header["x5c"]
+	if !ok {
+		return client, protocol.AMRCertificate, nil, protocol.InvalidGrant("The client has no registered keys: sign the assertion with your enterprise certificate and send its chain in the x5c header")
+	}
+	if e.certs == nil {
+		return client, protocol.AMRCertificate, nil, protocol.InvalidGrant("This server trusts no certificate authority: certificate (x5c) clients cannot authenticate").WithCause(errors.New("no trust anchors configured"))
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return client, protocol.AMRCertificate, nil, protocol.InvalidGrant("The x5c header is malformed").WithCause(err)
+	}
+	chain, err := entcert.DecodeX5C(b)
+	if err != nil {
+		return client, protocol.AMRCertificate, nil, err
+	}
+	id, err := e.certs.Verify(ctx, chain)
+	if err != nil {
+		return client, protocol.AMRCertificate, nil, err
+	}
+	if id.Org != client.ClientOrgno {
+		return client, protocol.AMRCertificate, nil, protocol.InvalidGrant("The certificate belongs to organisation %s, but the client is registered to %s", id.Org, client.ClientOrgno)
+	}
+	return client, protocol.AMRCertificate, id.PublicKey, nil
+}
+
+// registeredKey returns the unexpired registered key named kid.
+func registeredKey(c store.Client, kid string, now time.Time) (any, error) {
+	for _, k := range c.Keys {
+		if k.KID != kid {
+			continue
+		}
+		if !now.Before(k.Expires) {
+			return nil, protocol.InvalidGrant("The key %q expired on %s: upload a new key", clip(kid, 64), k.Expires.UTC().Format(time.DateOnly))
+		}
+		var jwk jose.JSONWebKey
+		if err := jwk.UnmarshalJSON(k.JWK); err != nil {
+			return nil, protocol.ServerError(fmt.Errorf("client %s key %s: %w", c.ClientID, kid, err))
+		}
+		switch pub := jwk.Key.(type) {
+		case *rsa.PublicKey:
+			if pub.N.BitLen() < 2048 {
+				return nil, protocol.InvalidGrant("The key %q is an RSA key shorter than 2048 bits", clip(kid, 64))
+			}
+			return pub, nil
+		case *ecdsa.PublicKey:
+			if pub.Curve != elliptic.P256() && pub.Curve != elliptic.P384() {
+				return nil, protocol.InvalidGrant("The key %q is not on P-256 or P-384", clip(kid, 64))
+			}
+			return pub, nil
+		}
+		return nil, protocol.ServerError(fmt.Errorf("client %s key %s: unsupported key type %T", c.ClientID, kid, jwk.Key))
+	}
+	return nil, protocol.InvalidGrant("Unknown kid %q: it is not among the client's registered keys", clip(kid, 64))
+}
+
+// clip bounds attacker-chosen text echoed in a description.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

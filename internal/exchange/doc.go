@@ -1,0 +1,8 @@
+// Package exchange is the token exchange of the JWT grant: it takes the typed
+// request (one assertion), authenticates the client by its registered key or
+// its enterprise certificate, checks the assertion's claims, asks the access
+// decision for the scopes, signs the access token and writes the one
+// issued-token row whose unique insert is the replay check. Every rule runs in
+// the fixed order of SPEC 2.2 so one request always gets the same answer.
+// It knows nothing of HTTP or fosite.
+package exchange

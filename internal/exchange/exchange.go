@@ -1,0 +1,229 @@
+package exchange
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/portvakt/portvakt/internal/access"
+	"github.com/portvakt/portvakt/internal/entcert"
+	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/rules"
+	"github.com/portvakt/portvakt/internal/signer"
+	"github.com/portvakt/portvakt/internal/store"
+)
+
+// MaxAssertionLifetime bounds exp - iat of an assertion (SPEC 2.1).
+const MaxAssertionLifetime = 120 * time.Second
+
+// AllowedAlgorithms are the assertion signature algorithms (never none, never
+// HMAC).
+var AllowedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}
+
+// Config is the exchange's own configuration.
+type Config struct {
+	Issuer          string
+	ClockSkew       time.Duration // how far ahead iat and nbf may be; default 10s
+	DefaultLifetime time.Duration // token lifetime with no cap; default 120s
+	Now             func() time.Time
+}
+
+// RuleSource hands out the current access-rules snapshot.
+type RuleSource interface {
+	Snapshot(ctx context.Context) (*rules.Snapshot, error)
+}
+
+// TokenRecorder writes the issued-token row (the replay check).
+type TokenRecorder interface {
+	InsertIssuedToken(ctx context.Context, t store.IssuedToken) error
+}
+
+// Exchanger turns assertions into access tokens.
+type Exchanger struct {
+	cfg    Config
+	rules  RuleSource
+	certs  *entcert.Verifier
+	tokens TokenRecorder
+	keys   *signer.Set
+	parser *jwt.Parser
+	policy access.Policy
+}
+
+// New wires an Exchanger. certs may be nil when no trust anchors are
+// configured: certificate clients are then refused.
+func New(cfg Config, rs RuleSource, certs *entcert.Verifier, tokens TokenRecorder, keys *signer.Set) *Exchanger {
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = 10 * time.Second
+	}
+	if cfg.DefaultLifetime == 0 {
+		cfg.DefaultLifetime = 120 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Exchanger{
+		cfg: cfg, rules: rs, certs: certs, tokens: tokens, keys: keys,
+		parser: jwt.NewParser(jwt.WithValidMethods(AllowedAlgorithms), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation()),
+		policy: access.Policy{Issuer: cfg.Issuer, DefaultLifetime: cfg.DefaultLifetime},
+	}
+}
+
+// Request is the typed token request: the form is already checked.
+type Request struct {
+	Assertion string
+}
+
+// Result describes a token request. On failure the fields learned before the
+// failure are set, for the access log.
+type Result struct {
+	AccessToken string
+	ExpiresIn   int64
+	Scope       string
+	ClientID    string
+	ClientAMR   string
+	ConsumerOrg string
+	SupplierOrg string
+	TokenJTI    string
+}
+
+// Delegated reports whether the token names a supplier.
+func (r *Result) Delegated() bool { return r.SupplierOrg != "" }
+
+// Exchange runs the whole grant. Errors are *protocol.Error.
+func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) {
+	res := &Result{}
+	now := e.cfg.Now()
+
+	snap, err := e.rules.Snapshot(ctx)
+	if err != nil {
+		return res, storeError(err)
+	}
+
+	// The assertion's syntax, the client, its key or certificate, the signature.
+	var keyErr error
+	var client store.Client
+	tok, err := e.parser.Parse(req.Assertion, func(t *jwt.Token) (any, error) {
+		var key any
+		client, res.ClientAMR, key, keyErr = e.clientKey(ctx, snap, t, now)
+		if keyErr != nil {
+			res.ClientID = client.ClientID
+			return nil, keyErr
+		}
+		res.ClientID = client.ClientID
+		return key, nil
+	})
+	if keyErr != nil {
+		return res, keyErr
+	}
+	if err != nil {
+		return res, parseError(err)
+	}
+	claims := tok.Claims.(jwt.MapClaims)
+
+	// The claims: aud, times, jti, then the formats of scope, resource,
+	// consumer_org and pid.
+	g, err := e.checkClaims(claims, req.Assertion, client, now)
+	if err != nil {
+		return res, err
+	}
+	// The scopes in request order, then the resource rules.
+	grant, err := access.Decide(e.policy, access.Request{
+		Client: client, Scopes: g.scopes, ConsumerOrg: g.consumerOrg, Resources: g.resources,
+	}, snap)
+	if err != nil {
+		return res, err
+	}
+	res.ConsumerOrg, res.SupplierOrg = grant.ConsumerOrg, grant.SupplierOrg
+
+	// Sign, then the replay insert, which issues the token: a request that
+	// fails before the insert leaves nothing behind.
+	jti := newJTI()
+	iat := now.Truncate(time.Second)
+	exp := iat.Add(grant.Lifetime)
+	claimsOut := protocol.AccessTokenClaims{
+		Issuer: e.cfg.Issuer, ClientID: client.ClientID, ClientAMR: res.ClientAMR,
+		TokenType: "Bearer", Scope: strings.Join(grant.Scopes, " "),
+		Consumer: protocol.NewOrg(grant.ConsumerOrg), Aud: audClaim(grant.Audience),
+		PID: g.pid, IssuedAt: iat.Unix(), ExpiresAt: exp.Unix(), JTI: jti,
+	}
+	if grant.SupplierOrg != "" {
+		sup := protocol.NewOrg(grant.SupplierOrg)
+		claimsOut.Supplier = &sup
+		claimsOut.DelegationSource = grant.DelegationSource
+	}
+	signed, err := e.keys.Sign(claimsOut)
+	if err != nil {
+		return res, protocol.ServerError(err)
+	}
+	err = e.tokens.InsertIssuedToken(ctx, store.IssuedToken{
+		ClientID: client.ClientID, AssertionJTI: g.replayKey, TokenJTI: jti,
+		ConsumerOrgno: grant.ConsumerOrg, SupplierOrgno: grant.SupplierOrg,
+		Scopes: grant.Scopes, Audience: grant.Audience,
+		IssuedAt: iat, ExpiresAt: exp, ClientAMR: res.ClientAMR,
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return res, protocol.InvalidGrant("The assertion has already been used: send a new assertion with a fresh jti for every token request").WithCause(err)
+	}
+	if err != nil {
+		return res, storeError(err)
+	}
+	res.AccessToken, res.ExpiresIn, res.Scope, res.TokenJTI = signed, int64(grant.Lifetime/time.Second), claimsOut.Scope, jti
+	return res, nil
+}
+
+func storeError(err error) error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return protocol.TemporarilyUnavailable(err)
+	}
+	return protocol.ServerError(err)
+}
+
+// parseError maps what the JWT library reports about syntax and signature.
+func parseError(err error) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return protocol.InvalidGrant("The assertion is not a well-formed signed JWT (JWS compact serialization)").WithCause(err)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && strings.Contains(err.Error(), "signing method"):
+		return protocol.InvalidGrant("The assertion's alg is not allowed: use one of %s", strings.Join(AllowedAlgorithms, ", ")).WithCause(err)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return protocol.InvalidGrant("The assertion's signature does not verify with the client's key or certificate").WithCause(err)
+	}
+	return protocol.InvalidGrant("The assertion could not be verified").WithCause(err)
+}
+
+func newJTI() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// replayKeyOf is the assertion's jti, or the SHA-256 of the assertion when it
+// has none, so that every assertion is single-use.
+func replayKeyOf(jti, assertion string) string {
+	if jti != "" {
+		return jti
+	}
+	sum := sha256.Sum256([]byte(assertion))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func audClaim(aud []string) any {
+	switch len(aud) {
+	case 0:
+		return protocol.AudienceUnspecified
+	case 1:
+		return aud[0]
+	}
+	return aud
+}
