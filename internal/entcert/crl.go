@@ -64,6 +64,9 @@ type CRLChecker struct {
 type crlEntry struct {
 	revoked map[string]struct{} // serial numbers, big.Int.String()
 	until   time.Time           // NextUpdate, or fetch time + MaxAge
+	// foreign marks a configured file that holds another issuer's CRL;
+	// remembered so a file is not re-read for every leaf of other issuers.
+	foreign bool
 }
 
 // NewCRLChecker builds a CRLChecker. The files are read lazily, at the first
@@ -108,8 +111,6 @@ func NewCRLChecker(o CRLOptions) (*CRLChecker, error) {
 	return c, nil
 }
 
-var errRevoked = errors.New("certificate is revoked")
-
 // Check implements RevocationChecker. It returns nil when a current CRL of
 // the issuer does not list the leaf, an invalid_grant "revoked" error when
 // one does, and an invalid_grant "could not be checked" error otherwise.
@@ -137,6 +138,10 @@ func (c *CRLChecker) Check(ctx context.Context, leaf, issuer *x509.Certificate) 
 			errs = append(errs, fmt.Errorf("%s: %w", src, err))
 			continue
 		}
+		if e.foreign {
+			errs = append(errs, fmt.Errorf("%s: CRL of another issuer", src))
+			continue
+		}
 		if _, ok := e.revoked[leaf.SerialNumber.String()]; ok {
 			return protocol.InvalidGrant("The certificate has been revoked by its issuer").
 				WithCause(fmt.Errorf("serial %s listed in CRL from %s", leaf.SerialNumber, src))
@@ -145,10 +150,6 @@ func (c *CRLChecker) Check(ctx context.Context, leaf, issuer *x509.Certificate) 
 	}
 	return errRevocationUnknown(errors.Join(errs...))
 }
-
-// errNotForIssuer marks a file CRL of another issuer: not a failure, just
-// not the CRL we look for.
-var errNotForIssuer = errors.New("CRL is not issued by this issuer")
 
 func (c *CRLChecker) get(ctx context.Context, src string, issuer *x509.Certificate, issuerID [32]byte) (*crlEntry, error) {
 	key := src + "\x00" + string(issuerID[:])
@@ -198,7 +199,7 @@ func (c *CRLChecker) load(ctx context.Context, src string, issuer *x509.Certific
 		return nil, fmt.Errorf("parse CRL: %w", err)
 	}
 	if !bytes.Equal(crl.RawIssuer, issuer.RawSubject) {
-		return nil, errNotForIssuer
+		return &crlEntry{foreign: true, until: c.now().Add(c.maxAge)}, nil
 	}
 	if err := crl.CheckSignatureFrom(issuer); err != nil {
 		return nil, fmt.Errorf("CRL signature: %w", err)
