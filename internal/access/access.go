@@ -69,13 +69,15 @@ func Decide(p Policy, req Request, recs Records) (Grant, error) {
 		return Grant{}, protocol.InvalidScope("the assertion's scope claim is empty; list the scopes to request, separated by spaces")
 	}
 	clientOrg := req.Client.ClientOrgno
-	scopes := make([]store.Scope, len(req.Scopes))
-	for i, name := range req.Scopes {
+	// A few scopes per request is the common case: keep them on the stack.
+	var buf [4]store.Scope
+	scopes := buf[:0]
+	for _, name := range req.Scopes {
 		s, err := checkScope(p, req, recs, name)
 		if err != nil {
 			return Grant{}, err
 		}
-		scopes[i] = s
+		scopes = append(scopes, s)
 	}
 	if err := checkResources(scopes, req.Resources); err != nil {
 		return Grant{}, err
