@@ -1,0 +1,154 @@
+package accesslog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Entry collects what one request did. Handlers fill it through Set*; the
+// middleware writes it once when the request ends.
+type Entry struct {
+	RequestID string
+	Route     string
+
+	mu        sync.Mutex
+	clientID  string
+	consumer  string
+	supplier  string
+	errorCode string
+	cause     error
+	attrs     []slog.Attr
+}
+
+type ctxKey struct{}
+
+// From returns the request's entry, or a throwaway one outside the middleware.
+func From(ctx context.Context) *Entry {
+	if e, ok := ctx.Value(ctxKey{}).(*Entry); ok {
+		return e
+	}
+	return &Entry{RequestID: newID()}
+}
+
+// With puts e into ctx (for tests and callers outside the middleware).
+func With(ctx context.Context, e *Entry) context.Context { return context.WithValue(ctx, ctxKey{}, e) }
+
+// SetClient records who the request was for.
+func (e *Entry) SetClient(clientID, consumer, supplier string) {
+	e.mu.Lock()
+	e.clientID, e.consumer, e.supplier = clientID, consumer, supplier
+	e.mu.Unlock()
+}
+
+// SetError records the OAuth error code and the private cause.
+func (e *Entry) SetError(code string, cause error) {
+	e.mu.Lock()
+	e.errorCode, e.cause = code, cause
+	e.mu.Unlock()
+}
+
+// ErrorCode is the recorded OAuth error code ("" when none).
+func (e *Entry) ErrorCode() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.errorCode
+}
+
+// Add records extra attributes for the access line.
+func (e *Entry) Add(attrs ...slog.Attr) {
+	e.mu.Lock()
+	e.attrs = append(e.attrs, attrs...)
+	e.mu.Unlock()
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Middleware gives every request an entry and writes exactly one access line
+// when it ends. The request id is the trace id when the request carries a
+// sampled or remote span, so logs and traces join. route is the pattern
+// (never the raw path with ids in it).
+func Middleware(log *slog.Logger, route string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		e := &Entry{Route: route}
+		if sc := trace.SpanContextFromContext(r.Context()); sc.HasTraceID() {
+			e.RequestID = sc.TraceID().String()
+		} else {
+			e.RequestID = newID()
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		sw.Header().Set("X-Request-Id", e.RequestID)
+		next.ServeHTTP(sw, r.WithContext(With(r.Context(), e)))
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		e.mu.Lock()
+		attrs := make([]slog.Attr, 0, 12+len(e.attrs))
+		attrs = append(attrs,
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.Int("status", sw.status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("request_id", e.RequestID),
+			slog.String("remote", r.RemoteAddr),
+		)
+		if e.clientID != "" {
+			attrs = append(attrs, slog.String("client_id", e.clientID))
+		}
+		if e.consumer != "" {
+			attrs = append(attrs, slog.String("consumer", e.consumer))
+		}
+		if e.supplier != "" {
+			attrs = append(attrs, slog.String("supplier", e.supplier))
+		}
+		if e.errorCode != "" {
+			attrs = append(attrs, slog.String("error", e.errorCode))
+		}
+		if e.cause != nil {
+			attrs = append(attrs, slog.String("cause", e.cause.Error()))
+		}
+		attrs = append(attrs, e.attrs...)
+		e.mu.Unlock()
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		log.LogAttrs(r.Context(), level, "request", attrs...)
+	})
+}
