@@ -1,0 +1,13 @@
+// Package tokenendpoint serves POST {issuer}token through fosite: fosite
+// parses the request, dispatches to portvakt's own TokenEndpointHandler for
+// the JWT grant and renders RFC 6749 errors. The form checks fosite does not
+// make the way SPEC 2.4 wants (method, media type, body size, repeated or
+// missing parameters, the grant type) run first. fosite types stay inside
+// this package; the grant itself is the exchange package's.
+//
+// fosite is kept away from what it would otherwise do: no client is
+// authenticated (CanSkipClientAuth), nothing is persisted through its
+// storage (its Storage refuses everything) and no token is issued through
+// its HandleHelper, so issuing a token writes exactly the one issued-token
+// row.
+package tokenendpoint

@@ -1,0 +1,144 @@
+package tokenendpoint
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/portvakt/portvakt/internal/accesslog"
+	"github.com/portvakt/portvakt/internal/exchange"
+	"github.com/portvakt/portvakt/internal/protocol"
+)
+
+// MaxBodyBytes is the largest accepted request body (SPEC 2.4).
+const MaxBodyBytes = 64 << 10
+
+// Exchanger runs the grant.
+type Exchanger interface {
+	Exchange(ctx context.Context, req exchange.Request) (*exchange.Result, error)
+}
+
+// Observer is told the outcome of every token request (metrics).
+type Observer interface {
+	TokenRequest(ctx context.Context, res *exchange.Result, err *protocol.Error, took time.Duration)
+}
+
+// Endpoint is the token endpoint's http.Handler.
+type Endpoint struct {
+	provider fosite.OAuth2Provider
+	observer Observer
+}
+
+// New makes the endpoint. observer may be nil.
+func New(ex Exchanger, observer Observer) *Endpoint {
+	h := &grantHandler{ex: ex}
+	cfg := &fosite.Config{
+		TokenEndpointHandlers:      fosite.TokenEndpointHandlers{h},
+		SendDebugMessagesToClients: false,
+	}
+	return &Endpoint{provider: fosite.NewOAuth2Provider(refusingStorage{}, cfg), observer: observer}
+}
+
+// ServeHTTP implements the token endpoint.
+func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ctx := r.Context()
+	log := accesslog.From(ctx)
+	sess := &session{}
+	res, perr := e.serve(ctx, w, r, sess)
+	if res == nil {
+		res = &exchange.Result{}
+	}
+	log.SetClient(res.ClientID, res.ConsumerOrg, res.SupplierOrg)
+	if perr != nil {
+		log.SetError(perr.Code, perr.Cause)
+		e.writeError(ctx, w, perr, log.RequestID)
+	}
+	if e.observer != nil {
+		e.observer.TokenRequest(ctx, res, perr, time.Since(start))
+	}
+}
+
+func (e *Endpoint) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session) (*exchange.Result, *protocol.Error) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		pe := protocol.InvalidRequest("The token endpoint accepts only POST")
+		pe.Status = http.StatusMethodNotAllowed
+		return nil, pe
+	}
+	if perr := checkForm(w, r); perr != nil {
+		return nil, perr
+	}
+	ar, err := e.provider.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		return sess.result, toProtocol(err)
+	}
+	resp, err := e.provider.NewAccessResponse(ctx, ar)
+	if err != nil {
+		return sess.result, toProtocol(err)
+	}
+	e.provider.WriteAccessResponse(ctx, w, ar, resp)
+	return sess.result, nil
+}
+
+// checkForm makes the checks of SPEC 2.4's first rows, before fosite: a
+// url-encoded form of at most 64 KiB with exactly one non-empty grant_type
+// and assertion, and the JWT bearer grant type.
+func checkForm(w http.ResponseWriter, r *http.Request) *protocol.Error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return protocol.InvalidRequest("The request body must be a form (Content-Type: application/x-www-form-urlencoded)")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return protocol.InvalidRequest("The request body is larger than 64 KiB").WithCause(err)
+		}
+		return protocol.InvalidRequest("The request body is not a valid form").WithCause(err)
+	}
+	gt := r.PostForm["grant_type"]
+	switch {
+	case len(gt) == 0 || gt[0] == "":
+		return protocol.InvalidRequest("The grant_type parameter is missing: use %s", protocol.GrantTypeJWTBearer)
+	case len(gt) > 1:
+		return protocol.InvalidRequest("The grant_type parameter is repeated: send it once")
+	case gt[0] != protocol.GrantTypeJWTBearer:
+		return protocol.UnsupportedGrantType("The grant type is not supported: use %s", protocol.GrantTypeJWTBearer)
+	}
+	as := r.PostForm["assertion"]
+	switch {
+	case len(as) == 0 || as[0] == "":
+		return protocol.InvalidRequest("The assertion parameter is missing: send the signed JWT grant")
+	case len(as) > 1:
+		return protocol.InvalidRequest("The assertion parameter is repeated: send it once")
+	}
+	return nil
+}
+
+// toProtocol turns what fosite or the grant returned into a protocol error.
+func toProtocol(err error) *protocol.Error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var fe *fosite.RFC6749Error
+	if errors.As(err, &fe) && fe.CodeField >= 400 && fe.CodeField < 500 {
+		return &protocol.Error{Code: fe.ErrorField, Status: fe.CodeField, Description: "The request is not valid", Cause: err}
+	}
+	return protocol.ServerError(err)
+}
+
+// writeError renders pe through fosite, with the trace id at the end of the
+// description so a developer can quote it to the operator.
+func (e *Endpoint) writeError(ctx context.Context, w http.ResponseWriter, pe *protocol.Error, traceID string) {
+	e.provider.WriteAccessError(ctx, w, nil, &fosite.RFC6749Error{
+		ErrorField:       pe.Code,
+		DescriptionField: pe.Description + " (trace_id: " + traceID + ")",
+		CodeField:        pe.Status,
+	})
+}
