@@ -5,12 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,8 +23,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Algorithms is the allow-list of token signature algorithms.
-var Algorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}
+// allowedAlgs is the allow-list (unexported so no caller can widen it) of token signature algorithms.
+var allowedAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}
 
 const (
 	defaultLeeway             = 5 * time.Second
@@ -120,7 +122,7 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 		v.hc = &http.Client{Timeout: httpTimeout}
 	}
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(Algorithms),
+		jwt.WithValidMethods(allowedAlgs),
 		jwt.WithIssuer(cfg.Issuer),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(cfg.Now),
@@ -154,6 +156,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > maxTokenBytes {
 		return nil, invalid("token too large", nil)
 	}
+	if err := checkAlg(token); err != nil {
+		return nil, err
+	}
 	mc := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(token, mc, func(t *jwt.Token) (any, error) {
 		return v.keyFor(ctx, t)
@@ -166,6 +171,29 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// checkAlg refuses a header whose alg is off the allow-list before anything
+// else, so "none" and HMAC get a description that says so.
+func checkAlg(token string) error {
+	h, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return invalid("malformed token", nil)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return invalid("malformed token", err)
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(b, &hdr); err != nil {
+		return invalid("malformed token", err)
+	}
+	if !slices.Contains(allowedAlgs, hdr.Alg) {
+		return invalid("signature algorithm not allowed", nil)
+	}
+	return nil
 }
 
 // keyFor checks the header and finds the key named by kid.
