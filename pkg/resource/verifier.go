@@ -23,7 +23,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// allowedAlgs is the allow-list (unexported so no caller can widen it) of token signature algorithms.
+// allowedAlgs is the allow-list of token signature algorithms, unexported so
+// no caller can widen it.
 var allowedAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}
 
 const (
