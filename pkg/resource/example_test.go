@@ -47,15 +47,15 @@ func Example() {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		fmt.Println(resp.StatusCode, string(body)[:min(len(body), 24)])
-		if resp.StatusCode != http.StatusOK {
-			fmt.Println(resp.Header.Get("WWW-Authenticate"))
+		if resp.StatusCode == http.StatusOK {
+			fmt.Println(resp.StatusCode, string(body))
+		} else {
+			fmt.Println(resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 		}
 	}
 	// Output:
 	// 200 invoices of 910000000
-	// 403 {"error":"insufficient_
-	// Bearer error="insufficient_scope", error_description="the token lacks a required scope", scope="acme:invoices.read"
+	// 403 Bearer error="insufficient_scope", error_description="the token lacks a required scope", scope="acme:invoices.read"
 }
 
 // fakeIssuer stands in for portvakt: metadata, a JWKS, and a function that
