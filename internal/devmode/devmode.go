@@ -1,0 +1,178 @@
+package devmode
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/portvakt/portvakt/internal/signer"
+	"github.com/portvakt/portvakt/internal/testpki"
+)
+
+// The demo orgs (synthetic numbers, valid under mod-11) and clients that
+// configs/dev.yaml declares.
+const (
+	PlatformOrg = "310000019"
+	ProviderOrg = "310000027"
+	ConsumerOrg = "310000035"
+	VendorOrg   = "310000043"
+
+	ConsumerCertClient = "6f1c2a4e-0000-4000-8000-000000000001"
+	ConsumerKIDClient  = "6f1c2a4e-0000-4000-8000-000000000002"
+	VendorCertClient   = "6f1c2a4e-0000-4000-8000-000000000003"
+	ProviderCertClient = "6f1c2a4e-0000-4000-8000-000000000004"
+	AdminCertClient    = "6f1c2a4e-0000-4000-8000-000000000005"
+
+	// P12Password protects the demo .p12 files. It is a demo, not a secret.
+	P12Password = "portvakt-dev"
+	// KID names the demo kid client's key.
+	KID = "dev-key-1"
+)
+
+// Identity is one demo org's certificate files.
+type Identity struct {
+	Name, Org, Dir string
+	Style          testpki.Style
+}
+
+// Identities are the demo orgs' certificates, by file folder name.
+var Identities = []Identity{
+	{Name: "Demo Platform AS", Org: PlatformOrg, Dir: "platform", Style: testpki.SEID2},
+	{Name: "Demo Provider AS", Org: ProviderOrg, Dir: "provider", Style: testpki.SEID2},
+	{Name: "Demo Consumer AS", Org: ConsumerOrg, Dir: "consumer", Style: testpki.SEID1},
+	{Name: "Demo Consumer AS", Org: ConsumerOrg, Dir: "consumer-seid2", Style: testpki.SEID2},
+	{Name: "Demo Vendor AS", Org: VendorOrg, Dir: "vendor", Style: testpki.SEID2},
+}
+
+// Prepare makes the dev PKI and kid-client key under dataDir/pki unless they
+// exist. Paths in configs/dev.yaml are relative to dataDir.
+func Prepare(dataDir string) error {
+	dir := filepath.Join(dataDir, "pki")
+	if _, err := os.Stat(filepath.Join(dir, "root.pem")); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	pki, err := testpki.New("Portvakt Dev")
+	if err != nil {
+		return err
+	}
+	for _, id := range Identities {
+		leaf, err := pki.Leaf(testpki.LeafOptions{Org: id.Org, Name: id.Name, Style: id.Style})
+		if err != nil {
+			return err
+		}
+		d := filepath.Join(dir, id.Dir)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+		keyPEM, err := testpki.KeyPEM(leaf.Key)
+		if err != nil {
+			return err
+		}
+		p12, err := leaf.PKCS12Legacy(P12Password)
+		if err != nil {
+			return err
+		}
+		files := map[string][]byte{
+			"cert.pem":  testpki.CertPEM(leaf.Cert),
+			"chain.pem": testpki.CertPEM(leaf.Chain...),
+			"key.pem":   keyPEM,
+			"cert.p12":  p12,
+		}
+		for name, b := range files {
+			if err := os.WriteFile(filepath.Join(d, name), b, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	kidKey, err := testpki.RSAKey(2048)
+	if err != nil {
+		return err
+	}
+	kidPEM, err := testpki.KeyPEM(kidKey)
+	if err != nil {
+		return err
+	}
+	jwks, err := json.MarshalIndent(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: kidKey.Public(), KeyID: KID, Algorithm: "RS256", Use: "sig"}}}, "", "  ")
+	if err != nil {
+		return err
+	}
+	// The root goes last: its presence marks a complete PKI.
+	for name, b := range map[string][]byte{
+		"kid-client.key.pem":   kidPEM,
+		"kid-client.jwks.json": jwks,
+		"intermediate.pem":     testpki.CertPEM(pki.Intermediate.Cert),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "root.pem"), testpki.CertPEM(pki.Root.Cert), 0o600)
+}
+
+// ReadCertificates reads every certificate in a PEM file.
+func ReadCertificates(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no certificate", path)
+	}
+	return out, nil
+}
+
+// ReadKey reads a PEM private key.
+func ReadKey(path string) (crypto.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return signer.ParsePrivateKeyPEM(b)
+}
+
+// Commands are the ready-to-paste token commands printed at start-up.
+func Commands(prog, issuer, dataDir string) string {
+	if prog == "" || strings.Contains(prog, "go-build") {
+		prog = "go run ./cmd/portvakt"
+	}
+	pki := filepath.Join(dataDir, "pki")
+	var b strings.Builder
+	fmt.Fprintf(&b, "Demo tokens (dev PKI and keys in %s):\n\n", pki)
+	fmt.Fprintf(&b, "  # consumer %s, enterprise certificate (x5c), direct:\n", ConsumerOrg)
+	fmt.Fprintf(&b, "  %s token --issuer %s --client-id %s --cert %s --key %s --scope \"demo:read demo:write\" --decode\n\n",
+		prog, issuer, ConsumerCertClient, filepath.Join(pki, "consumer", "chain.pem"), filepath.Join(pki, "consumer", "key.pem"))
+	fmt.Fprintf(&b, "  # consumer %s, registered key (kid):\n", ConsumerOrg)
+	fmt.Fprintf(&b, "  %s token --issuer %s --client-id %s --key %s --kid %s --scope demo:read --decode\n\n",
+		prog, issuer, ConsumerKIDClient, filepath.Join(pki, "kid-client.key.pem"), KID)
+	fmt.Fprintf(&b, "  # vendor %s acting for consumer %s (delegated), PKCS#12:\n", VendorOrg, ConsumerOrg)
+	fmt.Fprintf(&b, "  PORTVAKT_P12_PASSWORD=%s %s token --issuer %s --client-id %s --cert %s --scope demo:read --consumer-org %s --decode\n",
+		P12Password, prog, issuer, VendorCertClient, filepath.Join(pki, "vendor", "cert.p12"), ConsumerOrg)
+	return b.String()
+}
