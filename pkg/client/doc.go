@@ -3,13 +3,16 @@
 // or a registered key (kid), exchanges them at the token endpoint, and caches
 // the access token until shortly before it expires.
 //
-// A TokenSource is an oauth2.TokenSource, so it plugs into oauth2.NewClient
-// and oauth2.Transport:
+// A TokenSource is an oauth2.TokenSource, so it plugs into oauth2.Transport:
 //
 //	key, chain, _ := client.LoadPKCS12(p12, password)
 //	signer, _ := client.CertificateSigner(key, chain)
 //	ts, _ := client.NewTokenSource(ctx, client.Config{Issuer: issuer, ClientID: id, Scopes: scopes, Signer: signer})
-//	httpClient := oauth2.NewClient(ctx, ts)
+//	httpClient := &http.Client{Transport: &oauth2.Transport{Source: ts}}
+//
+// Prefer oauth2.Transport over oauth2.NewClient: NewClient wraps the source in
+// oauth2.ReuseTokenSource, which keeps a token until 10 s before expiry and so
+// overrides RenewBefore. TokenSource caches on its own.
 //
 // A Client holds the signing material and endpoint once and hands out one
 // cached TokenSource per (scopes, resources, consumer_org): use it when one

@@ -78,7 +78,9 @@ func ExampleLoadPKCS12() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	resp, err := oauth2.NewClient(ctx, ts).Get("https://api.example.no/invoices")
+	// oauth2.Transport rather than oauth2.NewClient: ts caches by itself.
+	api := &http.Client{Transport: &oauth2.Transport{Source: ts}}
+	resp, err := api.Get("https://api.example.no/invoices")
 	if err != nil {
 		log.Fatal(err)
 	}
