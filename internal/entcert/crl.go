@@ -118,6 +118,9 @@ func (c *CRLChecker) Check(ctx context.Context, leaf, issuer *x509.Certificate) 
 	if leaf == nil || issuer == nil {
 		return errRevocationUnknown(errors.New("nil certificate"))
 	}
+	if ctx == nil {
+		ctx = context.Background() // context.WithoutCancel panics on nil
+	}
 	issuerID := sha256.Sum256(issuer.Raw)
 	var sources []string
 	for _, f := range c.files {

@@ -26,7 +26,7 @@ func orgOf(leaf *x509.Certificate) (string, int, error) {
 	names := leaf.Subject.Names
 	org, seid := "", 0
 	switch {
-	case firstValue(names, oidSerialNumber, func(s string) bool { return is9Digits(s) }, &org):
+	case firstValue(names, oidSerialNumber, is9Digits, &org):
 		seid = 1
 	case firstValue(names, oidOrganization, func(s string) bool { return orgFromO(s) != "" }, &org):
 		org, seid = orgFromO(org), 0

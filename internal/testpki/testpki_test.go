@@ -2,6 +2,7 @@ package testpki
 
 import (
 	"crypto/x509"
+	"encoding/asn1"
 	"testing"
 	"time"
 
@@ -70,5 +71,20 @@ func TestPKCS12RoundTrip(t *testing.T) {
 		if !cert.Equal(l.Cert) || len(cas) != 1 {
 			t.Fatalf("%s: round trip mismatch", name)
 		}
+	}
+}
+
+func TestLeafPolicies(t *testing.T) {
+	p, err := New("Test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := asn1.ObjectIdentifier{2, 16, 578, 1, 26, 1, 3, 2}
+	l, err := p.Leaf(LeafOptions{Org: "974760673", Policies: []asn1.ObjectIdentifier{want}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Cert.PolicyIdentifiers) != 1 || !l.Cert.PolicyIdentifiers[0].Equal(want) {
+		t.Fatalf("policies %v, want [%v]", l.Cert.PolicyIdentifiers, want)
 	}
 }
