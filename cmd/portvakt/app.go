@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portvakt/portvakt/configs"
+	"github.com/portvakt/portvakt/internal/access"
+	"github.com/portvakt/portvakt/internal/config"
+	"github.com/portvakt/portvakt/internal/devmode"
+	"github.com/portvakt/portvakt/internal/entcert"
+	"github.com/portvakt/portvakt/internal/exchange"
+	"github.com/portvakt/portvakt/internal/purge"
+	"github.com/portvakt/portvakt/internal/rules"
+	"github.com/portvakt/portvakt/internal/server"
+	"github.com/portvakt/portvakt/internal/signer"
+	"github.com/portvakt/portvakt/internal/store"
+	"github.com/portvakt/portvakt/internal/store/sqlstore"
+	"github.com/portvakt/portvakt/internal/tokenendpoint"
+)
+
+// loadConfig reads the config for serve: the file, or in dev mode the
+// embedded dev config (a --config file replaces it), with dev files prepared.
+func loadConfig(file string, dev bool) (*config.Config, error) {
+	var cfg *config.Config
+	var err error
+	if dev && file == "" {
+		cfg, err = config.Parse(configs.Dev, "", true)
+	} else {
+		cfg, err = config.Read(file, dev)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if dev {
+		if err := devmode.Prepare(cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("dev mode: %w", err)
+		}
+		if file == "" {
+			// The dev config's relative paths point into the data directory.
+			abs, err := filepath.Abs(cfg.DataDir)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Dir = abs
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg *config.Config) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// app is a wired server.
+type app struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	db     *sqlstore.Store
+	store  store.Store
+	rules  *rules.Cache
+	keys   *signer.Set
+	public http.Handler
+	ops    http.Handler
+}
+
+func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error) {
+	if cfg.Database.Driver == sqlstore.DriverSQLite {
+		if err := os.MkdirAll(filepath.Dir(cfg.Database.DSN), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return sqlstore.Open(ctx, sqlstore.Config{
+		Driver: cfg.Database.Driver, DSN: cfg.Database.DSN,
+		MaxOpenConns: cfg.Database.MaxOpenConns, MaxIdleConns: cfg.Database.MaxIdleConns,
+		StatementTimeout: cfg.Database.StatementTimeout,
+	})
+}
+
+// build wires every part of the server from cfg. The caller runs and closes it.
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
+	now := time.Now
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+	if err := db.Migrate(ctx); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if err := db.SchemaCheck(ctx); err != nil {
+		return nil, err
+	}
+	static, err := cfg.Static(now())
+	if err != nil {
+		return nil, err
+	}
+	st := store.WithStatic(db, static)
+	cache := rules.NewCache(st, rules.CacheConfig{PollInterval: cfg.Rules.PollInterval})
+	snap, err := cache.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load access rules: %w", err)
+	}
+	if err := checkDeclaredClients(static, snap); err != nil {
+		return nil, err
+	}
+
+	certs, err := trustPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	keyFile := cfg.Signing.KeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.DataDir, "signing-key.pem")
+	} else {
+		keyFile = cfg.Path(keyFile)
+	}
+	key, err := signer.LoadOrGenerate(keyFile, cfg.Signing.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := signer.NewSet(key)
+	if err != nil {
+		return nil, err
+	}
+
+	ex := exchange.New(exchange.Config{
+		Issuer: cfg.Issuer, ClockSkew: cfg.Token.ClockSkew, DefaultLifetime: cfg.Token.DefaultLifetime, Now: now,
+	}, cache, certs, db, keys)
+	public, err := server.Public{
+		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS, Log: log,
+		RequestTimeout: cfg.Server.RequestTimeout,
+	}.Handler()
+	if err != nil {
+		return nil, err
+	}
+	ops := server.Ops{Checks: map[string]func(context.Context) error{
+		"store":      db.Ping,
+		"migrations": db.SchemaCheck,
+		"signing_key": func(context.Context) error {
+			if keys.Active() == nil {
+				return errors.New("no signing key")
+			}
+			return nil
+		},
+	}}.Handler()
+	return &app{cfg: cfg, log: log, db: db, store: st, rules: cache, keys: keys, public: public, ops: ops}, nil
+}
+
+// checkDeclaredClients refuses a config whose clients list scopes their org
+// cannot get, listing every problem.
+func checkDeclaredClients(static store.StaticRecords, snap *rules.Snapshot) error {
+	var errs []error
+	for i, c := range static.Clients {
+		for _, s := range c.Scopes {
+			if _, ok := snap.Scope(s); !ok {
+				errs = append(errs, fmt.Errorf("records.clients[%d] (%s): scope %s does not exist", i, c.ClientID, s))
+				continue
+			}
+			if !access.ClientMayList(snap, s, c.ClientOrgno) {
+				errs = append(errs, fmt.Errorf("records.clients[%d] (%s): organisation %s cannot get scope %s (no access, no delegation, not accessible for all)", i, c.ClientID, c.ClientOrgno, s))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid declared clients:\n%w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// trustPolicy builds the enterprise certificate verifier; nil when no trust
+// anchors are configured.
+func trustPolicy(cfg *config.Config) (*entcert.Verifier, error) {
+	if len(cfg.Trust.Roots) == 0 {
+		return nil, nil
+	}
+	var p entcert.Policy
+	read := func(files []string) ([]*x509.Certificate, error) {
+		var out []*x509.Certificate
+		for _, f := range files {
+			certs, err := devmode.ReadCertificates(cfg.Path(f))
+			if err != nil {
+				return nil, fmt.Errorf("trust: %w", err)
+			}
+			out = append(out, certs...)
+		}
+		return out, nil
+	}
+	var err error
+	if p.Roots, err = read(cfg.Trust.Roots); err != nil {
+		return nil, err
+	}
+	if p.Intermediates, err = read(cfg.Trust.Intermediates); err != nil {
+		return nil, err
+	}
+	for _, s := range cfg.Trust.AllowedPolicies {
+		var oid asn1.ObjectIdentifier
+		for _, part := range strings.Split(s, ".") {
+			n, _ := strconv.Atoi(part)
+			oid = append(oid, n)
+		}
+		p.AllowedPolicies = append(p.AllowedPolicies, oid)
+	}
+	if cfg.Trust.Revocation.Enabled {
+		crl, err := entcert.NewCRLChecker(entcert.CRLOptions{Files: absPaths(cfg, cfg.Trust.Revocation.CRLFiles)})
+		if err != nil {
+			return nil, err
+		}
+		p.Revocation = crl
+	}
+	return entcert.NewVerifier(p)
+}
+
+func absPaths(cfg *config.Config, files []string) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = cfg.Path(f)
+	}
+	return out
+}
+
+// run serves until ctx is done, then shuts down gracefully.
+func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go a.rules.Run(ctx)
+	go purge.Run(ctx, a.db, purge.Config{
+		Retention: a.cfg.Audit.Retention, Interval: a.cfg.Audit.PurgeInterval, Batch: a.cfg.Audit.PurgeBatch, Log: a.log,
+	})
+	settings := server.Settings{
+		ReadHeaderTimeout: a.cfg.Server.ReadHeaderTimeout, ReadTimeout: a.cfg.Server.ReadTimeout,
+		WriteTimeout: a.cfg.Server.WriteTimeout, IdleTimeout: a.cfg.Server.IdleTimeout,
+	}
+	pub := server.NewHTTPServer(publicLn.Addr().String(), a.public, settings, a.log)
+	ops := server.NewHTTPServer(opsLn.Addr().String(), a.ops, settings, a.log)
+	errc := make(chan error, 2)
+	go func() { errc <- pub.Serve(publicLn) }()
+	go func() { errc <- ops.Serve(opsLn) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shut, cancelShut := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelShut()
+	_ = pub.Shutdown(shut)
+	_ = ops.Shutdown(shut)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (a *app) close() error { return a.db.Close() }

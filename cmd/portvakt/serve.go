@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portvakt/portvakt/internal/devmode"
+)
+
+func serveCmd() *cobra.Command {
+	var file string
+	var dev bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the authorization server",
+		Long: `Run the authorization server.
+
+With --dev it needs nothing: embedded SQLite, a generated dev PKI and signing
+key in ./.portvakt-dev, demo orgs, scopes and clients, and it prints
+ready-to-paste token commands.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(file, dev)
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			a, err := build(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			publicLn, err := net.Listen("tcp", cfg.Listen)
+			if err != nil {
+				return err
+			}
+			opsLn, err := net.Listen("tcp", cfg.Ops.Listen)
+			if err != nil {
+				publicLn.Close()
+				return err
+			}
+			log.Info("portvakt serving", "issuer", cfg.Issuer, "listen", publicLn.Addr().String(),
+				"ops", opsLn.Addr().String(), "database", cfg.Database.Driver, "version", version)
+			if dev {
+				fmt.Fprintln(cmd.ErrOrStderr(), "\n"+devmode.Commands(os.Args[0], cfg.Issuer, cfg.DataDir))
+			}
+			return a.run(ctx, publicLn, opsLn)
+		},
+	}
+	cmd.Flags().StringVar(&file, "config", "", "YAML config file (PORTVAKT_* environment variables override it)")
+	cmd.Flags().BoolVar(&dev, "dev", false, "run with a generated dev PKI, demo records and embedded SQLite")
+	return cmd
+}
+
+func migrateCmd() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Run or inspect database migrations",
+	}
+	cmd.PersistentFlags().StringVar(&file, "config", "", "YAML config file")
+	up := &cobra.Command{
+		Use:   "up",
+		Short: "Apply every pending migration (safe to run from several replicas at once)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(file, false)
+			if err != nil {
+				return err
+			}
+			db, err := openStore(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.Migrate(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")
+			return nil
+		},
+	}
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show which migrations are applied",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(file, false)
+			if err != nil {
+				return err
+			}
+			db, err := openStore(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			states, err := db.MigrationStatus(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, s := range states {
+				state := "pending"
+				if s.Applied {
+					state = "applied " + s.AppliedAt.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%5d  %-40s %s\n", s.Version, s.Source, state)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(up, status)
+	return cmd
+}
