@@ -72,8 +72,8 @@ type faultyStore struct {
 	store.Store
 	fail  atomic.Bool
 	loads atomic.Int32  // ListScopes calls, one per reload
-	gate  chan struct{} // when non-nil, ListScopes waits for it to close
-	held  chan struct{} // signalled when ListScopes reaches the gate
+	gate  chan struct{} // when non-nil, ListClients waits for it to close
+	held  chan struct{} // signalled when ListClients reaches the gate
 }
 
 func (f *faultyStore) Generation(ctx context.Context) (int64, error) {
@@ -85,6 +85,15 @@ func (f *faultyStore) Generation(ctx context.Context) (int64, error) {
 
 func (f *faultyStore) ListScopes(ctx context.Context) ([]store.Scope, error) {
 	f.loads.Add(1)
+	if f.fail.Load() {
+		return nil, store.ErrUnavailable
+	}
+	return f.Store.ListScopes(ctx)
+}
+
+// ListClients is the last list a reload reads: holding it there keeps a
+// reload in flight after it has read the access rows.
+func (f *faultyStore) ListClients(ctx context.Context) ([]store.Client, error) {
 	if f.gate != nil {
 		select {
 		case f.held <- struct{}{}:
@@ -92,10 +101,7 @@ func (f *faultyStore) ListScopes(ctx context.Context) ([]store.Scope, error) {
 		}
 		<-f.gate
 	}
-	if f.fail.Load() {
-		return nil, store.ErrUnavailable
-	}
-	return f.Store.ListScopes(ctx)
+	return f.Store.ListClients(ctx)
 }
 
 func TestCacheFirstSnapshotLoads(t *testing.T) {
@@ -290,7 +296,7 @@ func TestCacheInvalidateDuringReload(t *testing.T) {
 
 	first := make(chan error, 1)
 	go func() { _, err := c.Snapshot(t.Context()); first <- err }()
-	<-f.held // the first load read the generation and waits to list
+	<-f.held // the first load has read the access rows and waits
 
 	setAccess(t, s, consumer, store.AccessApproved)
 	c.Invalidate()
