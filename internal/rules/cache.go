@@ -133,14 +133,21 @@ func (c *Cache) reload(parent context.Context) (*Snapshot, error) {
 	// write that commits after either read is missing from this snapshot
 	// perhaps, but then its Invalidate or its generation is newer than what
 	// the snapshot records, so it is reloaded again.
-	st := c.state.Load() &^ pollBit
+	st := c.state.Load()
 	s, err := c.load(ctx)
 	took := c.cfg.Now().Sub(start)
 	if err != nil {
 		c.report(0, took, err)
 		return nil, err
 	}
-	s.state = st
+	s.state = st &^ pollBit
+	if st&pollBit != 0 {
+		// This load began after Run saw the new generation, so it holds it.
+		// Clear the bit before publishing: a caller in between gets the old
+		// snapshot (as it would have a moment earlier) instead of starting
+		// a second reload.
+		c.state.And(^uint64(pollBit))
+	}
 	c.cur.Store(s)
 	c.report(s.gen, took, nil)
 	return s, nil
