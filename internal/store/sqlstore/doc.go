@@ -1,0 +1,18 @@
+// Package sqlstore implements store.Store with gorm over SQLite (pure Go,
+// github.com/glebarez/sqlite, the embedded default) and PostgreSQL (the
+// production backend that replicas share).
+//
+// The schema is versioned: one set of goose SQL migrations, embedded in the
+// binary, that both engines accept. Migrate applies them (under a PostgreSQL
+// session advisory lock, so several replicas may run it at once) and
+// SchemaCheck refuses a database that a newer binary has already migrated.
+//
+// SQLite gets two connection pools over the same WAL file: one writer
+// connection whose transactions begin IMMEDIATE, and a few read-only
+// connections. Writers queue in Go instead of spinning on SQLITE_BUSY, and
+// readers never wait for them.
+//
+// Every driver error goes through classify, which maps it onto the store
+// sentinels (ErrNotFound, ErrConflict, ErrUnavailable) while keeping the
+// cause in the chain.
+package sqlstore

@@ -1,0 +1,299 @@
+package sqlstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portvakt/portvakt/internal/store"
+	"github.com/portvakt/portvakt/internal/store/conformance"
+	"github.com/portvakt/portvakt/internal/store/sqlstore"
+)
+
+const pgEnv = "PORTVAKT_TEST_POSTGRES_DSN"
+
+// backend opens fresh, empty databases of one engine.
+type backend struct {
+	name string
+	// config returns the Config of a fresh database that lives until the
+	// test ends.
+	config func(t *testing.T) sqlstore.Config
+}
+
+func sqliteBackend() backend {
+	return backend{name: "sqlite", config: func(t *testing.T) sqlstore.Config {
+		t.Helper()
+		return sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "portvakt.db")}
+	}}
+}
+
+// postgresBackend gives every test its own database, created from the
+// server in PORTVAKT_TEST_POSTGRES_DSN and dropped afterwards. Without that
+// variable it skips, loudly, and under CI it fails.
+func postgresBackend(t *testing.T) backend {
+	t.Helper()
+	dsn := os.Getenv(pgEnv)
+	if dsn == "" {
+		msg := "PostgreSQL tests need " + pgEnv + " (start a throwaway server with scripts/pg.sh start; eval \"$(scripts/pg.sh env)\")"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip("SKIPPING POSTGRESQL TESTS: " + msg)
+	}
+	return backend{name: "postgres", config: func(t *testing.T) sqlstore.Config {
+		t.Helper()
+		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: freshPostgresDB(t, dsn)}
+	}}
+}
+
+// freshPostgresDB creates a uniquely named database next to the one in dsn
+// and returns its DSN; it is dropped when the test ends.
+func freshPostgresDB(t *testing.T, dsn string) string {
+	t.Helper()
+	admin := openStore(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn})
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "portvakt_t_" + hex.EncodeToString(b)
+	if err := admin.ExecForTest(t.Context(), "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		// Runs after the stores of the test are closed (cleanups run last
+		// registered first, and the test's store registers after this).
+		if err := admin.ExecForTest(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("%s must be a postgres:// URL", pgEnv)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func openStore(t *testing.T, cfg sqlstore.Config) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func openMigrated(t *testing.T, b backend) store.Store {
+	t.Helper()
+	s := openStore(t, b.config(t))
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return s
+}
+
+func TestConformanceSQLite(t *testing.T) {
+	t.Parallel()
+	b := sqliteBackend()
+	conformance.Run(t, func(t *testing.T) store.Store { return openMigrated(t, b) })
+}
+
+func TestConformancePostgres(t *testing.T) {
+	t.Parallel()
+	b := postgresBackend(t)
+	conformance.Run(t, func(t *testing.T) store.Store { return openMigrated(t, b) })
+}
+
+func TestMigrationsSQLite(t *testing.T) {
+	t.Parallel()
+	testMigrations(t, sqliteBackend())
+}
+
+func TestMigrationsPostgres(t *testing.T) {
+	t.Parallel()
+	testMigrations(t, postgresBackend(t))
+}
+
+func testMigrations(t *testing.T, b backend) {
+	t.Helper()
+	t.Run("ok/from-empty-then-idempotent", func(t *testing.T) {
+		t.Parallel()
+		s := openStore(t, b.config(t))
+		ctx := t.Context()
+		if err := s.SchemaCheck(ctx); !errors.Is(err, sqlstore.ErrSchemaOutdated) {
+			t.Fatalf("SchemaCheck of an empty database: %v, want ErrSchemaOutdated", err)
+		}
+		for i := range 3 {
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatalf("Migrate #%d: %v", i+1, err)
+			}
+		}
+		if err := s.SchemaCheck(ctx); err != nil {
+			t.Fatalf("SchemaCheck after Migrate: %v", err)
+		}
+		st, err := s.MigrationStatus(ctx)
+		if err != nil {
+			t.Fatalf("MigrationStatus: %v", err)
+		}
+		if len(st) == 0 {
+			t.Fatal("MigrationStatus: no migrations")
+		}
+		for _, m := range st {
+			if !m.Applied || m.Source == "" {
+				t.Fatalf("MigrationStatus: %+v, want applied with a source", m)
+			}
+		}
+		if g, err := s.Generation(ctx); err != nil || g != 0 {
+			t.Fatalf("Generation of a fresh database: %d, %v; want 0", g, err)
+		}
+	})
+	t.Run("ok/concurrent-migrate", func(t *testing.T) {
+		t.Parallel()
+		cfg := b.config(t)
+		const n = 4
+		stores := make([]*sqlstore.Store, n) // separate pools, as separate replicas have
+		for i := range stores {
+			stores[i] = openStore(t, cfg)
+		}
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i, s := range stores {
+			wg.Go(func() { errs[i] = s.Migrate(t.Context()) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("concurrent Migrate #%d: %v", i, err)
+			}
+		}
+		st, err := stores[0].MigrationStatus(t.Context())
+		if err != nil {
+			t.Fatalf("MigrationStatus: %v", err)
+		}
+		for _, m := range st {
+			if !m.Applied {
+				t.Fatalf("after concurrent Migrate: %+v not applied", m)
+			}
+		}
+	})
+	t.Run("fail/schema-newer-than-binary", func(t *testing.T) {
+		t.Parallel()
+		s := openStore(t, b.config(t))
+		ctx := t.Context()
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		// What a newer portvakt leaves behind.
+		if err := s.ExecForTest(ctx, "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, TRUE)"); err != nil {
+			t.Fatalf("insert version: %v", err)
+		}
+		if err := s.SchemaCheck(ctx); !errors.Is(err, sqlstore.ErrSchemaTooNew) {
+			t.Fatalf("SchemaCheck: %v, want ErrSchemaTooNew", err)
+		}
+		if err := s.Migrate(ctx); !errors.Is(err, sqlstore.ErrSchemaTooNew) {
+			t.Fatalf("Migrate: %v, want ErrSchemaTooNew", err)
+		}
+	})
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name        string
+		cfg         sqlstore.Config
+		unavailable bool
+	}{
+		{"fail/unknown-driver", sqlstore.Config{Driver: "mysql", DSN: "x"}, false},
+		{"fail/empty-dsn", sqlstore.Config{Driver: sqlstore.DriverSQLite}, false},
+		{"fail/sqlite-missing-dir", sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "no", "such", "dir", "db")}, true},
+		{"fail/postgres-refused", sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: "postgres://u@127.0.0.1:1/db?connect_timeout=2", StatementTimeout: time.Second}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := sqlstore.Open(t.Context(), tc.cfg)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if got := errors.Is(err, store.ErrUnavailable); got != tc.unavailable {
+				t.Fatalf("Open: %v; ErrUnavailable %v, want %v", err, got, tc.unavailable)
+			}
+			if strings.Contains(err.Error(), "password") {
+				t.Fatalf("Open error leaks DSN: %v", err)
+			}
+		})
+	}
+}
+
+func TestClosedStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	s, err := sqlstore.Open(t.Context(), sqliteBackend().config(t))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	s.Close()
+	for name, err := range map[string]error{
+		"Ping":              s.Ping(t.Context()),
+		"InsertIssuedToken": s.InsertIssuedToken(t.Context(), store.IssuedToken{ClientID: "c", AssertionJTI: "j"}),
+		"GetScope":          func() error { _, err := s.GetScope(t.Context(), "a:b"); return err }(),
+	} {
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s on a closed store: %v, want ErrUnavailable", name, err)
+		}
+	}
+}
+
+func BenchmarkInsertIssuedToken(b *testing.B) {
+	s, err := sqlstore.Open(b.Context(), sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(b.TempDir(), "bench.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	tok := store.IssuedToken{
+		ClientID: "9b7ac4b2-3f0e-4a55-8c1e-2f5d6a7b8c9d", TokenJTI: "t", ConsumerOrgno: "910000002",
+		Scopes: []string{"acme:a", "acme:b"}, Audience: []string{"unspecified"},
+		IssuedAt: now, ExpiresAt: now.Add(2 * time.Minute), ClientAMR: "private_key_jwt",
+	}
+	var next atomic.Int64 // across the runs of the sub-benchmarks: keys stay unique
+	b.Run("serial", func(b *testing.B) {
+		for b.Loop() {
+			tok.AssertionJTI = fmt.Sprintf("s-%d", next.Add(1))
+			if err := s.InsertIssuedToken(b.Context(), tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			tok := tok
+			for pb.Next() {
+				tok.AssertionJTI = fmt.Sprintf("p-%d", next.Add(1))
+				if err := s.InsertIssuedToken(b.Context(), tok); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
