@@ -36,7 +36,7 @@ const (
 // Staleness is one atomic word, state: bit 0 is set while Run has seen a new
 // generation and is reloading; the bits above count Invalidate calls. Every
 // snapshot records the state (bit 0 clear) read before it was loaded, so the
-// hot path is a pointer load and one comparison, and an Invalidate that
+// hot path is two atomic loads and a comparison (no lock, no allocation), and an Invalidate that
 // races with a reload already under way is never lost: that reload carries
 // the older count and the next call reloads again.
 //
@@ -47,9 +47,9 @@ const (
 //     the token endpoint answers 503. It loses nothing by doing so: issuing a
 //     token writes the issued-token row, which fails too while the store is
 //     down.
-//   - After a poll (a write by another replica) no request is waiting for
-//     that write: other replicas already serve it at most PollInterval late.
-//     The old snapshot is kept, callers are not failed or slowed down on
+//   - After a poll (a write by another replica) no request here is waiting
+//     for that write: replicas see each other's writes up to a PollInterval
+//     late anyway. The old snapshot is kept, callers are not failed or slowed down on
 //     every request, and Run retries on the next tick.
 type Cache struct {
 	store store.Store
