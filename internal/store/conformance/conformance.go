@@ -157,7 +157,7 @@ func scopeRec(name string) store.Scope {
 		Active: true, AccessibleForAll: false, DelegationSource: "https://auth.example.no/",
 		AllowedIntegrationTypes: []string{"maskinporten"}, ATMaxAge: 600,
 		Visibility: store.VisibilityPublic, RequiresAudience: true,
-		Audiences: []string{"https://api.example.no/a", "https://api.example.no/b"},
+		Audiences:  []string{"https://api.example.no/a", "https://api.example.no/b"},
 		OwnerOrgno: "910000001", Created: t0, LastUpdated: t0.Add(time.Second),
 	}
 }
@@ -461,7 +461,9 @@ func testGeneration(t *testing.T, s store.Store) {
 	if g1 <= g0 {
 		t.Fatalf("generation %d after a committed Update, was %d", g1, g0)
 	}
-	update(t, s, func(tx store.Tx) error { return tx.PutPrefix(t.Context(), store.Prefix{Prefix: "g", OwnerOrg: "910000001"}) })
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutPrefix(t.Context(), store.Prefix{Prefix: "g", OwnerOrg: "910000001"})
+	})
 	if g2 := generation(t, s); g2 <= g1 {
 		t.Fatalf("generation %d after a second Update, was %d", g2, g1)
 	}

@@ -5,7 +5,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
+	"math"
 	"sync"
 	"time"
 
@@ -40,7 +42,7 @@ type MigrationState struct {
 // PostgreSQL replicas use an advisory lock instead.
 var sqliteMigrateLocks sync.Map // DSN -> *sync.Mutex
 
-func (s *Store) provider() (*goose.Provider, error) {
+func (s *Store) provider(ctx context.Context) (*goose.Provider, error) {
 	fsys, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: migrations: %w", err)
@@ -55,7 +57,11 @@ func (s *Store) provider() (*goose.Provider, error) {
 		// A session advisory lock: several replicas may run migrate at
 		// once, one applies, the others wait and then find nothing to do.
 		// Retry each second for up to 5 minutes.
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		id, err := s.migrationLockID(ctx)
+		if err != nil {
+			return nil, err
+		}
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(id), lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: migrations: %w", err)
 		}
@@ -68,6 +74,19 @@ func (s *Store) provider() (*goose.Provider, error) {
 		return nil, fmt.Errorf("sqlstore: migrations: %w", err)
 	}
 	return p, nil
+}
+
+// migrationLockID is goose's advisory lock id mixed with the schema that
+// the migrations go to: replicas sharing a schema exclude each other, while
+// schemas side by side in one database (tests, several deployments) do not.
+func (s *Store) migrationLockID(ctx context.Context) (int64, error) {
+	var schema string
+	if err := s.db.WithContext(ctx).Raw("SELECT current_schema()").Row().Scan(&schema); err != nil {
+		return 0, wrap(err, "migrations: current schema")
+	}
+	h := fnv.New64a()
+	h.Write([]byte(schema))
+	return lock.DefaultLockID ^ int64(h.Sum64()&math.MaxInt64), nil
 }
 
 func (s *Store) lockSQLiteMigrations() func() {
@@ -84,7 +103,7 @@ func (s *Store) lockSQLiteMigrations() func() {
 // nothing. It refuses a database that a newer binary migrated.
 func (s *Store) Migrate(ctx context.Context) error {
 	defer s.lockSQLiteMigrations()()
-	p, err := s.provider()
+	p, err := s.provider(ctx)
 	if err != nil {
 		return err
 	}
@@ -97,7 +116,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 // MigrationStatus lists the migrations, oldest first, and whether each is
 // applied.
 func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
-	p, err := s.provider()
+	p, err := s.provider(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -37,8 +37,8 @@ func sqliteBackend() backend {
 	}}
 }
 
-// postgresBackend gives every test its own database, created from the
-// server in PORTVAKT_TEST_POSTGRES_DSN and dropped afterwards. Without that
+// postgresBackend gives every test its own schema in the database of
+// PORTVAKT_TEST_POSTGRES_DSN, dropped afterwards. Without that
 // variable it skips, loudly, and under CI it fails.
 func postgresBackend(t *testing.T) backend {
 	t.Helper()
@@ -52,33 +52,37 @@ func postgresBackend(t *testing.T) backend {
 	}
 	return backend{name: "postgres", config: func(t *testing.T) sqlstore.Config {
 		t.Helper()
-		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: freshPostgresDB(t, dsn)}
+		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: freshPostgresSchema(t, dsn)}
 	}}
 }
 
-// freshPostgresDB creates a uniquely named database next to the one in dsn
-// and returns its DSN; it is dropped when the test ends.
-func freshPostgresDB(t *testing.T, dsn string) string {
+// freshPostgresSchema creates a uniquely named schema in the database of
+// dsn and returns a DSN whose search_path is that schema; it is dropped when
+// the test ends. (A schema is much cheaper than a database, and migrations
+// lock per schema.)
+func freshPostgresSchema(t *testing.T, dsn string) string {
 	t.Helper()
-	admin := openStore(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn})
+	admin := openStore(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn, MaxOpenConns: 1})
 	b := make([]byte, 6)
 	rand.Read(b)
 	name := "portvakt_t_" + hex.EncodeToString(b)
-	if err := admin.ExecForTest(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
+	if err := admin.ExecForTest(t.Context(), "CREATE SCHEMA "+name); err != nil {
+		t.Fatalf("create schema %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		// Runs after the stores of the test are closed (cleanups run last
-		// registered first, and the test's store registers after this).
-		if err := admin.ExecForTest(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
+		// Runs after the test's own stores are closed: cleanups run last
+		// registered first. t.Context is already canceled here.
+		if err := admin.ExecForTest(context.Background(), "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
 		}
 	})
 	u, err := url.Parse(dsn)
 	if err != nil || u.Scheme == "" {
 		t.Fatalf("%s must be a postgres:// URL", pgEnv)
 	}
-	u.Path = "/" + name
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
 	return u.String()
 }
 
