@@ -14,7 +14,7 @@ import (
 const jwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 // validPID is a synthetic national identity number valid under both checks.
-const validPID = "01019012356"
+const validPID = "01019010046"
 
 type errCase struct {
 	name   string
@@ -212,7 +212,7 @@ func TestErrors(t *testing.T) {
 		{"fail/consumer-org/bad-check-digit", withClaims("vendor", "demo:read", func(c jwt.MapClaims) { c["consumer_org"] = "310000036" }), 400, "invalid_request", "consumer_org"},
 		{"fail/consumer-org/number", withClaims("vendor", "demo:read", func(c jwt.MapClaims) { c["consumer_org"] = 310000035 }), 400, "invalid_request", "consumer_org"},
 		{"fail/consumer-org/iso6523-prefix", withClaims("vendor", "demo:read", func(c jwt.MapClaims) { c["consumer_org"] = "0192:" + consumerOrg }), 400, "invalid_request", "consumer_org"},
-		{"fail/pid/bad-check-digit", withClaims("consumer-seid2", "demo:read", func(c jwt.MapClaims) { c["pid"] = "01019012357" }), 400, "invalid_request", "pid"},
+		{"fail/pid/bad-check-digit", withClaims("consumer-seid2", "demo:read", func(c jwt.MapClaims) { c["pid"] = "01019010047" }), 400, "invalid_request", "pid"},
 		{"fail/pid/number", withClaims("consumer-seid2", "demo:read", func(c jwt.MapClaims) { c["pid"] = 1019012356 }), 400, "invalid_request", "pid"},
 	}
 	for _, c := range cases {
