@@ -34,8 +34,10 @@ type DelegationFilter struct {
 }
 
 // AuditFilter narrows ListAudit. Org, when set, keeps events whose Orgs hold
-// it. BeforeID pages: only events with ID < BeforeID (0 = from the newest).
-// Results are newest first, at most Limit (0 = implementation default 100).
+// it. Action and Target match exactly. From is inclusive and To exclusive on
+// Time (zero = unbounded). BeforeID pages: only events with ID < BeforeID (0 =
+// from the newest). Results are newest first (by ID), at most Limit (0 =
+// implementation default 100).
 type AuditFilter struct {
 	Org      string
 	Action   string
@@ -46,7 +48,9 @@ type AuditFilter struct {
 }
 
 // IssuedTokenFilter narrows ListIssuedTokens. Org keeps tokens whose consumer
-// or supplier is Org. Results are newest first (by IssuedAt, then TokenJTI).
+// or supplier is Org. From is inclusive and To exclusive on IssuedAt (zero =
+// unbounded). Results are newest first (by IssuedAt, then TokenJTI), at most
+// Limit (0 = default 100).
 type IssuedTokenFilter struct {
 	Org      string
 	ClientID string
@@ -95,7 +99,11 @@ type Store interface {
 	Reader
 
 	// Update runs fn in one transaction and commits when fn returns nil. A
-	// committed Update advances Generation.
+	// committed Update advances Generation. When fn returns an error (or
+	// panics) nothing is written and Update returns that error unchanged.
+	// fn writes through its Tx only: a Store write (or another Update) from
+	// inside fn may wait for fn's own transaction forever; Store reads from
+	// inside fn do not see fn's writes.
 	Update(ctx context.Context, fn func(Tx) error) error
 
 	// Generation is a counter that every committed Update advances (also
