@@ -1,0 +1,238 @@
+package selfservice
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/portvakt/portvakt/internal/access"
+	"github.com/portvakt/portvakt/internal/norid"
+	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/rules"
+	"github.com/portvakt/portvakt/internal/store"
+)
+
+// maxClientLifetime caps access_token_lifetime, as at_max_age.
+const maxClientLifetime = 7200
+
+// clientBody is a client as sent by a caller. Read-only fields are
+// accepted so a GET result can be sent back; when present they must match.
+// Keys are managed through /clients/{id}/jwks: a keys field is ignored.
+type clientBody struct {
+	ClientID                *string         `json:"client_id"`
+	ClientOrgno             string          `json:"client_orgno"`
+	ClientName              string          `json:"client_name"`
+	Description             string          `json:"description"`
+	IntegrationType         string          `json:"integration_type"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	Scopes                  []string        `json:"scopes"`
+	AccessTokenLifetime     int             `json:"access_token_lifetime"`
+	Active                  *bool           `json:"active"`
+	Keys                    json.RawMessage `json:"keys"`
+	Created                 json.RawMessage `json:"created"`
+	LastUpdated             json.RawMessage `json:"last_updated"`
+}
+
+// validate checks the fields every client body shares; org is the client's
+// owner, whose reach decides the scopes. Scopes in keep (already on the
+// client) are not checked again: losing access to one makes the token
+// endpoint refuse it, and must not block editing the client's other fields.
+func (b *clientBody) validate(snap *rules.Snapshot, org string, keep []string) []FieldError {
+	var errs []FieldError
+	if b.Description == "" {
+		errs = append(errs, FieldError{"description", "is required"})
+	}
+	if len(b.ClientName) > 255 {
+		errs = append(errs, FieldError{"client_name", "is longer than 255 characters"})
+	}
+	if b.IntegrationType != "" && b.IntegrationType != protocol.IntegrationMaskinporten {
+		errs = append(errs, FieldError{"integration_type", fmt.Sprintf("must be %q", protocol.IntegrationMaskinporten)})
+	}
+	if b.TokenEndpointAuthMethod != "" && b.TokenEndpointAuthMethod != protocol.AuthPrivateKeyJWT {
+		errs = append(errs, FieldError{"token_endpoint_auth_method", fmt.Sprintf("must be %q", protocol.AuthPrivateKeyJWT)})
+	}
+	if b.AccessTokenLifetime < 0 || b.AccessTokenLifetime > maxClientLifetime {
+		errs = append(errs, FieldError{"access_token_lifetime", fmt.Sprintf("must be between 0 (no cap) and %d seconds", maxClientLifetime)})
+	}
+	for i, s := range b.Scopes {
+		field := fmt.Sprintf("scopes[%d]", i)
+		switch {
+		case slices.Index(b.Scopes, s) < i:
+			errs = append(errs, FieldError{field, fmt.Sprintf("scope %s is listed twice", s)})
+		case !slices.Contains(keep, s) && !access.ClientMayList(snap, s, org):
+			errs = append(errs, FieldError{field, fmt.Sprintf("organisation %s cannot get scope %s: it does not exist, is not active, or the org has no access, no delegation, and it is not accessible for all", org, s)})
+		}
+	}
+	return errs
+}
+
+func (b *clientBody) apply(cl *store.Client) {
+	cl.ClientName = b.ClientName
+	cl.Description = b.Description
+	cl.Scopes = nonNil(b.Scopes)
+	cl.AccessTokenLifetime = b.AccessTokenLifetime
+	if b.Active != nil {
+		cl.Active = *b.Active
+	}
+}
+
+// createClient is POST /clients. The client belongs to the caller's org;
+// the platform admin (portvakt:admin) may name another client_orgno, which
+// is how an organisation gets its first, certificate-authenticated client.
+func (h *handler) createClient(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var b clientBody
+	if err := decodeBody(w, r, &b); err != nil {
+		return err
+	}
+	org := cmp.Or(b.ClientOrgno, c.Org)
+	var errs []FieldError
+	if b.ClientID != nil {
+		errs = append(errs, FieldError{"client_id", "is assigned by the server; leave it out"})
+	}
+	switch {
+	case !norid.ValidOrg(org):
+		errs = append(errs, FieldError{"client_orgno", fmt.Sprintf("%q is not a valid organisation number (9 digits, mod-11)", org)})
+	case org != c.Org && !c.admin():
+		errs = append(errs, FieldError{"client_orgno", "must be your own organisation (" + c.Org + "); leave it out"})
+	}
+	snap, err := h.rules.Snapshot(r.Context())
+	if err != nil {
+		return err
+	}
+	errs = append(errs, b.validate(snap, org, nil)...)
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	var out store.Client
+	err = h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
+		out = store.Client{
+			ClientID: uuid.NewString(), ClientOrgno: org,
+			IntegrationType: protocol.IntegrationMaskinporten, TokenEndpointAuthMethod: protocol.AuthPrivateKeyJWT,
+			Keys: []store.ClientKey{}, Active: true, Created: now, LastUpdated: now,
+		}
+		b.apply(&out)
+		if err := tx.CreateClient(r.Context(), out); err != nil {
+			return change{}, err
+		}
+		return change{action: "client.create", kind: "client", target: out.ClientID, orgs: []string{org}, after: out}, nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// ownClient reads a client of the caller's org; another org's client is
+// missing, exactly as one that does not exist.
+func ownClient(r *http.Request, rd store.Reader, c *caller) (store.Client, error) {
+	id := r.PathValue("id")
+	cl, err := rd.GetClient(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && cl.ClientOrgno != c.Org) {
+		return store.Client{}, notFound("your organisation has no client %q", id)
+	}
+	return cl, err
+}
+
+func (h *handler) listClients(w http.ResponseWriter, r *http.Request, c *caller) error {
+	inactive, err := inactiveParam(r)
+	if err != nil {
+		return err
+	}
+	all, err := h.store.ListClients(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, filter(all, func(cl store.Client) bool {
+		return cl.ClientOrgno == c.Org && (cl.Active || inactive)
+	}))
+	return nil
+}
+
+func (h *handler) getClient(w http.ResponseWriter, r *http.Request, c *caller) error {
+	cl, err := ownClient(r, h.store, c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, cl)
+	return nil
+}
+
+func (h *handler) updateClient(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var b clientBody
+	if err := decodeBody(w, r, &b); err != nil {
+		return err
+	}
+	// Ownership first: another org's client is a 404 whatever the body.
+	pre, err := ownClient(r, h.store, c)
+	if err != nil {
+		return err
+	}
+	snap, err := h.rules.Snapshot(r.Context())
+	if err != nil {
+		return err
+	}
+	bodyErrs := b.validate(snap, c.Org, pre.Scopes)
+	var out store.Client
+	err = h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
+		errs := slices.Clone(bodyErrs)
+		before, err := ownClient(r, tx, c)
+		if err != nil {
+			return change{}, err
+		}
+		if b.ClientID != nil && *b.ClientID != before.ClientID {
+			errs = append(errs, FieldError{"client_id", "cannot change"})
+		}
+		if b.ClientOrgno != "" && b.ClientOrgno != before.ClientOrgno {
+			errs = append(errs, FieldError{"client_orgno", "cannot change"})
+		}
+		if b.IntegrationType != "" && b.IntegrationType != before.IntegrationType {
+			errs = append(errs, FieldError{"integration_type", "cannot change"})
+		}
+		if b.TokenEndpointAuthMethod != "" && b.TokenEndpointAuthMethod != before.TokenEndpointAuthMethod {
+			errs = append(errs, FieldError{"token_endpoint_auth_method", "cannot change"})
+		}
+		if len(errs) > 0 {
+			return change{}, invalid(errs)
+		}
+		out = before
+		b.apply(&out)
+		out.LastUpdated = now
+		if err := tx.UpdateClient(r.Context(), out); err != nil {
+			return change{}, err
+		}
+		return change{action: "client.update", kind: "client", target: out.ClientID, orgs: []string{out.ClientOrgno}, before: before, after: out}, nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *handler) deleteClient(w http.ResponseWriter, r *http.Request, c *caller) error {
+	err := h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
+		before, err := ownClient(r, tx, c)
+		if err != nil {
+			return change{}, err
+		}
+		after := before
+		after.Active = false
+		after.LastUpdated = now
+		if err := tx.UpdateClient(r.Context(), after); err != nil {
+			return change{}, err
+		}
+		return change{action: "client.deactivate", kind: "client", target: before.ClientID, orgs: []string{before.ClientOrgno}, before: before, after: after}, nil
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

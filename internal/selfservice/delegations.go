@@ -1,0 +1,120 @@
+package selfservice
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/portvakt/portvakt/internal/access"
+	"github.com/portvakt/portvakt/internal/norid"
+	"github.com/portvakt/portvakt/internal/store"
+)
+
+// putDelegation is PUT /delegations/{supplier_org}?scope=: the caller's org
+// (the consumer) lets the supplier (a vendor) get the scope on its behalf.
+// The scope must be delegable here and one the consumer can get itself.
+func (h *handler) putDelegation(w http.ResponseWriter, r *http.Request, c *caller) error {
+	supplier := r.PathValue("supplier_org")
+	name, err := scopeParam(r)
+	errs := fieldErrors(err)
+	switch {
+	case !norid.ValidOrg(supplier):
+		errs = append(errs, FieldError{"supplier_org", fmt.Sprintf("%q is not a valid organisation number (9 digits, mod-11)", supplier)})
+	case supplier == c.Org:
+		errs = append(errs, FieldError{"supplier_org", "is your own organisation; delegate to another one"})
+	}
+	if err == nil {
+		snap, err := h.rules.Snapshot(r.Context())
+		if err != nil {
+			return err
+		}
+		s, ok := snap.Scope(name)
+		switch {
+		case !access.CanGet(snap, name, c.Org):
+			errs = append(errs, FieldError{"scope", fmt.Sprintf("organisation %s cannot get scope %s (it does not exist, is not active, or you have no access to it), so it cannot delegate it", c.Org, name)})
+		case !ok || s.DelegationSource != h.cfg.Issuer:
+			errs = append(errs, FieldError{"scope", fmt.Sprintf("scope %s does not allow delegation", name)})
+		}
+	}
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	var out store.Delegation
+	err = h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
+		before, err := tx.GetDelegation(r.Context(), name, c.Org, supplier)
+		var prev any
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			out = store.Delegation{Scope: name, ConsumerOrgno: c.Org, SupplierOrgno: supplier, Created: now}
+		case err != nil:
+			return change{}, err
+		default:
+			prev, out = before, before
+		}
+		out.State = store.DelegationActive
+		out.LastUpdated = now
+		if err := tx.PutDelegation(r.Context(), out); err != nil {
+			return change{}, err
+		}
+		return change{action: "delegation.create", kind: "delegation", target: name, orgs: []string{c.Org, supplier}, before: prev, after: out}, nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *handler) revokeDelegation(w http.ResponseWriter, r *http.Request, c *caller) error {
+	supplier := r.PathValue("supplier_org")
+	name, err := scopeParam(r)
+	errs := fieldErrors(err)
+	if !norid.ValidOrg(supplier) {
+		errs = append(errs, FieldError{"supplier_org", fmt.Sprintf("%q is not a valid organisation number (9 digits, mod-11)", supplier)})
+	}
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	err = h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
+		before, err := tx.GetDelegation(r.Context(), name, c.Org, supplier)
+		if errors.Is(err, store.ErrNotFound) {
+			return change{}, notFound("your organisation has not delegated scope %q to %s", name, supplier)
+		}
+		if err != nil {
+			return change{}, err
+		}
+		after := before
+		after.State = store.DelegationRevoked
+		after.LastUpdated = now
+		if err := tx.PutDelegation(r.Context(), after); err != nil {
+			return change{}, err
+		}
+		return change{action: "delegation.revoke", kind: "delegation", target: name, orgs: []string{c.Org, supplier}, before: before, after: after}, nil
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// listDelegations is GET /delegations: those the caller's org gave (as the
+// consumer) and those it received (as the supplier).
+func (h *handler) listDelegations(w http.ResponseWriter, r *http.Request, c *caller) error {
+	inactive, err := inactiveParam(r)
+	if err != nil {
+		return err
+	}
+	given, err := h.store.ListDelegations(r.Context(), store.DelegationFilter{ConsumerOrgno: c.Org})
+	if err != nil {
+		return err
+	}
+	received, err := h.store.ListDelegations(r.Context(), store.DelegationFilter{SupplierOrgno: c.Org})
+	if err != nil {
+		return err
+	}
+	keep := func(d store.Delegation) bool { return inactive || d.State == store.DelegationActive }
+	writeJSON(w, http.StatusOK, append(filter(given, keep), filter(received, keep)...))
+	return nil
+}

@@ -1,0 +1,16 @@
+// Package selfservice is the self-service API under {issuer}api/v1 (SPEC
+// section 4): providers manage their scopes and allow-lists, consumers their
+// clients, keys and delegations, the platform admin the prefixes, all with
+// access tokens from this server.
+//
+// Errors are RFC 9457 problem details. Handlers return errors and one
+// function, writeError, turns them into responses: a *Problem is written as
+// it is; a store sentinel becomes its problem (ErrUnavailable 503,
+// ErrReadOnly 409); anything else is a generic 500 whose cause goes only to
+// the access log.
+//
+// Every change runs in one store.Update transaction that also appends the
+// audit event, and is followed by rules.Cache.Invalidate, so the token
+// endpoint of this process sees it at once (other replicas poll the store's
+// generation).
+package selfservice
