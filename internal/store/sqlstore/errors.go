@@ -24,7 +24,6 @@ const (
 	sqliteLocked     = 6
 	sqliteIOErr      = 10
 	sqliteCantOpen   = 14
-	sqliteConstraint = 19
 	// Extended codes of SQLITE_CONSTRAINT that mean "this key exists".
 	sqliteConstraintPrimaryKey = 1555
 	sqliteConstraintUnique     = 2067

@@ -24,14 +24,13 @@ const pgEnv = "PORTVAKT_TEST_POSTGRES_DSN"
 
 // backend opens fresh, empty databases of one engine.
 type backend struct {
-	name string
 	// config returns the Config of a fresh database that lives until the
 	// test ends.
 	config func(t *testing.T) sqlstore.Config
 }
 
 func sqliteBackend() backend {
-	return backend{name: "sqlite", config: func(t *testing.T) sqlstore.Config {
+	return backend{config: func(t *testing.T) sqlstore.Config {
 		t.Helper()
 		return sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "portvakt.db")}
 	}}
@@ -50,7 +49,7 @@ func postgresBackend(t *testing.T) backend {
 		}
 		t.Skip("SKIPPING POSTGRESQL TESTS: " + msg)
 	}
-	return backend{name: "postgres", config: func(t *testing.T) sqlstore.Config {
+	return backend{config: func(t *testing.T) sqlstore.Config {
 		t.Helper()
 		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: freshPostgresSchema(t, dsn)}
 	}}
@@ -112,6 +111,15 @@ func openMigrated(t *testing.T, b backend) store.Store {
 func TestConformanceSQLite(t *testing.T) {
 	t.Parallel()
 	b := sqliteBackend()
+	conformance.Run(t, func(t *testing.T) store.Store { return openMigrated(t, b) })
+}
+
+// An in-memory database is one connection: the suite must pass on it too.
+func TestConformanceSQLiteMemory(t *testing.T) {
+	t.Parallel()
+	b := backend{config: func(*testing.T) sqlstore.Config {
+		return sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: ":memory:"}
+	}}
 	conformance.Run(t, func(t *testing.T) store.Store { return openMigrated(t, b) })
 }
 
