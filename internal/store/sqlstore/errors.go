@@ -20,10 +20,10 @@ import (
 
 // SQLite primary result codes (the low byte of an extended code).
 const (
-	sqliteBusy       = 5
-	sqliteLocked     = 6
-	sqliteIOErr      = 10
-	sqliteCantOpen   = 14
+	sqliteBusy     = 5
+	sqliteLocked   = 6
+	sqliteIOErr    = 10
+	sqliteCantOpen = 14
 	// Extended codes of SQLITE_CONSTRAINT that mean "this key exists".
 	sqliteConstraintPrimaryKey = 1555
 	sqliteConstraintUnique     = 2067
