@@ -23,6 +23,7 @@ import (
 	"github.com/portvakt/portvakt/internal/exchange"
 	"github.com/portvakt/portvakt/internal/purge"
 	"github.com/portvakt/portvakt/internal/rules"
+	"github.com/portvakt/portvakt/internal/selfservice"
 	"github.com/portvakt/portvakt/internal/server"
 	"github.com/portvakt/portvakt/internal/signer"
 	"github.com/portvakt/portvakt/internal/store"
@@ -151,8 +152,14 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, e
 	ex := exchange.New(exchange.Config{
 		Issuer: cfg.Issuer, ClockSkew: cfg.Token.ClockSkew, DefaultLifetime: cfg.Token.DefaultLifetime, Now: now,
 	}, cache, certs, db, keys)
+	api, err := selfservice.New(selfservice.Config{
+		Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, Now: now, Log: log,
+	}, st, cache, keys)
+	if err != nil {
+		return nil, err
+	}
 	public, err := server.Public{
-		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS, Log: log,
+		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS, API: api, Log: log,
 		RequestTimeout: cfg.Server.RequestTimeout,
 	}.Handler()
 	if err != nil {

@@ -98,7 +98,7 @@ func unauthorized(tokenSent bool, cause error, format string, args ...any) *Prob
 	p := newProblem(http.StatusUnauthorized, TypeUnauthorized, "invalid_token", format, args...)
 	p.wwwAuth = "Bearer"
 	if tokenSent {
-		p.wwwAuth = `Bearer error="invalid_token", error_description="` + quoteSafe(p.Detail) + `"`
+		p.wwwAuth = `Bearer error="invalid_token"`
 	} else {
 		p.code = "missing_token"
 	}
@@ -113,17 +113,6 @@ func insufficientScope(scopes []string) *Problem {
 		"this endpoint needs an access token with the scope %s; ask for it in your token request", strings.Join(scopes, " or "))
 	p.wwwAuth = `Bearer error="insufficient_scope", scope="` + scopes[0] + `"`
 	return p
-}
-
-// quoteSafe keeps a description legal inside a quoted-string (RFC 6750
-// allows %x20-21 / %x23-5B / %x5D-7E).
-func quoteSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '"' || r == '\\' || r < 0x20 || r > 0x7e {
-			return '\''
-		}
-		return r
-	}, s)
 }
 
 // writeError is the one place errors become responses.
