@@ -51,12 +51,6 @@ func (b *clientBody) validate(snap *rules.Snapshot, org string, keep []string) [
 	if len(b.ClientName) > 255 {
 		errs = append(errs, FieldError{"client_name", "is longer than 255 characters"})
 	}
-	if b.IntegrationType != "" && b.IntegrationType != protocol.IntegrationMaskinporten {
-		errs = append(errs, FieldError{"integration_type", fmt.Sprintf("must be %q", protocol.IntegrationMaskinporten)})
-	}
-	if b.TokenEndpointAuthMethod != "" && b.TokenEndpointAuthMethod != protocol.AuthPrivateKeyJWT {
-		errs = append(errs, FieldError{"token_endpoint_auth_method", fmt.Sprintf("must be %q", protocol.AuthPrivateKeyJWT)})
-	}
 	if b.AccessTokenLifetime < 0 || b.AccessTokenLifetime > maxClientLifetime {
 		errs = append(errs, FieldError{"access_token_lifetime", fmt.Sprintf("must be between 0 (no cap) and %d seconds", maxClientLifetime)})
 	}
@@ -98,8 +92,16 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request, c *caller
 	switch {
 	case !norid.ValidOrg(org):
 		errs = append(errs, FieldError{"client_orgno", fmt.Sprintf("%q is not a valid organisation number (9 digits, mod-11)", org)})
+		org = c.Org // check the scopes for the caller's org instead
 	case org != c.Org && !c.admin():
 		errs = append(errs, FieldError{"client_orgno", "must be your own organisation (" + c.Org + "); leave it out"})
+		org = c.Org
+	}
+	if b.IntegrationType != "" && b.IntegrationType != protocol.IntegrationMaskinporten {
+		errs = append(errs, FieldError{"integration_type", fmt.Sprintf("must be %q", protocol.IntegrationMaskinporten)})
+	}
+	if b.TokenEndpointAuthMethod != "" && b.TokenEndpointAuthMethod != protocol.AuthPrivateKeyJWT {
+		errs = append(errs, FieldError{"token_endpoint_auth_method", fmt.Sprintf("must be %q", protocol.AuthPrivateKeyJWT)})
 	}
 	snap, err := h.rules.Snapshot(r.Context())
 	if err != nil {

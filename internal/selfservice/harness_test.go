@@ -319,3 +319,63 @@ func (e *env) auditAll(ctx context.Context) []store.AuditEvent {
 	}
 	return evs
 }
+
+func bodyReader(t *testing.T, body any) io.Reader {
+	t.Helper()
+	if body == nil {
+		return nil
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.NewReader(b)
+}
+
+func rsaJWK(t *testing.T, bits int, kid string) map[string]any {
+	t.Helper()
+	k, err := testpki.RSAKey(bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jwkOf(t, k.Public(), kid)
+}
+
+func ec384JWK(t *testing.T, kid string) (crypto.Signer, map[string]any) {
+	t.Helper()
+	k, err := testpki.ECKey(elliptic.P384())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, jwkOf(t, k.Public(), kid)
+}
+
+func ecPrivateJWK(t *testing.T, kid string) map[string]any {
+	t.Helper()
+	k, err := testpki.ECKey(elliptic.P256())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jwkOf(t, k, kid)
+}
+
+func ecJWKUse(t *testing.T, kid, use string) map[string]any {
+	t.Helper()
+	_, m := ecJWK(t, kid)
+	m["use"] = use
+	return m
+}
+
+func ecJWKAlg(t *testing.T, kid, alg string) map[string]any {
+	t.Helper()
+	_, m := ecJWK(t, kid)
+	m["alg"] = alg
+	return m
+}
+
+func ecJWKNoKid(t *testing.T) map[string]any {
+	t.Helper()
+	_, m := ecJWK(t, "")
+	delete(m, "kid")
+	return m
+}
