@@ -61,7 +61,7 @@ type identity struct {
 
 // env is one server under test: real SQLite, real HTTP.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	clock   *clock
 	db      *sqlstore.Store
 	store   store.Store
@@ -242,7 +242,7 @@ func records(t testing.TB, ids map[string]*identity, now time.Time) store.Static
 
 type envOption = func(*store.StaticRecords)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	pki, ids, keys := fixtures(t)
 	c := &clock{t: time.Now().Truncate(time.Second)}
