@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# test.sh: every test portvakt has, against real SQLite and a real, throwaway
+# PostgreSQL (scripts/pg.sh installs it from Debian's packages when missing,
+# and runs it on loopback only). This is what CI runs.
+#
+#   ./scripts/test.sh            all tests
+#   ./scripts/test.sh ./internal/store/...   only those packages
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+pkgs=("$@")
+[[ ${#pkgs[@]} -gt 0 ]] || pkgs=(./...)
+
+echo "== go vet"
+go vet ./...
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
+if [[ -n "$bad" ]]; then
+	echo "gofmt would change:" >&2
+	echo "$bad" >&2
+	exit 1
+fi
+
+echo "== static build (CGO_ENABLED=0)"
+CGO_ENABLED=0 go build -o /dev/null ./cmd/...
+
+echo "== PostgreSQL"
+scripts/pg.sh start
+trap 'scripts/pg.sh stop' EXIT
+eval "$(scripts/pg.sh env)"
+export PORTVAKT_TEST_POSTGRES_DSN
+
+echo "== go test"
+go test -count=1 -timeout 20m "${pkgs[@]}"
+
+echo "== go test -race (concurrency-critical packages)"
+go test -count=1 -race -timeout 15m ./internal/store/... ./internal/rules/... ./internal/tokenendpoint/... ./internal/entcert/...
