@@ -31,6 +31,7 @@ type options struct {
 	driver           string
 	presignLimit     time.Duration
 	warmupPerClient  int
+	wait             time.Duration
 }
 
 func main() {
@@ -48,6 +49,7 @@ func main() {
 	flag.StringVar(&o.driver, "driver", "unknown", "label for the summary line (the server's database driver)")
 	flag.DurationVar(&o.presignLimit, "presign-limit", 60*time.Second, "stop pre-signing after this long")
 	flag.IntVar(&o.warmupPerClient, "warmup", 5, "unmeasured requests per client before the window (connections, caches)")
+	flag.DurationVar(&o.wait, "wait", 0, "wait up to this long for the server to answer discovery (a server just started)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -88,8 +90,15 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	if o.tokenURL == "" {
 		var err error
-		if o.tokenURL, err = discover(ctx, hc, o.issuer); err != nil {
-			return err
+		deadline := time.Now().Add(o.wait)
+		for {
+			if o.tokenURL, err = discover(ctx, hc, o.issuer); err == nil {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return err
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	srcs, err := sources(ctx, o.issuer, o.tokenURL, specs)
