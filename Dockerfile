@@ -1,0 +1,16 @@
+# Build a static binary, run it as a non-root user on a distroless base.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/portvakt ./cmd/portvakt
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/portvakt /usr/local/bin/portvakt
+USER nonroot:nonroot
+WORKDIR /home/nonroot
+ENV PORTVAKT_LISTEN=0.0.0.0:8080 PORTVAKT_OPS_LISTEN=0.0.0.0:9090 PORTVAKT_DATA_DIR=/home/nonroot/data
+EXPOSE 8080 9090
+ENTRYPOINT ["/usr/local/bin/portvakt"]
+CMD ["serve", "--config", "/etc/portvakt/portvakt.yaml"]
