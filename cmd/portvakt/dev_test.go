@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portvakt/portvakt/internal/devmode"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// shellWords splits a printed command line, honouring double quotes and a
+// leading VAR=value environment assignment.
+func shellWords(line string) (env map[string]string, args []string) {
+	env = map[string]string{}
+	var cur strings.Builder
+	inQ, have := false, false
+	flush := func() {
+		if have {
+			args = append(args, cur.String())
+		}
+		cur.Reset()
+		have = false
+	}
+	for _, r := range line {
+		switch {
+		case r == '"':
+			inQ, have = !inQ, true
+		case r == ' ' && !inQ:
+			flush()
+		default:
+			cur.WriteRune(r)
+			have = true
+		}
+	}
+	flush()
+	for len(args) > 0 && strings.Contains(args[0], "=") && !strings.HasPrefix(args[0], "-") {
+		k, v, _ := strings.Cut(args[0], "=")
+		env[k] = v
+		args = args[1:]
+	}
+	return env, args
+}
+
+// TestDevModePrintedCommandsWork starts what `serve --dev` starts and runs
+// every token command it prints, as a user pasting them would.
+func TestDevModePrintedCommandsWork(t *testing.T) {
+	dir := t.TempDir()
+	listen, ops := freePort(t), freePort(t)
+	t.Setenv("PORTVAKT_DATA_DIR", filepath.Join(dir, "dev"))
+	t.Setenv("PORTVAKT_LISTEN", listen)
+	t.Setenv("PORTVAKT_OPS_LISTEN", ops)
+	cfg, err := loadConfig("", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Issuer != "http://"+listen+"/" {
+		t.Fatalf("dev issuer %q", cfg.Issuer)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	a, err := build(ctx, cfg, newLogger(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ol, err := net.Listen("tcp", ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx, pl, ol) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		a.close()
+	})
+	waitReady(t, "http://"+ops+"/readyz")
+
+	printed := devmode.Commands("portvakt", cfg.Issuer, cfg.DataDir)
+	var n int
+	for _, line := range strings.Split(printed, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "#") || !strings.Contains(line, "portvakt token") {
+			continue
+		}
+		n++
+		env, args := shellWords(line)
+		if args[0] != "portvakt" {
+			t.Fatalf("printed command does not start with the program: %q", line)
+		}
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		var out bytes.Buffer
+		root := rootCmd()
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(args[1:])
+		if err := root.ExecuteContext(t.Context()); err != nil {
+			t.Fatalf("%s\n%v\n%s", line, err, out.String())
+		}
+		text := out.String()
+		var resp map[string]any
+		if err := json.NewDecoder(strings.NewReader(text)).Decode(&resp); err != nil || resp["access_token"] == nil {
+			t.Fatalf("%s: %v %s", line, err, text)
+		}
+		if !strings.Contains(text, `"typ": "at+jwt"`) {
+			t.Fatalf("--decode did not print the header: %s", text)
+		}
+		if strings.Contains(line, "--consumer-org") && !strings.Contains(text, `"supplier"`) {
+			t.Fatalf("delegated token without supplier: %s", text)
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d token commands printed, want 3:\n%s", n, printed)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "pki", "vendor", "cert.p12")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never became ready", url)
+}
