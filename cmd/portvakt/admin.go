@@ -1,0 +1,769 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/spf13/cobra"
+
+	"github.com/portvakt/portvakt/pkg/client"
+)
+
+// adminCLI is the state every `portvakt admin` command shares: how to get a
+// token (the signing flags of `portvakt token`) and how to print.
+type adminCLI struct {
+	sf          signingFlags
+	consumerOrg string
+	asJSON      bool
+	httpClient  *http.Client
+}
+
+// Admin scopes requested per command (SPEC 4).
+const (
+	scAdmin       = "portvakt:admin"
+	scScopesRead  = "portvakt:scopes.read"
+	scScopesWrite = "portvakt:scopes.write"
+	scClientsRead = "portvakt:clients.read"
+	scClientsWr   = "portvakt:clients.write"
+	scDelegWrite  = "portvakt:delegations.write"
+	scAuditRead   = "portvakt:audit.read"
+)
+
+func adminCmd() *cobra.Command {
+	a := &adminCLI{httpClient: &http.Client{Timeout: 30 * time.Second}}
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Use the self-service API: prefixes, scopes, access, clients, keys, delegations, audit",
+		Long: `Every admin command gets its own access token with the same signing options
+as 'portvakt token' (--issuer, --client-id, and --cert or --key with --kid),
+asking for the admin scope the command needs. A vendor acting for a customer
+adds --consumer-org. Output is a table; --json prints the API's JSON.`,
+	}
+	// The signing flags are those of `portvakt token`, made persistent.
+	tmp := &cobra.Command{}
+	a.sf.register(tmp)
+	cmd.PersistentFlags().AddFlagSet(tmp.Flags())
+	cmd.PersistentFlags().StringVar(&a.consumerOrg, "consumer-org", "", "act for this organisation (it delegated the admin scope to yours)")
+	cmd.PersistentFlags().BoolVar(&a.asJSON, "json", false, "print JSON instead of a table")
+	cmd.AddCommand(a.prefixesCmd(), a.scopesCmd(), a.accessCmd(), a.clientsCmd(), a.delegationsCmd(), a.auditCmd())
+	return cmd
+}
+
+// token gets an access token with scopes.
+func (a *adminCLI) token(cmd *cobra.Command, scopes ...string) (string, error) {
+	cfg, err := a.sf.clientConfig(cmd.ErrOrStderr())
+	if err != nil {
+		return "", err
+	}
+	cfg.Scopes = scopes
+	cfg.ConsumerOrg = a.consumerOrg
+	cfg.HTTPClient = a.httpClient
+	ts, err := client.NewTokenSource(cmd.Context(), cfg)
+	if err != nil {
+		return "", err
+	}
+	resp, err := ts.Fetch(cmd.Context())
+	if err != nil {
+		return "", fmt.Errorf("get a token with %s: %w", strings.Join(scopes, " "), err)
+	}
+	return resp.AccessToken, nil
+}
+
+// problem is an RFC 9457 answer of the API.
+type problem struct {
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+	Errors []struct {
+		Field  string `json:"field"`
+		Detail string `json:"detail"`
+	} `json:"errors"`
+}
+
+func (p *problem) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP %d %s: %s", p.Status, p.Title, p.Detail)
+	for _, e := range p.Errors {
+		fmt.Fprintf(&b, "\n  %s: %s", e.Field, e.Detail)
+	}
+	return b.String()
+}
+
+// call does one API request with a token for scopes (none: no token) and
+// returns the body of a 2xx answer.
+func (a *adminCLI) call(cmd *cobra.Command, scopes []string, method, path string, body any) ([]byte, error) {
+	if a.sf.issuer == "" {
+		return nil, errors.New("--issuer is required (or PORTVAKT_ISSUER)")
+	}
+	var tok string
+	if len(scopes) > 0 {
+		var err error
+		if tok, err = a.token(cmd, scopes...); err != nil {
+			return nil, err
+		}
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(a.sf.issuer, "/")+"/api/v1"+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := a.httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		p := &problem{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
+		if json.Unmarshal(b, p) != nil || p.Detail == "" {
+			p.Detail = strings.TrimSpace(string(b))
+		}
+		return nil, p
+	}
+	return b, nil
+}
+
+// show prints an answer: its JSON with --json, else rows of the columns.
+func (a *adminCLI) show(cmd *cobra.Command, body []byte, cols ...string) error {
+	out := cmd.OutOrStdout()
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if a.asJSON {
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, body, "", "  "); err != nil {
+			return err
+		}
+		buf.WriteByte('\n')
+		_, err := out.Write(buf.Bytes())
+		return err
+	}
+	var rows []map[string]any
+	if bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
+		if err := json.Unmarshal(body, &rows); err != nil {
+			return err
+		}
+	} else {
+		var one map[string]any
+		if err := json.Unmarshal(body, &one); err != nil {
+			return err
+		}
+		rows = []map[string]any{one}
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
+	for _, r := range rows {
+		cells := make([]string, len(cols))
+		for i, c := range cols {
+			cells[i] = cell(r[c])
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+func cell(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "-"
+	case string:
+		if v == "" {
+			return "-"
+		}
+		return v
+	case []any:
+		parts := make([]string, len(v))
+		for i, p := range v {
+			parts[i] = cell(p)
+		}
+		return strings.Join(parts, ",")
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+}
+
+// run is the common shape of a command: call, then show.
+func (a *adminCLI) run(scopes []string, method string, path func(args []string) string, body func(cmd *cobra.Command, args []string) (any, error), cols ...string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		var b any
+		if body != nil {
+			var err error
+			if b, err = body(cmd, args); err != nil {
+				return err
+			}
+		}
+		out, err := a.call(cmd, scopes, method, path(args), b)
+		if err != nil {
+			return err
+		}
+		if len(out) == 0 {
+			fmt.Fprintln(cmd.OutOrStdout(), "done")
+			return nil
+		}
+		return a.show(cmd, out, cols...)
+	}
+}
+
+func withInactive(path string, inactive bool) string {
+	if !inactive {
+		return path
+	}
+	if strings.Contains(path, "?") {
+		return path + "&inactive=true"
+	}
+	return path + "?inactive=true"
+}
+
+func scopeQuery(s string) string { return "?scope=" + url.QueryEscape(s) }
+
+var (
+	prefixCols     = []string{"prefix", "owner_org", "last_updated"}
+	scopeCols      = []string{"name", "active", "visibility", "accessible_for_all", "delegation_source", "at_max_age", "description"}
+	accessCols     = []string{"scope", "consumer_orgno", "owner_orgno", "state", "last_updated"}
+	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "scopes", "description"}
+	delegationCols = []string{"scope", "consumer_orgno", "supplier_orgno", "state", "last_updated"}
+	keyCols        = []string{"kid", "kty", "alg", "crv", "exp"}
+)
+
+func (a *adminCLI) prefixesCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "prefixes", Short: "Assign scope prefixes to providers (platform admin)"}
+	cmd.AddCommand(&cobra.Command{
+		Use: "set PREFIX OWNER_ORG", Short: "Assign PREFIX to the organisation OWNER_ORG", Args: cobra.ExactArgs(2),
+		RunE: a.run([]string{scAdmin}, "PUT", func(args []string) string { return "/prefixes/" + url.PathEscape(args[0]) },
+			func(_ *cobra.Command, args []string) (any, error) { return map[string]string{"owner_org": args[1]}, nil }, prefixCols...),
+	}, &cobra.Command{
+		Use: "list", Short: "List every prefix", Args: cobra.NoArgs,
+		RunE: a.run([]string{scAdmin}, "GET", func([]string) string { return "/prefixes" }, nil, prefixCols...),
+	})
+	return cmd
+}
+
+// scopeFlags are the editable fields of a scope.
+type scopeFlags struct {
+	description, longDescription, visibility string
+	accessibleForAll, delegable, requiresAud bool
+	atMaxAge                                 int
+	audiences, integrationTypes              []string
+}
+
+func (f *scopeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.description, "description", "", "short description (required on create)")
+	cmd.Flags().StringVar(&f.longDescription, "long-description", "", "long description")
+	cmd.Flags().StringVar(&f.visibility, "visibility", "PUBLIC", "PUBLIC or PRIVATE")
+	cmd.Flags().BoolVar(&f.accessibleForAll, "accessible-for-all", false, "every organisation may get the scope")
+	cmd.Flags().BoolVar(&f.delegable, "delegable", false, "consumers may delegate the scope to vendors")
+	cmd.Flags().BoolVar(&f.requiresAud, "requires-audience", false, "token requests must name a resource")
+	cmd.Flags().IntVar(&f.atMaxAge, "at-max-age", 0, "token lifetime cap in seconds (0 = none, at most 7200)")
+	cmd.Flags().StringArrayVar(&f.audiences, "audience", nil, "allowed resource (repeat)")
+	cmd.Flags().StringArrayVar(&f.integrationTypes, "integration-type", nil, "allowed integration type (repeat; empty = any)")
+}
+
+// apply sets the flags the user gave on m (all of them when all is true).
+func (f *scopeFlags) apply(cmd *cobra.Command, m map[string]any, issuer string, all bool) {
+	set := func(flag, key string, v any) {
+		if all || cmd.Flags().Changed(flag) {
+			m[key] = v
+		}
+	}
+	set("description", "description", f.description)
+	set("long-description", "long_description", f.longDescription)
+	set("visibility", "visibility", f.visibility)
+	set("accessible-for-all", "accessible_for_all", f.accessibleForAll)
+	set("requires-audience", "requires_audience", f.requiresAud)
+	set("at-max-age", "at_max_age", f.atMaxAge)
+	set("audience", "audiences", nonNilStrings(f.audiences))
+	set("integration-type", "allowed_integration_types", nonNilStrings(f.integrationTypes))
+	src := ""
+	if f.delegable {
+		src = issuer
+	}
+	set("delegable", "delegation_source", src)
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (a *adminCLI) scopesCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "scopes", Short: "Your organisation's scopes (providers)"}
+	var create, update scopeFlags
+	var inactive bool
+	createCmd := &cobra.Command{
+		Use: "create PREFIX:SUBSCOPE", Short: "Create a scope under a prefix your organisation owns", Args: cobra.ExactArgs(1),
+		RunE: a.run([]string{scScopesWrite}, "POST", func([]string) string { return "/scopes" },
+			func(cmd *cobra.Command, args []string) (any, error) {
+				prefix, sub, ok := strings.Cut(args[0], ":")
+				if !ok {
+					return nil, fmt.Errorf("%q: give the scope as prefix:subscope", args[0])
+				}
+				m := map[string]any{"prefix": prefix, "subscope": sub}
+				create.apply(cmd, m, a.sf.issuer, true)
+				return m, nil
+			}, scopeCols...),
+	}
+	create.register(createCmd)
+	updateCmd := &cobra.Command{
+		Use: "update SCOPE", Short: "Change a scope: the flags given replace those fields", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cur, err := a.call(cmd, []string{scScopesWrite}, "GET", "/scopes"+scopeQuery(args[0]), nil)
+			if err != nil {
+				return err
+			}
+			var m map[string]any
+			if err := json.Unmarshal(cur, &m); err != nil {
+				return err
+			}
+			update.apply(cmd, m, a.sf.issuer, false)
+			if cmd.Flags().Changed("activate") {
+				m["active"] = true
+			}
+			out, err := a.call(cmd, []string{scScopesWrite}, "PUT", "/scopes"+scopeQuery(args[0]), m)
+			if err != nil {
+				return err
+			}
+			return a.show(cmd, out, scopeCols...)
+		},
+	}
+	update.register(updateCmd)
+	updateCmd.Flags().Bool("activate", false, "reactivate a deactivated scope")
+	listCmd := &cobra.Command{
+		Use: "list", Short: "List your organisation's scopes", Args: cobra.NoArgs,
+		RunE: a.run([]string{scScopesRead}, "GET", func([]string) string { return withInactive("/scopes", inactive) }, nil, scopeCols...),
+	}
+	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include deactivated scopes")
+	allCmd := &cobra.Command{
+		Use: "all", Short: "List every public scope (and, with credentials, the private ones you can get)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var scopes []string
+			if a.sf.clientID != "" {
+				scopes = []string{scScopesRead}
+			}
+			out, err := a.call(cmd, scopes, "GET", "/scopes/all", nil)
+			if err != nil {
+				return err
+			}
+			return a.show(cmd, out, append([]string{"owner_orgno"}, scopeCols...)...)
+		},
+	}
+	sourcesCmd := &cobra.Command{
+		Use: "delegation-sources", Short: "List the delegation sources a scope may name", Args: cobra.NoArgs,
+		RunE: a.run(nil, "GET", func([]string) string { return "/delegationsources" }, nil, "name", "issuer"),
+	}
+	cmd.AddCommand(createCmd, updateCmd, listCmd, allCmd, sourcesCmd, &cobra.Command{
+		Use: "get SCOPE", Short: "Show one of your scopes", Args: cobra.ExactArgs(1),
+		RunE: a.run([]string{scScopesRead}, "GET", func(args []string) string { return "/scopes" + scopeQuery(args[0]) }, nil, scopeCols...),
+	}, &cobra.Command{
+		Use: "delete SCOPE", Short: "Deactivate one of your scopes (scopes are never deleted)", Args: cobra.ExactArgs(1),
+		RunE: a.run([]string{scScopesWrite}, "DELETE", func(args []string) string { return "/scopes" + scopeQuery(args[0]) }, nil),
+	})
+	return cmd
+}
+
+func (a *adminCLI) accessCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "access", Short: "Your scopes' allow-lists (providers), and your own access"}
+	var inactive bool
+	listCmd := &cobra.Command{
+		Use: "list SCOPE", Short: "Who may get SCOPE", Args: cobra.ExactArgs(1),
+		RunE: a.run([]string{scScopesRead}, "GET", func(args []string) string {
+			return withInactive("/scopes/access"+scopeQuery(args[0]), inactive)
+		}, nil, accessCols...),
+	}
+	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include DENIED rows")
+	cmd.AddCommand(&cobra.Command{
+		Use: "grant SCOPE ORG", Short: "Let ORG get SCOPE", Args: cobra.ExactArgs(2),
+		RunE: a.run([]string{scScopesWrite}, "PUT", func(args []string) string {
+			return "/scopes/access/" + url.PathEscape(args[1]) + scopeQuery(args[0])
+		}, nil, accessCols...),
+	}, &cobra.Command{
+		Use: "revoke SCOPE ORG", Short: "Remove ORG's access to SCOPE (the row stays, DENIED)", Args: cobra.ExactArgs(2),
+		RunE: a.run([]string{scScopesWrite}, "DELETE", func(args []string) string {
+			return "/scopes/access/" + url.PathEscape(args[1]) + scopeQuery(args[0])
+		}, nil),
+	}, listCmd, &cobra.Command{
+		Use: "mine", Short: "The scopes your organisation has been granted", Args: cobra.NoArgs,
+		RunE: a.run([]string{scScopesRead}, "GET", func([]string) string { return "/scopes/access/all" }, nil, accessCols...),
+	})
+	return cmd
+}
+
+// clientFlags are the editable fields of a client.
+type clientFlags struct {
+	name, description, org string
+	scopes                 []string
+	lifetime               int
+}
+
+func (f *clientFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.name, "name", "", "client name")
+	cmd.Flags().StringVar(&f.description, "description", "", "what the client is for (required on create)")
+	cmd.Flags().StringSliceVar(&f.scopes, "scope", nil, "scope the client may ask for (repeat, or comma-separated)")
+	cmd.Flags().IntVar(&f.lifetime, "lifetime", 0, "access token lifetime cap in seconds (0 = none)")
+}
+
+func (a *adminCLI) clientsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "clients", Short: "Your organisation's clients and their keys"}
+	var create, update clientFlags
+	var inactive bool
+	createCmd := &cobra.Command{
+		Use: "create", Short: "Create a client (it authenticates with its enterprise certificate until keys are uploaded)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			scopes := []string{scClientsWr}
+			if create.org != "" {
+				scopes = append(scopes, scAdmin) // onboarding another org
+			}
+			body := map[string]any{"client_name": create.name, "description": create.description,
+				"scopes": nonNilStrings(splitList(create.scopes)), "access_token_lifetime": create.lifetime}
+			if create.org != "" {
+				body["client_orgno"] = create.org
+			}
+			out, err := a.call(cmd, scopes, "POST", "/clients", body)
+			if err != nil {
+				return err
+			}
+			return a.show(cmd, out, clientCols...)
+		},
+	}
+	create.register(createCmd)
+	createCmd.Flags().StringVar(&create.org, "org", "", "platform admin only: create the client for this organisation (onboarding)")
+	updateCmd := &cobra.Command{
+		Use: "update CLIENT_ID", Short: "Change a client: the flags given replace those fields", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := "/clients/" + url.PathEscape(args[0])
+			cur, err := a.call(cmd, []string{scClientsWr}, "GET", path, nil)
+			if err != nil {
+				return err
+			}
+			var m map[string]any
+			if err := json.Unmarshal(cur, &m); err != nil {
+				return err
+			}
+			delete(m, "keys")
+			if cmd.Flags().Changed("name") {
+				m["client_name"] = update.name
+			}
+			if cmd.Flags().Changed("description") {
+				m["description"] = update.description
+			}
+			if cmd.Flags().Changed("scope") {
+				m["scopes"] = nonNilStrings(splitList(update.scopes))
+			}
+			if cmd.Flags().Changed("lifetime") {
+				m["access_token_lifetime"] = update.lifetime
+			}
+			if cmd.Flags().Changed("activate") {
+				m["active"] = true
+			}
+			out, err := a.call(cmd, []string{scClientsWr}, "PUT", path, m)
+			if err != nil {
+				return err
+			}
+			return a.show(cmd, out, clientCols...)
+		},
+	}
+	update.register(updateCmd)
+	updateCmd.Flags().Bool("activate", false, "reactivate a deactivated client")
+	listCmd := &cobra.Command{
+		Use: "list", Short: "List your organisation's clients", Args: cobra.NoArgs,
+		RunE: a.run([]string{scClientsRead}, "GET", func([]string) string { return withInactive("/clients", inactive) }, nil, clientCols...),
+	}
+	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include deactivated clients")
+	cmd.AddCommand(createCmd, updateCmd, listCmd, &cobra.Command{
+		Use: "get CLIENT_ID", Short: "Show a client", Args: cobra.ExactArgs(1),
+		RunE: a.run([]string{scClientsRead}, "GET", func(args []string) string { return "/clients/" + url.PathEscape(args[0]) }, nil, clientCols...),
+	}, &cobra.Command{
+		Use: "delete CLIENT_ID", Short: "Deactivate a client", Args: cobra.ExactArgs(1),
+		RunE: a.run([]string{scClientsWr}, "DELETE", func(args []string) string { return "/clients/" + url.PathEscape(args[0]) }, nil),
+	}, a.keysCmd())
+	return cmd
+}
+
+func (a *adminCLI) keysCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "A client's public keys (JWKS)"}
+	var kid string
+	var add bool
+	upload := &cobra.Command{
+		Use:   "upload CLIENT_ID FILE",
+		Short: "Replace (or with --add extend) a client's keys from a JWKS, a JWK, or a PEM key (with --key-id)",
+		Long: `FILE is a JWKS ({"keys":[...]}), a single JWK, or a PEM public key (a PEM
+private key is accepted too: only its public part is uploaded). A PEM key
+needs --key-id. The private key never leaves this machine.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			keys, err := readKeys(args[1], kid)
+			if err != nil {
+				return err
+			}
+			path := "/clients/" + url.PathEscape(args[0]) + "/jwks"
+			if add {
+				cur, err := a.call(cmd, []string{scClientsWr}, "GET", path, nil)
+				if err != nil {
+					return err
+				}
+				var set struct{ Keys []map[string]any }
+				if err := json.Unmarshal(cur, &set); err != nil {
+					return err
+				}
+				var old []any
+				for _, k := range set.Keys {
+					delete(k, "exp")
+					old = append(old, k)
+				}
+				keys = append(old, keys...)
+			}
+			out, err := a.call(cmd, []string{scClientsWr}, "POST", path, map[string]any{"keys": keys})
+			if err != nil {
+				return err
+			}
+			return a.showKeys(cmd, out)
+		},
+	}
+	upload.Flags().StringVar(&kid, "key-id", "", "kid of a PEM key (and of a JWK without one)")
+	upload.Flags().BoolVar(&add, "add", false, "keep the client's current keys and add these")
+	var delKid string
+	del := &cobra.Command{
+		Use: "delete CLIENT_ID", Short: "Remove every key of a client, or with --key-id one key", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := "/clients/" + url.PathEscape(args[0]) + "/jwks"
+			if delKid == "" {
+				if _, err := a.call(cmd, []string{scClientsWr}, "DELETE", path, nil); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "done")
+				return nil
+			}
+			cur, err := a.call(cmd, []string{scClientsWr}, "GET", path, nil)
+			if err != nil {
+				return err
+			}
+			var set struct{ Keys []map[string]any }
+			if err := json.Unmarshal(cur, &set); err != nil {
+				return err
+			}
+			keep := []any{}
+			for _, k := range set.Keys {
+				if k["kid"] != delKid {
+					delete(k, "exp")
+					keep = append(keep, k)
+				}
+			}
+			if len(keep) == len(set.Keys) {
+				return fmt.Errorf("client %s has no key %q", args[0], delKid)
+			}
+			out, err := a.call(cmd, []string{scClientsWr}, "POST", path, map[string]any{"keys": keep})
+			if err != nil {
+				return err
+			}
+			return a.showKeys(cmd, out)
+		},
+	}
+	del.Flags().StringVar(&delKid, "key-id", "", "remove only the key with this kid")
+	cmd.AddCommand(upload, del, &cobra.Command{
+		Use: "list CLIENT_ID", Short: "List a client's keys", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := a.call(cmd, []string{scClientsRead}, "GET", "/clients/"+url.PathEscape(args[0])+"/jwks", nil)
+			if err != nil {
+				return err
+			}
+			return a.showKeys(cmd, out)
+		},
+	})
+	return cmd
+}
+
+func (a *adminCLI) showKeys(cmd *cobra.Command, body []byte) error {
+	if a.asJSON {
+		return a.show(cmd, body)
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
+		return err
+	}
+	for _, k := range set.Keys {
+		if exp, ok := k["exp"].(float64); ok {
+			k["exp"] = time.Unix(int64(exp), 0).UTC().Format(time.RFC3339)
+		}
+	}
+	b, err := json.Marshal(set.Keys)
+	if err != nil {
+		return err
+	}
+	return a.show(cmd, b, keyCols...)
+}
+
+// readKeys reads public JWKs from a JWKS, a JWK or a PEM file.
+func readKeys(file, kid string) ([]any, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	trimmed := bytes.TrimSpace(b)
+	if bytes.HasPrefix(trimmed, []byte("{")) {
+		var set struct {
+			Keys []map[string]any `json:"keys"`
+		}
+		if err := json.Unmarshal(trimmed, &set); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		if set.Keys == nil {
+			var one map[string]any
+			if err := json.Unmarshal(trimmed, &one); err != nil {
+				return nil, fmt.Errorf("%s: %w", file, err)
+			}
+			if one["kid"] == nil && kid != "" {
+				one["kid"] = kid
+			}
+			set.Keys = []map[string]any{one}
+		}
+		out := make([]any, len(set.Keys))
+		for i, k := range set.Keys {
+			out[i] = k
+		}
+		return out, nil
+	}
+	if kid == "" {
+		return nil, errors.New("a PEM key needs --key-id (the kid to register it under)")
+	}
+	pub, err := publicKeyPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	jb, err := json.Marshal(jose.JSONWebKey{Key: pub, KeyID: kid, Use: "sig"})
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(jb, &m); err != nil {
+		return nil, err
+	}
+	return []any{m}, nil
+}
+
+// publicKeyPEM reads a PEM public key, or the public part of a private key.
+func publicKeyPEM(b []byte) (crypto.PublicKey, error) {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("no PEM block")
+	}
+	if pub, err := x509.ParsePKIXPublicKey(block.Bytes); err == nil {
+		return pub, nil
+	}
+	priv, err := client.LoadPrivateKeyPEM(b)
+	if err != nil {
+		return nil, errors.New("neither a PEM public key nor a private key")
+	}
+	return priv.Public(), nil
+}
+
+func (a *adminCLI) delegationsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "delegations", Short: "Delegations your organisation gave (as consumer) and received (as vendor)"}
+	var inactive bool
+	listCmd := &cobra.Command{
+		Use: "list", Short: "List delegations given and received", Args: cobra.NoArgs,
+		RunE: a.run([]string{scScopesRead}, "GET", func([]string) string { return withInactive("/delegations", inactive) }, nil, delegationCols...),
+	}
+	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include REVOKED delegations")
+	cmd.AddCommand(&cobra.Command{
+		Use: "create SCOPE SUPPLIER_ORG", Short: "Let the vendor SUPPLIER_ORG get SCOPE on your behalf", Args: cobra.ExactArgs(2),
+		RunE: a.run([]string{scDelegWrite}, "PUT", func(args []string) string {
+			return "/delegations/" + url.PathEscape(args[1]) + scopeQuery(args[0])
+		}, nil, delegationCols...),
+	}, &cobra.Command{
+		Use: "revoke SCOPE SUPPLIER_ORG", Short: "Revoke a delegation (the row stays, REVOKED)", Args: cobra.ExactArgs(2),
+		RunE: a.run([]string{scDelegWrite}, "DELETE", func(args []string) string {
+			return "/delegations/" + url.PathEscape(args[1]) + scopeQuery(args[0])
+		}, nil),
+	}, listCmd)
+	return cmd
+}
+
+func (a *adminCLI) auditCmd() *cobra.Command {
+	var limit int
+	var cursor, action, target, from, to string
+	cmd := &cobra.Command{
+		Use: "audit", Short: "Audit events concerning your organisation, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{}
+			if limit > 0 {
+				q.Set("limit", strconv.Itoa(limit))
+			}
+			for k, v := range map[string]string{"cursor": cursor, "action": action, "target": target, "from": from, "to": to} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			path := "/audit"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			out, err := a.call(cmd, []string{scAuditRead}, "GET", path, nil)
+			if err != nil {
+				return err
+			}
+			if a.asJSON {
+				return a.show(cmd, out)
+			}
+			var page struct {
+				Events     json.RawMessage `json:"events"`
+				NextCursor string          `json:"next_cursor"`
+			}
+			if err := json.Unmarshal(out, &page); err != nil {
+				return err
+			}
+			if err := a.show(cmd, page.Events, "id", "time", "actor_org", "actor_client_id", "action", "target"); err != nil {
+				return err
+			}
+			if page.NextCursor != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "more: --cursor %s\n", page.NextCursor)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 0, "events per page (default 50, at most 500)")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "next_cursor of the previous page")
+	cmd.Flags().StringVar(&action, "action", "", "only this action, e.g. scope.create")
+	cmd.Flags().StringVar(&target, "target", "", "only this target (scope name or client_id)")
+	cmd.Flags().StringVar(&from, "from", "", "events at or after this RFC 3339 time")
+	cmd.Flags().StringVar(&to, "to", "", "events before this RFC 3339 time")
+	return cmd
+}
