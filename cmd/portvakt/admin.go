@@ -266,7 +266,9 @@ func (a *adminCLI) prefixesCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "set PREFIX OWNER_ORG", Short: "Assign PREFIX to the organisation OWNER_ORG", Args: cobra.ExactArgs(2),
 		RunE: a.run([]string{scAdmin}, "PUT", func(args []string) string { return "/prefixes/" + url.PathEscape(args[0]) },
-			func(_ *cobra.Command, args []string) (any, error) { return map[string]string{"owner_org": args[1]}, nil }, prefixCols...),
+			func(_ *cobra.Command, args []string) (any, error) {
+				return map[string]string{"owner_org": args[1]}, nil
+			}, prefixCols...),
 	}, &cobra.Command{
 		Use: "list", Short: "List every prefix", Args: cobra.NoArgs,
 		RunE: a.run([]string{scAdmin}, "GET", func([]string) string { return "/prefixes" }, nil, prefixCols...),
