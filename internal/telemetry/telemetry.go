@@ -1,0 +1,257 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Config selects the exporters. Every field works at its zero value
+// (metrics on, tracing off).
+type Config struct {
+	ServiceVersion string
+	// OTLPEndpoint (host:port) turns tracing on; empty = off.
+	OTLPEndpoint string
+	OTLPInsecure bool
+	SampleRatio  float64
+	// SpanExporter, when set, receives spans instead of OTLP (tests, benchmarks).
+	SpanExporter sdktrace.SpanExporter
+}
+
+// Telemetry holds the providers and the instruments.
+type Telemetry struct {
+	Tracer  trace.Tracer
+	Tracing bool
+	Metrics *Metrics
+	handler http.Handler
+	tp      *sdktrace.TracerProvider
+	mp      *sdkmetric.MeterProvider
+}
+
+// New sets up metrics (always) and tracing (when configured).
+func New(ctx context.Context, cfg Config) (*Telemetry, error) {
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
+		semconv.ServiceName("portvakt"), semconv.ServiceVersion(cfg.ServiceVersion)))
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		return nil, err
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res),
+		sdkmetric.WithView(sdkmetric.NewView(sdkmetric.Instrument{Kind: sdkmetric.InstrumentKindHistogram, Unit: "s"},
+			sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{
+				Boundaries: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+			}})))
+	m, err := newMetrics(mp.Meter("github.com/portvakt/portvakt"))
+	if err != nil {
+		return nil, err
+	}
+	t := &Telemetry{Metrics: m, mp: mp, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	exporter := cfg.SpanExporter
+	if exporter == nil && cfg.OTLPEndpoint != "" {
+		opts := []otlptracehttp.Option{otlptracehttp.WithEndpoint(cfg.OTLPEndpoint)}
+		if cfg.OTLPInsecure {
+			opts = append(opts, otlptracehttp.WithInsecure())
+		}
+		exporter, err = otlptracehttp.New(ctx, opts...)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if exporter == nil {
+		t.Tracer = noop.NewTracerProvider().Tracer("")
+		return t, nil
+	}
+	ratio := cfg.SampleRatio
+	if ratio == 0 {
+		ratio = 1
+	}
+	t.tp = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithBatcher(exporter),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))))
+	t.Tracer = t.tp.Tracer("github.com/portvakt/portvakt")
+	t.Tracing = true
+	return t, nil
+}
+
+// TracerProvider is the provider for otelhttp (a no-op when tracing is off).
+func (t *Telemetry) TracerProvider() trace.TracerProvider {
+	if t.tp == nil {
+		return noop.NewTracerProvider()
+	}
+	return t.tp
+}
+
+// MeterProvider is the metrics provider.
+func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
+
+// Handler serves /metrics.
+func (t *Telemetry) Handler() http.Handler { return t.handler }
+
+// Shutdown flushes spans and stops the providers.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	var errs []error
+	if t.tp != nil {
+		errs = append(errs, t.tp.Shutdown(ctx))
+	}
+	errs = append(errs, t.mp.Shutdown(ctx))
+	return errors.Join(errs...)
+}
+
+// Metrics are the named instruments.
+type Metrics struct {
+	tokenRequests   metric.Int64Counter
+	tokenErrors     metric.Int64Counter
+	tokenDuration   metric.Float64Histogram
+	httpDuration    metric.Float64Histogram
+	storeDuration   metric.Float64Histogram
+	signDuration    metric.Float64Histogram
+	certCache       metric.Int64Counter
+	rulesCache      metric.Int64Counter
+	rulesReloads    metric.Int64Counter
+	purged          metric.Int64Counter
+	purgeErrors     metric.Int64Counter
+	attrsByOutcome  map[[3]string]metric.MeasurementOption
+	hit, miss       metric.MeasurementOption
+	reloadOK, relKO metric.MeasurementOption
+}
+
+func newMetrics(m metric.Meter) (*Metrics, error) {
+	var errs []error
+	c := func(name, unit, desc string) metric.Int64Counter {
+		x, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return x
+	}
+	h := func(name, desc string) metric.Float64Histogram {
+		x, err := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return x
+	}
+	out := &Metrics{
+		tokenRequests: c("portvakt.token.requests", "{request}", "Token requests by client_amr, delegated and outcome (issued, rejected, failed)"),
+		tokenErrors:   c("portvakt.token.errors", "{request}", "Token endpoint errors by OAuth error code"),
+		tokenDuration: h("portvakt.token.duration", "Time to answer a token request"),
+		httpDuration:  h("portvakt.http.request.duration", "HTTP request duration by route, method and status class"),
+		storeDuration: h("portvakt.store.call.duration", "Store call duration by operation and outcome"),
+		signDuration:  h("portvakt.token.signing.duration", "Time to sign one access token"),
+		certCache:     c("portvakt.certificate.cache.lookups", "{lookup}", "Verified certificate-chain cache lookups by result (hit, miss)"),
+		rulesCache:    c("portvakt.rules.cache.lookups", "{lookup}", "Access-rule snapshot lookups by result (hit, miss = reload)"),
+		rulesReloads:  c("portvakt.rules.reloads", "{reload}", "Access-rule snapshot reloads by outcome"),
+		purged:        c("portvakt.issued_tokens.purged", "{row}", "Issued-token rows purged past retention"),
+		purgeErrors:   c("portvakt.issued_tokens.purge.errors", "{error}", "Failed purge batches"),
+	}
+	out.attrsByOutcome = map[[3]string]metric.MeasurementOption{}
+	out.hit = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))
+	out.miss = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))
+	out.reloadOK = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "ok")))
+	out.relKO = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "error")))
+	for _, amr := range []string{"", "virksomhetssertifikat", "private_key_jwt"} {
+		for _, del := range []string{"true", "false"} {
+			for _, oc := range []string{"issued", "rejected", "failed"} {
+				out.attrsByOutcome[[3]string{amr, del, oc}] = metric.WithAttributeSet(attribute.NewSet(
+					attribute.String("client_amr", amr), attribute.String("delegated", del), attribute.String("outcome", oc)))
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// TokenRequest counts one token request. code is the OAuth error code ("" on
+// success); status decides between rejected (4xx) and failed (5xx).
+func (m *Metrics) TokenRequest(ctx context.Context, amr string, delegated bool, code string, status int, took time.Duration) {
+	oc := "issued"
+	switch {
+	case status >= 500:
+		oc = "failed"
+	case code != "":
+		oc = "rejected"
+	}
+	del := "false"
+	if delegated {
+		del = "true"
+	}
+	opt, ok := m.attrsByOutcome[[3]string{amr, del, oc}]
+	if !ok {
+		opt = m.attrsByOutcome[[3]string{"", del, oc}]
+	}
+	m.tokenRequests.Add(ctx, 1, opt)
+	m.tokenDuration.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("outcome", oc)))
+	if code != "" {
+		m.tokenErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("error", code)))
+	}
+}
+
+// HTTPRequest records one request's duration.
+func (m *Metrics) HTTPRequest(ctx context.Context, route, method string, status int, took time.Duration) {
+	class := [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}[min(max(status/100, 1), 5)-1]
+	m.httpDuration.Record(ctx, took.Seconds(), metric.WithAttributes(
+		attribute.String("route", route), attribute.String("method", method), attribute.String("status_class", class)))
+}
+
+// StoreCall records one store call.
+func (m *Metrics) StoreCall(ctx context.Context, op string, err error, took time.Duration) {
+	oc := "ok"
+	if err != nil {
+		oc = "error"
+	}
+	m.storeDuration.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("op", op), attribute.String("outcome", oc)))
+}
+
+// Signing records one token signature.
+func (m *Metrics) Signing(ctx context.Context, took time.Duration) {
+	m.signDuration.Record(ctx, took.Seconds())
+}
+
+// CertCache counts a verified-chain cache lookup.
+func (m *Metrics) CertCache(hit bool) {
+	if hit {
+		m.certCache.Add(context.Background(), 1, m.hit)
+	} else {
+		m.certCache.Add(context.Background(), 1, m.miss)
+	}
+}
+
+// RulesCache counts an access-rule snapshot lookup.
+func (m *Metrics) RulesCache(hit bool) {
+	if hit {
+		m.rulesCache.Add(context.Background(), 1, m.hit)
+	} else {
+		m.rulesCache.Add(context.Background(), 1, m.miss)
+	}
+}
+
+// RulesReload counts a snapshot reload.
+func (m *Metrics) RulesReload(_ int64, _ time.Duration, err error) {
+	if err != nil {
+		m.rulesReloads.Add(context.Background(), 1, m.relKO)
+	} else {
+		m.rulesReloads.Add(context.Background(), 1, m.reloadOK)
+	}
+}
+
+// Purge counts purged rows.
+func (m *Metrics) Purge(n int, err error) {
+	m.purged.Add(context.Background(), int64(n))
+	if err != nil {
+		m.purgeErrors.Add(context.Background(), 1)
+	}
+}
