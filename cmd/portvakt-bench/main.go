@@ -110,7 +110,7 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	ncpu := runtime.GOMAXPROCS(0)
 	var bound float64
 	if o.boundDuration > 0 {
-		fmt.Fprintf(out, "crypto bound: RSA-2048 sign + RS256 verify per token on %d cores for %s ...\n", ncpu, o.boundDuration)
+		fmt.Fprintf(out, "crypto bound: RSA-2048 sign + RS256 verify per token on %d cores for %s (best of half-second samples) ...\n", ncpu, o.boundDuration)
 		if bound, err = cryptoBound(o.boundDuration); err != nil {
 			return fmt.Errorf("crypto bound: %w", err)
 		}
@@ -140,7 +140,7 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	if rate <= 0 {
 		rate = 5000
 	}
-	n := int(math.Ceil(rate*o.duration.Seconds()*1.1)) + 4*o.concurrency
+	n := int(math.Ceil(rate*o.duration.Seconds()*1.25)) + 4*o.concurrency
 	if o.requests > 0 {
 		n = min(n, o.requests)
 	}
