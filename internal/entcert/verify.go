@@ -37,6 +37,9 @@ type Policy struct {
 	// CacheTTL bounds how long a verified leaf is trusted without a new
 	// revocation check, when Revocation is set; 0 = 5 minutes.
 	CacheTTL time.Duration
+	// OnCacheLookup, when set, is told whether each lookup of the
+	// verified-chain cache hit (metrics). It must be cheap and not block.
+	OnCacheLookup func(hit bool)
 }
 
 // Identity is what a verified enterprise certificate says about its holder.
@@ -73,6 +76,7 @@ type Verifier struct {
 	now           func() time.Time
 	ttl           time.Duration
 	cache         *cache // nil when disabled
+	onLookup      func(hit bool)
 }
 
 // NewVerifier checks p and builds a Verifier from it.
@@ -88,6 +92,7 @@ func NewVerifier(p Policy) (*Verifier, error) {
 		rev:           p.Revocation,
 		now:           p.Now,
 		ttl:           p.CacheTTL,
+		onLookup:      p.OnCacheLookup,
 	}
 	for i, c := range p.Roots {
 		if c == nil {
@@ -161,7 +166,11 @@ func (v *Verifier) Verify(ctx context.Context, chain [][]byte) (Identity, error)
 	fp := sha256.Sum256(chain[0])
 	now := v.now()
 	if v.cache != nil {
-		if id, ok := v.cache.get(fp, now); ok {
+		id, ok := v.cache.get(fp, now)
+		if v.onLookup != nil {
+			v.onLookup(ok)
+		}
+		if ok {
 			return id, nil
 		}
 	}

@@ -58,7 +58,9 @@ func (e *Exchanger) clientKey(ctx context.Context, snap *rules.Snapshot, t *jwt.
 	if err != nil {
 		return client, protocol.AMRCertificate, nil, err
 	}
-	id, err := e.certs.Verify(ctx, chain)
+	cctx, span := e.cfg.Tracer.Start(ctx, "certificate.verify")
+	id, err := e.certs.Verify(cctx, chain)
+	endSpan(span, err)
 	if err != nil {
 		return client, protocol.AMRCertificate, nil, err
 	}

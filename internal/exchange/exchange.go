@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/portvakt/portvakt/internal/access"
 	"github.com/portvakt/portvakt/internal/entcert"
@@ -33,6 +36,10 @@ type Config struct {
 	ClockSkew       time.Duration // how far ahead iat and nbf may be; default 10s
 	DefaultLifetime time.Duration // token lifetime with no cap; default 120s
 	Now             func() time.Time
+	// Tracer makes the spans of the grant's steps; nil = no tracing.
+	Tracer trace.Tracer
+	// OnSign, when set, is told how long each token signature took (metrics).
+	OnSign func(ctx context.Context, took time.Duration)
 }
 
 // RuleSource hands out the current access-rules snapshot.
@@ -67,6 +74,9 @@ func New(cfg Config, rs RuleSource, certs *entcert.Verifier, tokens TokenRecorde
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	return &Exchanger{
 		cfg: cfg, rules: rs, certs: certs, tokens: tokens, keys: keys,
@@ -107,11 +117,12 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	}
 
 	// The assertion's syntax, the client, its key or certificate, the signature.
+	vctx, span := e.cfg.Tracer.Start(ctx, "assertion.verify")
 	var keyErr error
 	var client store.Client
 	tok, err := e.parser.Parse(req.Assertion, func(t *jwt.Token) (any, error) {
 		var key any
-		client, res.ClientAMR, key, keyErr = e.clientKey(ctx, snap, t, now)
+		client, res.ClientAMR, key, keyErr = e.clientKey(vctx, snap, t, now)
 		if keyErr != nil {
 			res.ClientID = client.ClientID
 			return nil, keyErr
@@ -119,11 +130,12 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 		res.ClientID = client.ClientID
 		return key, nil
 	})
+	if keyErr == nil && err != nil {
+		keyErr = parseError(err)
+	}
+	endSpan(span, keyErr)
 	if keyErr != nil {
 		return res, keyErr
-	}
-	if err != nil {
-		return res, parseError(err)
 	}
 	claims := tok.Claims.(jwt.MapClaims)
 
@@ -134,9 +146,11 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 		return res, err
 	}
 	// The scopes in request order, then the resource rules.
+	_, span = e.cfg.Tracer.Start(ctx, "access.decide")
 	grant, err := access.Decide(e.policy, access.Request{
 		Client: client, Scopes: g.scopes, ConsumerOrg: g.consumerOrg, Resources: g.resources,
 	}, snap)
+	endSpan(span, err)
 	if err != nil {
 		return res, err
 	}
@@ -158,16 +172,24 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 		claimsOut.Supplier = &sup
 		claimsOut.DelegationSource = grant.DelegationSource
 	}
+	_, span = e.cfg.Tracer.Start(ctx, "token.sign")
+	signStart := time.Now()
 	signed, err := e.keys.Sign(claimsOut)
+	if e.cfg.OnSign != nil {
+		e.cfg.OnSign(ctx, time.Since(signStart))
+	}
+	endSpan(span, err)
 	if err != nil {
 		return res, protocol.ServerError(err)
 	}
-	err = e.tokens.InsertIssuedToken(ctx, store.IssuedToken{
+	ictx, span := e.cfg.Tracer.Start(ctx, "store.insert_issued_token")
+	err = e.tokens.InsertIssuedToken(ictx, store.IssuedToken{
 		ClientID: client.ClientID, AssertionJTI: g.replayKey, TokenJTI: jti,
 		ConsumerOrgno: grant.ConsumerOrg, SupplierOrgno: grant.SupplierOrg,
 		Scopes: grant.Scopes, Audience: grant.Audience,
 		IssuedAt: iat, ExpiresAt: exp, ClientAMR: res.ClientAMR,
 	})
+	endSpan(span, err)
 	if errors.Is(err, store.ErrConflict) {
 		return res, protocol.InvalidGrant("The assertion has already been used: send a new assertion with a fresh jti for every token request").WithCause(err)
 	}
@@ -176,6 +198,14 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	}
 	res.AccessToken, res.ExpiresIn, res.Scope, res.TokenJTI = signed, int64(grant.Lifetime/time.Second), claimsOut.Scope, jti
 	return res, nil
+}
+
+// endSpan records err (its public code, not its text) and ends span.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.SetStatus(codes.Error, protocol.AsError(err).Code)
+	}
+	span.End()
 }
 
 func storeError(err error) error {

@@ -24,6 +24,10 @@ type CacheConfig struct {
 	// failed generation poll (then gen is 0), for metrics and logs. It runs
 	// on the reloading goroutine and must not block.
 	OnReload func(gen int64, took time.Duration, err error)
+	// OnLookup, when set, is told whether each Snapshot call was served
+	// from the current snapshot (hit) or had to reload (metrics). It runs on
+	// the hot path and must be cheap.
+	OnLookup func(hit bool)
 }
 
 const (
@@ -88,7 +92,13 @@ func (c *Cache) Snapshot(ctx context.Context) (*Snapshot, error) {
 	s := c.cur.Load()
 	st := c.state.Load()
 	if s != nil && s.state == st {
+		if c.cfg.OnLookup != nil {
+			c.cfg.OnLookup(true)
+		}
 		return s, nil
+	}
+	if c.cfg.OnLookup != nil {
+		c.cfg.OnLookup(false)
 	}
 	return c.slowSnapshot(ctx, st)
 }
