@@ -21,6 +21,7 @@ import (
 	"github.com/portvakt/portvakt/internal/devmode"
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/exchange"
+	"github.com/portvakt/portvakt/internal/protocol"
 	"github.com/portvakt/portvakt/internal/purge"
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/selfservice"
@@ -28,7 +29,10 @@ import (
 	"github.com/portvakt/portvakt/internal/signer"
 	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
+	"github.com/portvakt/portvakt/internal/telemetry"
 	"github.com/portvakt/portvakt/internal/tokenendpoint"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 )
 
 // loadConfig reads the config for serve: the file, or in dev mode the
@@ -77,6 +81,7 @@ func newLogger(cfg *config.Config) *slog.Logger {
 type app struct {
 	cfg    *config.Config
 	log    *slog.Logger
+	tel    *telemetry.Telemetry
 	db     *sqlstore.Store
 	store  store.Store
 	rules  *rules.Cache
@@ -99,8 +104,22 @@ func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error)
 }
 
 // build wires every part of the server from cfg. The caller runs and closes it.
-func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
+//
+// tune adjusts the telemetry config (tests send spans to memory).
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...func(*telemetry.Config)) (_ *app, err error) {
 	now := time.Now
+	tcfg := telemetry.Config{
+		ServiceVersion: version, OTLPEndpoint: cfg.Tracing.Endpoint,
+		OTLPInsecure: cfg.Tracing.Insecure, SampleRatio: cfg.Tracing.SampleRatio,
+	}
+	for _, f := range tune {
+		f(&tcfg)
+	}
+	tel, err := telemetry.New(ctx, tcfg)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	metrics := tel.Metrics
 	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -120,8 +139,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, e
 	if err != nil {
 		return nil, err
 	}
-	st := store.WithStatic(db, static)
-	cache := rules.NewCache(st, rules.CacheConfig{PollInterval: cfg.Rules.PollInterval})
+	st := telemetry.InstrumentStore(store.WithStatic(db, static), metrics, tel.Tracer)
+	cache := rules.NewCache(st, rules.CacheConfig{
+		PollInterval: cfg.Rules.PollInterval, OnReload: metrics.RulesReload, OnLookup: metrics.RulesCache,
+	})
 	snap, err := cache.Snapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load access rules: %w", err)
@@ -130,7 +151,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, e
 		return nil, err
 	}
 
-	certs, err := trustPolicy(cfg)
+	certs, err := trustPolicy(cfg, metrics.CertCache)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +172,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, e
 
 	ex := exchange.New(exchange.Config{
 		Issuer: cfg.Issuer, ClockSkew: cfg.Token.ClockSkew, DefaultLifetime: cfg.Token.DefaultLifetime, Now: now,
-	}, cache, certs, db, keys)
+		Tracer: tel.Tracer, OnSign: metrics.Signing,
+	}, cache, certs, st, keys)
 	api, err := selfservice.New(selfservice.Config{
 		Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, Now: now, Log: log,
 	}, st, cache, keys)
@@ -159,14 +181,14 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, e
 		return nil, err
 	}
 	public, err := server.Public{
-		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS, API: api, Log: log,
-		RequestTimeout: cfg.Server.RequestTimeout,
+		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, tokenMetrics{metrics}), JWKS: keys.JWKS, API: api, Log: log,
+		RequestTimeout: cfg.Server.RequestTimeout, Observe: metrics.HTTPRequest, Wrap: traced(tel, "public"),
 	}.Handler()
 	if err != nil {
 		return nil, err
 	}
-	ops := server.Ops{Checks: map[string]func(context.Context) error{
-		"store":      db.Ping,
+	ops := server.Ops{Metrics: tel.Handler(), Checks: map[string]func(context.Context) error{
+		"store":      st.Ping,
 		"migrations": db.SchemaCheck,
 		"signing_key": func(context.Context) error {
 			if keys.Active() == nil {
@@ -175,7 +197,35 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, e
 			return nil
 		},
 	}}.Handler()
-	return &app{cfg: cfg, log: log, db: db, store: st, rules: cache, keys: keys, public: public, ops: ops}, nil
+	if w := traced(tel, "ops"); w != nil {
+		ops = w("ops", ops)
+	}
+	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, public: public, ops: ops}, nil
+}
+
+// traced wraps handlers in otelhttp when tracing is on; off, it adds nothing.
+func traced(tel *telemetry.Telemetry, listener string) func(string, http.Handler) http.Handler {
+	if !tel.Tracing {
+		return nil
+	}
+	return func(route string, h http.Handler) http.Handler {
+		return otelhttp.NewHandler(h, route,
+			otelhttp.WithTracerProvider(tel.TracerProvider()),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+			otelhttp.WithSpanNameFormatter(func(string, *http.Request) string { return route }),
+			otelhttp.WithServerName(listener))
+	}
+}
+
+// tokenMetrics reports token requests to the metrics.
+type tokenMetrics struct{ m *telemetry.Metrics }
+
+func (t tokenMetrics) TokenRequest(ctx context.Context, res *exchange.Result, perr *protocol.Error, took time.Duration) {
+	code, status := "", http.StatusOK
+	if perr != nil {
+		code, status = perr.Code, perr.Status
+	}
+	t.m.TokenRequest(ctx, res.ClientAMR, res.Delegated(), code, status, took)
 }
 
 // checkDeclaredClients refuses a config whose clients list scopes their org
@@ -201,11 +251,11 @@ func checkDeclaredClients(static store.StaticRecords, snap *rules.Snapshot) erro
 
 // trustPolicy builds the enterprise certificate verifier; nil when no trust
 // anchors are configured.
-func trustPolicy(cfg *config.Config) (*entcert.Verifier, error) {
+func trustPolicy(cfg *config.Config, onCacheLookup func(hit bool)) (*entcert.Verifier, error) {
 	if len(cfg.Trust.Roots) == 0 {
 		return nil, nil
 	}
-	var p entcert.Policy
+	p := entcert.Policy{OnCacheLookup: onCacheLookup}
 	read := func(files []string) ([]*x509.Certificate, error) {
 		var out []*x509.Certificate
 		for _, f := range files {
@@ -255,8 +305,9 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go a.rules.Run(ctx)
-	go purge.Run(ctx, a.db, purge.Config{
+	go purge.Run(ctx, a.store, purge.Config{
 		Retention: a.cfg.Audit.Retention, Interval: a.cfg.Audit.PurgeInterval, Batch: a.cfg.Audit.PurgeBatch, Log: a.log,
+		OnPurge: a.tel.Metrics.Purge,
 	})
 	settings := server.Settings{
 		ReadHeaderTimeout: a.cfg.Server.ReadHeaderTimeout, ReadTimeout: a.cfg.Server.ReadTimeout,
@@ -282,4 +333,8 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 	return err
 }
 
-func (a *app) close() error { return a.db.Close() }
+func (a *app) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(a.tel.Shutdown(ctx), a.db.Close())
+}

@@ -99,11 +99,16 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Observer is told one request's outcome.
+type Observer func(ctx context.Context, route, method string, status int, took time.Duration)
+
 // Middleware gives every request an entry and writes exactly one access line
 // when it ends. The request id is the trace id when the request carries a
 // sampled or remote span, so logs and traces join. route is the pattern
 // (never the raw path with ids in it).
-func Middleware(log *slog.Logger, route string, next http.Handler) http.Handler {
+//
+// observe, when set, is told every request's outcome (metrics).
+func Middleware(log *slog.Logger, route string, next http.Handler, observe ...Observer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		e := &Entry{Route: route}
@@ -145,6 +150,9 @@ func Middleware(log *slog.Logger, route string, next http.Handler) http.Handler 
 		}
 		attrs = append(attrs, e.attrs...)
 		e.mu.Unlock()
+		for _, o := range observe {
+			o(r.Context(), route, r.Method, sw.status, time.Since(start))
+		}
 		level := slog.LevelInfo
 		if sw.status >= 500 {
 			level = slog.LevelError

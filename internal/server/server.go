@@ -25,6 +25,8 @@ type Public struct {
 	Wrap func(route string, h http.Handler) http.Handler
 	// RequestTimeout bounds every request's context (default 5s).
 	RequestTimeout time.Duration
+	// Observe, when set, is told every request's outcome (metrics).
+	Observe accesslog.Observer
 }
 
 // Handler builds the public mux. Paths are relative to the issuer's path.
@@ -43,7 +45,11 @@ func (p Public) Handler() (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	route := func(pattern, name string, h http.Handler) {
-		h = accesslog.Middleware(p.Log, name, timeout(p.RequestTimeout, h))
+		var obs []accesslog.Observer
+		if p.Observe != nil {
+			obs = append(obs, p.Observe)
+		}
+		h = accesslog.Middleware(p.Log, name, timeout(p.RequestTimeout, h), obs...)
 		if p.Wrap != nil {
 			h = p.Wrap(name, h)
 		}

@@ -1,0 +1,83 @@
+package telemetry
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/portvakt/portvakt/internal/store"
+)
+
+// InstrumentStore times the store calls that matter to operators: the
+// per-token insert, transactions, the generation poll, purges, pings and the
+// audit reads. Other reads pass through (they run inside rules reloads, which
+// are timed as a whole).
+func InstrumentStore(s store.Store, m *Metrics, tracer trace.Tracer) store.Store {
+	return &instrumentedStore{Store: s, m: m, tracer: tracer}
+}
+
+type instrumentedStore struct {
+	store.Store
+	m      *Metrics
+	tracer trace.Tracer
+}
+
+func (s *instrumentedStore) observe(ctx context.Context, op string, start time.Time, err error) {
+	s.m.StoreCall(ctx, op, err, time.Since(start))
+}
+
+func (s *instrumentedStore) InsertIssuedToken(ctx context.Context, t store.IssuedToken) error {
+	start := time.Now()
+	err := s.Store.InsertIssuedToken(ctx, t)
+	s.observe(ctx, "insert_issued_token", start, err)
+	return err
+}
+
+func (s *instrumentedStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	ctx, span := s.tracer.Start(ctx, "store.update")
+	start := time.Now()
+	err := s.Store.Update(ctx, fn)
+	s.observe(ctx, "update", start, err)
+	if err != nil {
+		span.SetStatus(codes.Error, "update failed")
+	}
+	span.End()
+	return err
+}
+
+func (s *instrumentedStore) Generation(ctx context.Context) (int64, error) {
+	start := time.Now()
+	g, err := s.Store.Generation(ctx)
+	s.observe(ctx, "generation", start, err)
+	return g, err
+}
+
+func (s *instrumentedStore) PurgeIssuedTokens(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	start := time.Now()
+	n, err := s.Store.PurgeIssuedTokens(ctx, cutoff, limit)
+	s.observe(ctx, "purge_issued_tokens", start, err)
+	return n, err
+}
+
+func (s *instrumentedStore) Ping(ctx context.Context) error {
+	start := time.Now()
+	err := s.Store.Ping(ctx)
+	s.observe(ctx, "ping", start, err)
+	return err
+}
+
+func (s *instrumentedStore) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
+	start := time.Now()
+	ev, err := s.Store.ListAudit(ctx, f)
+	s.observe(ctx, "list_audit", start, err)
+	return ev, err
+}
+
+func (s *instrumentedStore) ListIssuedTokens(ctx context.Context, f store.IssuedTokenFilter) ([]store.IssuedToken, error) {
+	start := time.Now()
+	t, err := s.Store.ListIssuedTokens(ctx, f)
+	s.observe(ctx, "list_issued_tokens", start, err)
+	return t, err
+}
