@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -12,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/devmode"
+	"github.com/portvakt/portvakt/internal/telemetry"
 )
 
 func freePort(t *testing.T) string {
@@ -61,40 +65,7 @@ func shellWords(line string) (env map[string]string, args []string) {
 // TestDevModePrintedCommandsWork starts what `serve --dev` starts and runs
 // every token command it prints, as a user pasting them would.
 func TestDevModePrintedCommandsWork(t *testing.T) {
-	dir := t.TempDir()
-	listen, ops := freePort(t), freePort(t)
-	t.Setenv("PORTVAKT_DATA_DIR", filepath.Join(dir, "dev"))
-	t.Setenv("PORTVAKT_LISTEN", listen)
-	t.Setenv("PORTVAKT_OPS_LISTEN", ops)
-	cfg, err := loadConfig("", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Issuer != "http://"+listen+"/" {
-		t.Fatalf("dev issuer %q", cfg.Issuer)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	a, err := build(ctx, cfg, newLogger(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := net.Listen("tcp", listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ol, err := net.Listen("tcp", ops)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, pl, ol) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		a.close()
-	})
-	waitReady(t, "http://"+ops+"/readyz")
-
+	cfg, _ := startDev(t, newLoggerFor(t))
 	printed := devmode.Commands("portvakt", cfg.Issuer, cfg.DataDir)
 	var n int
 	for _, line := range strings.Split(printed, "\n") {
@@ -136,6 +107,51 @@ func TestDevModePrintedCommandsWork(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "pki", "vendor", "cert.p12")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startDev starts what `serve --dev` starts, in a temp data directory on
+// free loopback ports, and stops it when the test ends.
+func startDev(t *testing.T, log *slog.Logger, tune ...func(*telemetry.Config)) (*config.Config, *app) {
+	t.Helper()
+	dir := t.TempDir()
+	listen, ops := freePort(t), freePort(t)
+	t.Setenv("PORTVAKT_DATA_DIR", filepath.Join(dir, "dev"))
+	t.Setenv("PORTVAKT_LISTEN", listen)
+	t.Setenv("PORTVAKT_OPS_LISTEN", ops)
+	cfg, err := loadConfig("", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Issuer != "http://"+listen+"/" {
+		t.Fatalf("dev issuer %q", cfg.Issuer)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := build(ctx, cfg, log, tune...)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	pl, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ol, err := net.Listen("tcp", ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx, pl, ol) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		a.close()
+	})
+	waitReady(t, "http://"+ops+"/readyz")
+	return cfg, a
+}
+
+func newLoggerFor(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 func waitReady(t *testing.T, url string) {

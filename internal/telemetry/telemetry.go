@@ -31,6 +31,8 @@ type Config struct {
 	SampleRatio  float64
 	// SpanExporter, when set, receives spans instead of OTLP (tests, benchmarks).
 	SpanExporter sdktrace.SpanExporter
+	// SyncExport exports each span as it ends instead of in batches (tests).
+	SyncExport bool
 }
 
 // Telemetry holds the providers and the instruments.
@@ -85,7 +87,11 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 	if ratio == 0 {
 		ratio = 1
 	}
-	t.tp = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithBatcher(exporter),
+	export := sdktrace.WithBatcher(exporter)
+	if cfg.SyncExport {
+		export = sdktrace.WithSyncer(exporter)
+	}
+	t.tp = sdktrace.NewTracerProvider(sdktrace.WithResource(res), export,
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))))
 	t.Tracer = t.tp.Tracer("github.com/portvakt/portvakt")
 	t.Tracing = true
