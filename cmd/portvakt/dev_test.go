@@ -19,7 +19,7 @@ import (
 	"github.com/portvakt/portvakt/internal/telemetry"
 )
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -111,7 +111,7 @@ func TestDevModePrintedCommandsWork(t *testing.T) {
 
 // startDev starts what `serve --dev` starts, in a temp data directory on
 // free loopback ports, and stops it when the test ends.
-func startDev(t *testing.T, log *slog.Logger, tune ...func(*telemetry.Config)) (*config.Config, *app) {
+func startDev(t testing.TB, log *slog.Logger, tune ...func(*telemetry.Config)) (*config.Config, *app) {
 	t.Helper()
 	dir := t.TempDir()
 	listen, ops := freePort(t), freePort(t)
@@ -125,17 +125,23 @@ func startDev(t *testing.T, log *slog.Logger, tune ...func(*telemetry.Config)) (
 	if cfg.Issuer != "http://"+listen+"/" {
 		t.Fatalf("dev issuer %q", cfg.Issuer)
 	}
+	return cfg, startApp(t, cfg, log, tune...)
+}
+
+// startApp builds and runs cfg on its listen addresses until the test ends.
+func startApp(t testing.TB, cfg *config.Config, log *slog.Logger, tune ...func(*telemetry.Config)) *app {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := build(ctx, cfg, log, tune...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	pl, err := net.Listen("tcp", listen)
+	pl, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ol, err := net.Listen("tcp", ops)
+	ol, err := net.Listen("tcp", cfg.Ops.Listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,15 +152,15 @@ func startDev(t *testing.T, log *slog.Logger, tune ...func(*telemetry.Config)) (
 		<-done
 		a.close()
 	})
-	waitReady(t, "http://"+ops+"/readyz")
-	return cfg, a
+	waitReady(t, "http://"+cfg.Ops.Listen+"/readyz")
+	return a
 }
 
-func newLoggerFor(t *testing.T) *slog.Logger {
+func newLoggerFor(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func waitReady(t *testing.T, url string) {
+func waitReady(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

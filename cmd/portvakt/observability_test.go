@@ -26,7 +26,7 @@ import (
 )
 
 // devClient is a pkg/client source for one of the dev mode's clients.
-func devClient(t *testing.T, cfg *config.Config, clientID string, scopes []string, consumerOrg string) *client.TokenSource {
+func devClient(t testing.TB, cfg *config.Config, clientID string, scopes []string, consumerOrg string) *client.TokenSource {
 	t.Helper()
 	pki := filepath.Join(cfg.DataDir, "pki")
 	var s client.Signer
