@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -165,7 +166,27 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
-	keys, err := signer.NewSet(key)
+	var published []*signer.Key
+	for _, f := range cfg.Signing.PublishKeyFiles {
+		b, err := os.ReadFile(cfg.Path(f))
+		if err != nil {
+			return nil, fmt.Errorf("signing.publish_key_files: %w", err)
+		}
+		priv, err := signer.ParsePrivateKeyPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("signing.publish_key_files: %s: %w", f, err)
+		}
+		alg := "RS256"
+		if _, ok := priv.(*ecdsa.PrivateKey); ok {
+			alg = "ES256"
+		}
+		k, err := signer.NewKey(priv, alg)
+		if err != nil {
+			return nil, fmt.Errorf("signing.publish_key_files: %s: %w", f, err)
+		}
+		published = append(published, k)
+	}
+	keys, err := signer.NewSet(key, published...)
 	if err != nil {
 		return nil, err
 	}

@@ -74,6 +74,9 @@ type Token struct {
 type Signing struct {
 	Algorithm string `mapstructure:"algorithm"`
 	KeyFile   string `mapstructure:"key_file"`
+	// PublishKeyFiles are keys only published in the JWKS: the next key
+	// before it becomes key_file, and retired keys until their tokens expire.
+	PublishKeyFiles []string `mapstructure:"publish_key_files"`
 }
 
 // Trust is the enterprise certificate trust policy.

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/portvakt/portvakt/internal/devmode"
+	"github.com/portvakt/portvakt/internal/signer"
+	"github.com/portvakt/portvakt/internal/testpki"
+)
+
+func TestReplicaConfigFromTestdata(t *testing.T) {
+	t.Setenv("PORTVAKT_DATABASE_DSN", "postgres://portvakt@127.0.0.1:5432/portvakt")
+	cfg, err := loadConfig("../../testdata/configs/postgres-replica.yaml", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Database.Driver != "postgres" || cfg.Database.DSN == "" || cfg.Tracing.SampleRatio != 0.1 ||
+		cfg.Path("trust/root.pem") != filepath.Join(mustAbs(t, "../../testdata/configs"), "trust/root.pem") {
+		t.Fatalf("config %+v", cfg)
+	}
+}
+
+func TestInvalidConfigListsEveryProblem(t *testing.T) {
+	_, err := loadConfig("../../testdata/configs/invalid.yaml", false)
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, key := range []string{"issuer:", "listen:", "ops.listen:", "database.driver:", "platform.org:", "signing.algorithm:", "audit.retention:", "trust.roots:"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("no problem reported for %s:\n%v", key, err)
+		}
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestPublishedKeysAreInTheJWKS: the next key is published before it signs.
+func TestPublishedKeysAreInTheJWKS(t *testing.T) {
+	next, err := testpki.RSAKey(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := testpki.KeyPEM(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "next.pem")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PORTVAKT_SIGNING_PUBLISH_KEY_FILES", path)
+	cfg, a := startDev(t, newLoggerFor(t))
+	nextKey, err := signer.NewKey(next, "RS256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(cfg.Issuer + "jwk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set struct {
+		Keys []struct {
+			KID string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Keys) != 2 || set.Keys[0].KID != a.keys.Active().ID || set.Keys[1].KID != nextKey.ID {
+		t.Fatalf("JWKS %+v, active %s, next %s", set, a.keys.Active().ID, nextKey.ID)
+	}
+	tok, err := fetch(t, devClient(t, cfg, devmode.ConsumerCertClient, []string{"demo:read"}, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tok.AccessToken, ".") {
+		t.Fatal("no token")
+	}
+}
