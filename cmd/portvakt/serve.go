@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portvakt/portvakt/internal/devmode"
+	"github.com/portvakt/portvakt/internal/store/sqlstore"
 )
 
 func serveCmd() *cobra.Command {
@@ -71,37 +72,19 @@ func migrateCmd() *cobra.Command {
 		Use:   "up",
 		Short: "Apply every pending migration (safe to run from several replicas at once)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(file, false)
-			if err != nil {
-				return err
-			}
-			db, err := openStore(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
+		RunE: withStore(&file, func(cmd *cobra.Command, db *sqlstore.Store) error {
 			if err := db.Migrate(cmd.Context()); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")
 			return nil
-		},
+		}),
 	}
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Show which migrations are applied",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(file, false)
-			if err != nil {
-				return err
-			}
-			db, err := openStore(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
+		RunE: withStore(&file, func(cmd *cobra.Command, db *sqlstore.Store) error {
 			states, err := db.MigrationStatus(cmd.Context())
 			if err != nil {
 				return err
@@ -114,8 +97,25 @@ func migrateCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%5d  %-40s %s\n", s.Version, s.Source, state)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(up, status)
 	return cmd
+}
+
+// withStore runs fn with the store the config file names (no migration, no
+// schema check: migrate is what brings the schema up to date).
+func withStore(file *string, fn func(*cobra.Command, *sqlstore.Store) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		cfg, err := loadConfig(*file, false)
+		if err != nil {
+			return err
+		}
+		db, err := openStore(cmd.Context(), cfg)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return fn(cmd, db)
+	}
 }
