@@ -326,6 +326,15 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go a.rules.Run(ctx)
+	// Other replicas' writes, announced by PostgreSQL NOTIFY, reach the
+	// rules cache at once; the generation poll stays as the fallback. On
+	// SQLite Listen returns at once.
+	go a.db.Listen(ctx, sqlstore.ListenConfig{
+		OnChange: a.rules.Refresh,
+		OnError: func(err error) {
+			a.log.Warn("rules change listener: connection lost, reconnecting", "err", err)
+		},
+	})
 	go purge.Run(ctx, a.store, purge.Config{
 		Retention: a.cfg.Audit.Retention, Interval: a.cfg.Audit.PurgeInterval, Batch: a.cfg.Audit.PurgeBatch, Log: a.log,
 		OnPurge: a.tel.Metrics.Purge,

@@ -62,6 +62,7 @@ type Cache struct {
 	cur   atomic.Pointer[Snapshot]
 	state atomic.Uint64
 	sf    singleflight.Group
+	kick  chan struct{} // Refresh -> Run: poll now
 }
 
 const (
@@ -81,7 +82,7 @@ func NewCache(s store.Store, cfg CacheConfig) *Cache {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Cache{store: s, cfg: cfg}
+	return &Cache{store: s, cfg: cfg, kick: make(chan struct{}, 1)}
 }
 
 // Snapshot returns the current snapshot. The first call loads it; a call
@@ -200,6 +201,19 @@ func (c *Cache) report(gen int64, took time.Duration, err error) {
 // after the commit, before answering the request that wrote.
 func (c *Cache) Invalidate() { c.state.Add(invalidateStep) }
 
+// Refresh asks Run to poll the store's Generation now rather than at the
+// next tick: call it when another replica announces a write (PostgreSQL
+// NOTIFY). It takes the poll path, not Invalidate's: a failed reload keeps
+// the current snapshot, since no request here is owed that write. It never
+// blocks; calls made while a poll is pending are merged into it, and a call
+// made during a poll causes one more. Without Run it does nothing.
+func (c *Cache) Refresh() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
 // Run polls the store's Generation every PollInterval and reloads when it
 // differs from the current snapshot's; it also loads the first snapshot if
 // no request has yet. A failed poll or reload keeps the current snapshot and
@@ -212,6 +226,8 @@ func (c *Cache) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			c.poll(ctx)
+		case <-c.kick:
 			c.poll(ctx)
 		}
 	}

@@ -7,5 +7,6 @@
 //
 // Consistency: a write committed in this process and followed by Invalidate
 // is seen by the next Snapshot call (read your writes); a write made elsewhere
-// is seen within about one PollInterval.
+// is seen within about one PollInterval, or at once when the store announces
+// it and the caller passes that on to Refresh (PostgreSQL LISTEN/NOTIFY).
 package rules

@@ -280,6 +280,9 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if res.RowsAffected != 1 {
 		return errors.New("sqlstore: advance generation: no generation row (is the database migrated?)")
 	}
+	if err := s.notifyInTx(gtx); err != nil {
+		return err
+	}
 	if err := fn(&tx{reader: reader{db: gtx}, now: s.now}); err != nil {
 		return err
 	}
