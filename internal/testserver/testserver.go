@@ -46,7 +46,7 @@ type Options struct {
 	// so a developer's shell cannot change what a test runs.
 	Env []string
 	// Replica makes this server a replica of another: same issuer, PKI,
-	// records and signing key. Give it the same DSN.
+	// records, signing key and (unless DSN says otherwise) database.
 	Replica *Server
 	// StartTimeout bounds the wait for /readyz (default 30 s).
 	StartTimeout time.Duration
@@ -98,6 +98,10 @@ func Start(t testing.TB, o Options) *Server {
 		s.PKI, s.Issuer, s.Records, s.signingKey = r.PKI, r.Issuer, r.Records, r.signingKey
 		if o.Driver == "" {
 			o.Driver = r.Driver
+		}
+		if o.DSN == "" {
+			// Replicas share the database (SQLite in WAL mode allows it too).
+			o.DSN = r.DSN
 		}
 	}
 	if s.PKI == nil {
@@ -311,18 +315,11 @@ func (s *Server) TokenSource(t testing.TB, c Client, scopes ...string) *client.T
 // Token fetches a fresh token for c (no cache) and fails the test on error.
 func (s *Server) Token(t testing.TB, c Client, scopes ...string) *client.Response {
 	t.Helper()
-	resp, err := s.TokenSource(t, c, scopes...).Fetch(contextOf(t))
+	resp, err := s.TokenSource(t, c, scopes...).Fetch(t.Context())
 	if err != nil {
 		t.Fatalf("testserver: token for %s %v: %v", c.Name, scopes, err)
 	}
 	return resp
-}
-
-func contextOf(t testing.TB) context.Context {
-	if c, ok := t.(interface{ Context() context.Context }); ok {
-		return c.Context()
-	}
-	return context.Background()
 }
 
 func (s *Server) writePKI() error {

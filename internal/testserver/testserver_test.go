@@ -71,12 +71,26 @@ func TestStop(t *testing.T) {
 	}
 }
 
-func TestReplicaPostgres(t *testing.T) {
-	dsn := testserver.PostgresDSN(t)
-	a := testserver.Start(t, testserver.Options{Driver: "postgres", DSN: dsn})
-	b := testserver.Start(t, testserver.Options{DSN: dsn, Replica: a})
+func TestReplica(t *testing.T) {
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run("ok/"+driver, func(t *testing.T) {
+			var dsn string
+			if driver == "postgres" {
+				dsn = testserver.PostgresDSN(t)
+			}
+			testReplica(t, testserver.Options{Driver: driver, DSN: dsn})
+		})
+	}
+}
+
+func testReplica(t *testing.T, o testserver.Options) {
+	a := testserver.Start(t, o)
+	b := testserver.Start(t, testserver.Options{Replica: a})
 	if b.Issuer != a.Issuer || b.TokenURL == a.TokenURL {
 		t.Fatalf("replica: issuer %s token %s; first: issuer %s token %s", b.Issuer, b.TokenURL, a.Issuer, a.TokenURL)
+	}
+	if b.DSN != a.DSN {
+		t.Fatalf("replica DSN %q, first %q", b.DSN, a.DSN)
 	}
 	for _, s := range []*testserver.Server{a, b} {
 		s.Token(t, s.PKI.ConsumerKID, "demo:read")
