@@ -137,4 +137,3 @@ func (c *cluster) kill(t *testing.T) {
 }
 
 func (c *cluster) String() string { return fmt.Sprintf("cluster %s on 127.0.0.1:%s", c.dir, c.port) }
-
