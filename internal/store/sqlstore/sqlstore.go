@@ -66,6 +66,10 @@ type Store struct {
 	db     *gorm.DB  // writes (and everything on PostgreSQL)
 	sqlDBs []*sql.DB // to close, writer first
 
+	stmtTimeout time.Duration
+	batch       *batcher // SQLite's group commit; nil on PostgreSQL
+
+	closeOnce  sync.Once
 	insertMu   sync.Mutex
 	insertStmt *sql.Stmt // prepared on first use: the table may not exist at Open
 }
@@ -84,7 +88,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.DSN == "" {
 		return nil, errors.New("sqlstore: open: empty DSN")
 	}
-	s := &Store{driver: cfg.Driver, dsn: cfg.DSN, now: cfg.Now}
+	s := &Store{driver: cfg.Driver, dsn: cfg.DSN, now: cfg.Now, stmtTimeout: cfg.StatementTimeout}
 	var err error
 	switch cfg.Driver {
 	case DriverSQLite:
@@ -101,6 +105,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", cfg.Driver, err)
+	}
+	if cfg.Driver == DriverSQLite {
+		s.startBatcher()
 	}
 	return s, nil
 }
@@ -231,6 +238,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close releases the pools.
 func (s *Store) Close() error {
+	s.closeOnce.Do(s.stopBatcher)
 	var errs []error
 	s.insertMu.Lock()
 	if s.insertStmt != nil {

@@ -296,6 +296,18 @@ func BenchmarkInsertIssuedToken(b *testing.B) {
 			}
 		}
 	})
+	b.Run("parallel-16", func(b *testing.B) {
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			tok := tok
+			for pb.Next() {
+				tok.AssertionJTI = fmt.Sprintf("q-%d", next.Add(1))
+				if err := s.InsertIssuedToken(b.Context(), tok); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	})
 	b.Run("parallel", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			tok := tok

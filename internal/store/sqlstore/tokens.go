@@ -60,7 +60,8 @@ func (s *Store) insertStatement(ctx context.Context) (*sql.Stmt, error) {
 // InsertIssuedToken is the replay check: one prepared INSERT ... ON CONFLICT
 // DO NOTHING, atomic in the database also across replicas. No row inserted
 // means (ClientID, AssertionJTI) was there: ErrConflict. It is on the path of
-// every token, so it skips gorm.
+// every token, so it skips gorm. On SQLite (one writer) concurrent inserts
+// share a transaction: see groupcommit.go.
 func (s *Store) InsertIssuedToken(ctx context.Context, t store.IssuedToken) error {
 	scopes, err := jsonText(t.Scopes)
 	if err != nil {
@@ -70,23 +71,16 @@ func (s *Store) InsertIssuedToken(ctx context.Context, t store.IssuedToken) erro
 	if err != nil {
 		return wrap(err, "insert issued token")
 	}
+	row := []any{t.ClientID, t.AssertionJTI, t.TokenJTI, t.ConsumerOrgno, t.SupplierOrgno,
+		scopes, aud, ts(t.IssuedAt), ts(t.ExpiresAt), t.ClientAMR}
+	if s.batch != nil {
+		return s.insertBatched(ctx, row)
+	}
 	stmt, err := s.insertStatement(ctx)
 	if err != nil {
 		return wrap(err, "insert issued token: prepare")
 	}
-	res, err := stmt.ExecContext(ctx, t.ClientID, t.AssertionJTI, t.TokenJTI, t.ConsumerOrgno, t.SupplierOrgno,
-		scopes, aud, ts(t.IssuedAt), ts(t.ExpiresAt), t.ClientAMR)
-	if err != nil {
-		return wrap(err, "insert issued token for client %q", t.ClientID)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return wrap(err, "insert issued token for client %q", t.ClientID)
-	}
-	if n == 0 {
-		return fmt.Errorf("sqlstore: insert issued token for client %q: assertion jti already used: %w", t.ClientID, store.ErrConflict)
-	}
-	return nil
+	return execInsert(ctx, stmt, row)
 }
 
 // ListIssuedTokens reads issued-token rows, newest first. From is
