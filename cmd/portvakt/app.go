@@ -208,7 +208,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
-	ops := server.Ops{Metrics: tel.Handler(), Checks: map[string]func(context.Context) error{
+	ops := server.Ops{Metrics: tel.Handler(), Pprof: cfg.Ops.Pprof, Checks: map[string]func(context.Context) error{
 		"store":      st.Ping,
 		"migrations": db.SchemaCheck,
 		"signing_key": func(context.Context) error {

@@ -48,6 +48,7 @@ type Config struct {
 // Ops is the separate listener for health and metrics.
 type Ops struct {
 	Listen string `mapstructure:"listen"`
+	Pprof  bool   `mapstructure:"pprof"`
 }
 
 // Database selects and tunes the store.

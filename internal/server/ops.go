@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -14,6 +15,9 @@ type Ops struct {
 	Checks map[string]func(ctx context.Context) error
 	// Metrics serves /metrics when set.
 	Metrics http.Handler
+	// Pprof mounts Go's profiler under /debug/pprof/ (off by default: it
+	// exposes internals, and the ops listener must stay private).
+	Pprof bool
 }
 
 // Handler builds the ops mux.
@@ -43,6 +47,13 @@ func (o Ops) Handler() http.Handler {
 	})
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
+	}
+	if o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return mux
 }
