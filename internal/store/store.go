@@ -47,15 +47,31 @@ type AuditFilter struct {
 	Limit    int
 }
 
-// IssuedTokenFilter narrows ListIssuedTokens. Org keeps tokens whose consumer
-// or supplier is Org. From is inclusive and To exclusive on IssuedAt (zero =
-// unbounded). Results are newest first (by IssuedAt, then TokenJTI), at most
-// Limit (0 = default 100).
+// IssuedTokenFilter narrows ListIssuedTokens. Results are newest first (by
+// IssuedAt, then TokenJTI), at most Limit (0 = default 100).
+//
+// Org and ScopePrefixes say whose tokens are wanted, and a token matches when
+// either does: its consumer or supplier is Org, or one of its scopes is
+// under one of ScopePrefixes ("prefix:..."). That one disjunction is the
+// audit view of an org that is at once consumer, vendor and provider. Both
+// empty: every token.
+//
+// The other fields narrow further. ClientID matches exactly. Scope keeps
+// tokens whose scopes contain exactly that name. From is inclusive and To
+// exclusive on IssuedAt (zero = unbounded). BeforeIssuedAt and BeforeTokenJTI
+// page by keyset: only tokens strictly before (BeforeIssuedAt,
+// BeforeTokenJTI) in the result order (zero BeforeIssuedAt = from the newest).
 type IssuedTokenFilter struct {
-	Org      string
-	ClientID string
-	From, To time.Time
-	Limit    int
+	Org           string
+	ScopePrefixes []string
+	ClientID      string
+	Scope         string
+	From, To      time.Time
+
+	BeforeIssuedAt time.Time
+	BeforeTokenJTI string
+
+	Limit int
 }
 
 // Reader is the read side, shared by the store and its transactions.

@@ -60,6 +60,8 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 		{"fail/issued/concurrent-replay", testIssuedConcurrentReplay},
 		{"ok/issued/concurrent-distinct", testIssuedConcurrentDistinct},
 		{"ok/issued/list-filter", testIssuedFilter},
+		{"ok/issued/scope-filter", testIssuedScopeFilter},
+		{"ok/issued/keyset-paging", testIssuedKeyset},
 		{"ok/issued/purge-batches", testIssuedPurge},
 	}
 	for _, tc := range cases {
@@ -842,6 +844,88 @@ func testIssuedFilter(t *testing.T, s store.Store) {
 			equal(t, got, tc.want, fmt.Sprintf("ListIssuedTokens(%+v)", tc.f))
 		})
 	}
+}
+
+func testIssuedScopeFilter(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mk := func(i int, consumer, supplier string, scopes ...string) store.IssuedToken {
+		tok := tokenRec("c1", fmt.Sprintf("j%d", i), t0.Add(time.Duration(i)*time.Second))
+		tok.TokenJTI = fmt.Sprintf("t%02d", i)
+		tok.ConsumerOrgno, tok.SupplierOrgno, tok.Scopes = consumer, supplier, scopes
+		return tok
+	}
+	toks := []store.IssuedToken{
+		mk(0, "910000002", "", "acme:a"),
+		mk(1, "910000003", "910000002", "acme:b", "beta:x"),
+		mk(2, "910000004", "", "acmex:a"), // a prefix that starts like another
+		mk(3, "910000004", "", "beta:a_b"),
+		mk(4, "910000005", "", "beta:axb"), // "_" must not be a wildcard
+		mk(5, "910000005", "", "beta:a%b", "gamma:50!"),
+		mk(6, "910000006", "", "beta:a"), // "beta:a" must not find "beta:a_b"
+	}
+	for _, tok := range toks {
+		noErr(t, s.InsertIssuedToken(ctx, tok), "InsertIssuedToken")
+	}
+	cases := []struct {
+		name string
+		f    store.IssuedTokenFilter
+		want []store.IssuedToken
+	}{
+		{"ok/scope-exact", store.IssuedTokenFilter{Scope: "acme:a"}, []store.IssuedToken{toks[0]}},
+		{"ok/scope-one-of-several", store.IssuedTokenFilter{Scope: "beta:x"}, []store.IssuedToken{toks[1]}},
+		{"ok/scope-underscore-literal", store.IssuedTokenFilter{Scope: "beta:a_b"}, []store.IssuedToken{toks[3]}},
+		{"ok/scope-percent-literal", store.IssuedTokenFilter{Scope: "beta:a%b"}, []store.IssuedToken{toks[5]}},
+		{"ok/scope-escape-char-literal", store.IssuedTokenFilter{Scope: "gamma:50!"}, []store.IssuedToken{toks[5]}},
+		{"ok/scope-not-a-prefix-match", store.IssuedTokenFilter{Scope: "beta:a"}, []store.IssuedToken{toks[6]}},
+		{"ok/scope-none", store.IssuedTokenFilter{Scope: "acme"}, []store.IssuedToken{}},
+		{"ok/prefix", store.IssuedTokenFilter{ScopePrefixes: []string{"acme"}}, []store.IssuedToken{toks[1], toks[0]}},
+		{"ok/prefixes", store.IssuedTokenFilter{ScopePrefixes: []string{"acmex", "gamma"}}, []store.IssuedToken{toks[5], toks[2]}},
+		{"ok/prefix-wildcard-literal", store.IssuedTokenFilter{ScopePrefixes: []string{"ac%"}}, []store.IssuedToken{}},
+		{"ok/org-or-prefix", store.IssuedTokenFilter{Org: "910000006", ScopePrefixes: []string{"acmex"}}, []store.IssuedToken{toks[6], toks[2]}},
+		{"ok/org-supplier-or-prefix", store.IssuedTokenFilter{Org: "910000002", ScopePrefixes: []string{"gamma"}}, []store.IssuedToken{toks[5], toks[1], toks[0]}},
+		{"ok/org-or-prefix+scope", store.IssuedTokenFilter{Org: "910000002", ScopePrefixes: []string{"beta"}, Scope: "beta:x"}, []store.IssuedToken{toks[1]}},
+		{"ok/prefix+client", store.IssuedTokenFilter{ScopePrefixes: []string{"beta"}, ClientID: "c2"}, []store.IssuedToken{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.ListIssuedTokens(ctx, tc.f)
+			noErr(t, err, "ListIssuedTokens")
+			if got == nil {
+				got = []store.IssuedToken{}
+			}
+			equal(t, got, tc.want, fmt.Sprintf("ListIssuedTokens(%+v)", tc.f))
+		})
+	}
+}
+
+// testIssuedKeyset walks all rows two at a time by the (IssuedAt, TokenJTI)
+// keyset, with ties on IssuedAt straddling page ends.
+func testIssuedKeyset(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var want []store.IssuedToken
+	for i := range 7 {
+		tok := tokenRec("c1", fmt.Sprintf("j%d", i), t0.Add(time.Duration(i/3)*time.Second)) // three per second
+		tok.TokenJTI = fmt.Sprintf("t%02d", i)
+		noErr(t, s.InsertIssuedToken(ctx, tok), "InsertIssuedToken")
+		want = append([]store.IssuedToken{tok}, want...)
+	}
+	var got []store.IssuedToken
+	f := store.IssuedTokenFilter{Limit: 2}
+	for range 10 {
+		page, err := s.ListIssuedTokens(ctx, f)
+		noErr(t, err, "ListIssuedTokens")
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, page...)
+		last := page[len(page)-1]
+		f.BeforeIssuedAt, f.BeforeTokenJTI = last.IssuedAt, last.TokenJTI
+	}
+	equal(t, got, want, "keyset pages, concatenated")
+	f = store.IssuedTokenFilter{BeforeIssuedAt: want[2].IssuedAt, BeforeTokenJTI: want[2].TokenJTI, From: want[3].IssuedAt}
+	got, err := s.ListIssuedTokens(ctx, f)
+	noErr(t, err, "ListIssuedTokens")
+	equal(t, got, want[3:4], "keyset and From together")
 }
 
 func testIssuedPurge(t *testing.T, s store.Store) {

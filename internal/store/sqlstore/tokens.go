@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -83,21 +84,40 @@ func (s *Store) InsertIssuedToken(ctx context.Context, t store.IssuedToken) erro
 	return execInsert(ctx, stmt, row)
 }
 
-// ListIssuedTokens reads issued-token rows, newest first. From is
-// inclusive, To exclusive, both on IssuedAt.
+// ListIssuedTokens reads issued-token rows, newest first (see
+// store.IssuedTokenFilter). The scope filters are LIKE over the JSON text of
+// the scopes column: no index helps them, so they only ever narrow a walk
+// down the issued_at index, one page at a time.
 func (s *Store) ListIssuedTokens(ctx context.Context, f store.IssuedTokenFilter) ([]store.IssuedToken, error) {
 	q := s.reader.db.WithContext(ctx)
+	var who []string
+	var whoArgs []any
 	if f.Org != "" {
-		q = q.Where("(consumer_orgno = ? OR supplier_orgno = ?)", f.Org, f.Org)
+		who = append(who, "consumer_orgno = ?", "supplier_orgno = ?")
+		whoArgs = append(whoArgs, f.Org, f.Org)
+	}
+	for _, p := range f.ScopePrefixes {
+		who = append(who, scopesLike)
+		whoArgs = append(whoArgs, jsonLikePattern(p+":", false))
+	}
+	if len(who) > 0 {
+		q = q.Where("("+strings.Join(who, " OR ")+")", whoArgs...)
 	}
 	if f.ClientID != "" {
 		q = q.Where("client_id = ?", f.ClientID)
+	}
+	if f.Scope != "" {
+		q = q.Where(scopesLike, jsonLikePattern(f.Scope, true))
 	}
 	if !f.From.IsZero() {
 		q = q.Where("issued_at >= ?", ts(f.From))
 	}
 	if !f.To.IsZero() {
 		q = q.Where("issued_at < ?", ts(f.To))
+	}
+	if !f.BeforeIssuedAt.IsZero() {
+		q = q.Where("(issued_at < ? OR (issued_at = ? AND token_jti < ?))",
+			ts(f.BeforeIssuedAt), ts(f.BeforeIssuedAt), f.BeforeTokenJTI)
 	}
 	var rows []issuedTokenRow
 	err := q.Order("issued_at DESC, token_jti DESC").Limit(listLimit(f.Limit)).Find(&rows).Error
@@ -111,6 +131,25 @@ func (s *Store) ListIssuedTokens(ctx context.Context, f store.IssuedTokenFilter)
 		}
 	}
 	return out, nil
+}
+
+// scopesLike matches the scopes column, a JSON array of strings, against a
+// jsonLikePattern. '!' is the escape character on both engines (PostgreSQL's
+// default would be the backslash, SQLite has none).
+const scopesLike = "scopes LIKE ? ESCAPE '!'"
+
+// jsonLikePattern is the LIKE pattern finding s as a JSON string inside the
+// scopes column: the whole string when whole, else a string starting with s.
+// s is encoded as jsonText encodes it, and LIKE's wildcards in it are
+// escaped, so that "a_b" does not also find "axb".
+func jsonLikePattern(s string, whole bool) string {
+	b, _ := json.Marshal(s) // a string always encodes
+	enc := string(b)
+	if !whole {
+		enc = strings.TrimSuffix(enc, `"`)
+	}
+	enc = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(enc)
+	return "%" + enc + "%"
 }
 
 // PurgeIssuedTokens deletes at most limit rows that expired before cutoff,
