@@ -1,10 +1,20 @@
 package selfservice
 
 import (
+	"bytes"
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/store"
 )
 
@@ -13,37 +23,117 @@ const (
 	maxAuditLimit     = 500
 )
 
-// auditPage is the answer of GET /audit.
-type auditPage struct {
-	Events     []store.AuditEvent `json:"events"`
-	NextCursor string             `json:"next_cursor"`
+// ActionTokenIssue is the action of the events built from issued-token
+// rows. They are not audit_events rows: the issued-token row, written once
+// per token as the replay check, is the record (no second write per token).
+const ActionTokenIssue = "token.issue"
+
+// actionRE is the shape of an action: lowercase words joined by dots.
+var actionRE = regexp.MustCompile(`^[a-z]+(\.[a-z]+)+$`)
+
+// auditEvent is one event of GET /audit: an admin change (from the audit
+// log, with its id) or an issued token (from the issued-token record, with
+// Token set and no id).
+type auditEvent struct {
+	ID            int64           `json:"id,omitempty"`
+	Time          time.Time       `json:"time"`
+	ActorOrg      string          `json:"actor_org"`
+	ActorClientID string          `json:"actor_client_id"`
+	ActorTokenJTI string          `json:"actor_token_jti,omitempty"`
+	Action        string          `json:"action"`
+	TargetKind    string          `json:"target_kind"`
+	Target        string          `json:"target"`
+	Orgs          []string        `json:"orgs"`
+	Before        json.RawMessage `json:"before,omitempty"`
+	After         json.RawMessage `json:"after,omitempty"`
+	Token         *auditToken     `json:"token,omitempty"`
 }
 
-// audit is GET /audit: events concerning the caller's org, newest first.
-// The cursor is the id of the last event of the previous page; an empty
-// next_cursor means there are no more.
-func (h *handler) audit(w http.ResponseWriter, r *http.Request, c *caller) error {
+// auditToken is what a token event tells about the token.
+type auditToken struct {
+	ConsumerOrgno string    `json:"consumer_orgno"`
+	SupplierOrgno string    `json:"supplier_orgno,omitempty"`
+	Scopes        []string  `json:"scopes"`
+	Audience      []string  `json:"aud,omitempty"`
+	ExpiresAt     time.Time `json:"exp"`
+	ClientAMR     string    `json:"client_amr"`
+}
+
+// auditPage is the answer of GET /audit.
+type auditPage struct {
+	Events     []auditEvent `json:"events"`
+	NextCursor string       `json:"next_cursor"`
+}
+
+// auditCursor is where a page ends, in each of the two sources. The stream
+// is the merge of two ordered walks: the audit log by id and the issued
+// tokens by (issued_at, token_jti), both newest first. Each walk keeps its
+// own position, so paging never skips or repeats an event of either, and
+// events that arrive after the first page stay out of the walk. Merged, the
+// stream is newest first by time (at equal times tokens come first), given
+// that audit ids grow with time, as they do (AppendAudit).
+//
+// A position of 0 means "from the newest"; done means the source had
+// nothing more.
+type auditCursor struct {
+	AdminBefore int64  `json:"a,omitempty"` // audit ids < AdminBefore
+	AdminDone   bool   `json:"ad,omitempty"`
+	TokenBefore int64  `json:"t,omitempty"` // issued_at in Unix microseconds
+	TokenJTI    string `json:"j,omitempty"` // with TokenBefore: strictly before (issued_at, token_jti)
+	TokenDone   bool   `json:"td,omitempty"`
+}
+
+func (c auditCursor) encode() string {
+	b, _ := json.Marshal(c) // plain fields always encode
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeAuditCursor(s string) (auditCursor, bool) {
+	var c auditCursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return c, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil || c.AdminBefore < 0 || c.TokenBefore < 0 {
+		return c, false
+	}
+	return c, c != auditCursor{}
+}
+
+// auditQuery is the parsed query of GET /audit.
+type auditQuery struct {
+	limit           int
+	cursor          auditCursor
+	from, to        time.Time
+	action, target  string
+	scope, clientID string
+}
+
+func parseAuditQuery(r *http.Request) (auditQuery, error) {
 	q := r.URL.Query()
-	f := store.AuditFilter{Org: c.Org, Action: q.Get("action"), Target: q.Get("target"), Limit: defaultAuditLimit}
+	aq := auditQuery{limit: defaultAuditLimit, action: q.Get("action"), target: q.Get("target"),
+		scope: q.Get("scope"), clientID: q.Get("client_id")}
 	var errs []FieldError
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxAuditLimit {
 			errs = append(errs, FieldError{"limit", "must be a number from 1 to 500"})
 		}
-		f.Limit = n
+		aq.limit = n
 	}
 	if v := q.Get("cursor"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
+		c, ok := decodeAuditCursor(v)
+		if !ok {
 			errs = append(errs, FieldError{"cursor", "must be a next_cursor from a previous page"})
 		}
-		f.BeforeID = n
+		aq.cursor = c
 	}
 	for _, p := range []struct {
 		name string
 		t    *time.Time
-	}{{"from", &f.From}, {"to", &f.To}} {
+	}{{"from", &aq.from}, {"to", &aq.to}} {
 		if v := q.Get(p.name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
@@ -52,20 +142,174 @@ func (h *handler) audit(w http.ResponseWriter, r *http.Request, c *caller) error
 			*p.t = t
 		}
 	}
-	if len(errs) > 0 {
-		return invalid(errs)
+	if !aq.from.IsZero() && !aq.to.IsZero() && !aq.from.Before(aq.to) {
+		errs = append(errs, FieldError{"to", "must be after from"})
 	}
-	limit := f.Limit
-	f.Limit++ // one more tells whether there is a next page
-	events, err := h.store.ListAudit(r.Context(), f)
+	if aq.action != "" && !actionRE.MatchString(aq.action) {
+		errs = append(errs, FieldError{"action", "must be an action such as token.issue or scope.create"})
+	}
+	if aq.scope != "" {
+		prefix, sub, ok := strings.Cut(aq.scope, ":")
+		if !ok || len(aq.scope) > 255 || !config.ValidPrefix(prefix) || !config.ValidSubscope(sub) {
+			errs = append(errs, FieldError{"scope", "must be a scope name, prefix:subscope"})
+		}
+	}
+	if aq.clientID != "" {
+		if _, err := uuid.Parse(aq.clientID); err != nil || len(aq.clientID) != 36 {
+			errs = append(errs, FieldError{"client_id", "must be a client_id (a UUID)"})
+		}
+	}
+	if len(errs) > 0 {
+		return aq, invalid(errs)
+	}
+	return aq, nil
+}
+
+// audit is GET /audit: events concerning the caller's org, newest first.
+//
+// Admin changes come from the audit log, by the orgs each event names.
+// Token events come from the issued-token record: the consumer sees the
+// tokens issued for it (directly or through a vendor), a vendor the tokens
+// it got for its customers, a provider the tokens carrying its scopes. A
+// provider that is neither consumer nor vendor of a token sees only the
+// token's scopes under its own prefixes, and no aud: it learns who got its
+// scopes, never what else they got from other providers.
+//
+// Filters: action=token.issue lists only tokens, any other action only
+// admin changes; scope and client_id narrow tokens by their scopes and
+// client, and admin changes by their target (the scope, the client);
+// target narrows admin changes only.
+func (h *handler) audit(w http.ResponseWriter, r *http.Request, c *caller) error {
+	aq, err := parseAuditQuery(r)
 	if err != nil {
 		return err
 	}
-	page := auditPage{Events: nonNil(events)}
-	if len(events) > limit {
-		page.Events = events[:limit]
-		page.NextCursor = strconv.FormatInt(events[limit-1].ID, 10)
+	ctx := r.Context()
+	var admin []store.AuditEvent
+	var tokens []store.IssuedToken
+
+	if !aq.cursor.AdminDone && aq.action != ActionTokenIssue {
+		f := store.AuditFilter{Org: c.Org, Action: aq.action, Target: aq.target, From: aq.from, To: aq.to,
+			BeforeID: aq.cursor.AdminBefore, Limit: aq.limit + 1}
+		skip := false
+		for _, t := range []string{aq.scope, aq.clientID} {
+			switch {
+			case t == "":
+			case f.Target == "":
+				f.Target = t
+			case f.Target != t:
+				skip = true // an admin event has one target
+			}
+		}
+		if !skip {
+			if admin, err = h.store.ListAudit(ctx, f); err != nil {
+				return err
+			}
+		}
+	}
+
+	// The caller's prefixes make it a provider; their owners name the
+	// providers of a token's scopes in its orgs.
+	prefixes, err := h.store.ListPrefixes(ctx)
+	if err != nil {
+		return err
+	}
+	owner := make(map[string]string, len(prefixes))
+	var own []string
+	for _, p := range prefixes {
+		owner[p.Prefix] = p.OwnerOrg
+		if p.OwnerOrg == c.Org {
+			own = append(own, p.Prefix)
+		}
+	}
+	if !aq.cursor.TokenDone && aq.target == "" && (aq.action == "" || aq.action == ActionTokenIssue) {
+		f := store.IssuedTokenFilter{Org: c.Org, ScopePrefixes: own, ClientID: aq.clientID, Scope: aq.scope,
+			From: aq.from, To: aq.to, Limit: aq.limit + 1}
+		if aq.scope != "" && !underAny(aq.scope, own) {
+			// Filtering a provider's view by another provider's scope would
+			// tell it that its token also carried that scope.
+			f.ScopePrefixes = nil
+		}
+		if aq.cursor.TokenBefore > 0 {
+			f.BeforeIssuedAt, f.BeforeTokenJTI = time.UnixMicro(aq.cursor.TokenBefore).UTC(), aq.cursor.TokenJTI
+		}
+		if tokens, err = h.store.ListIssuedTokens(ctx, f); err != nil {
+			return err
+		}
+	}
+
+	// Merge newest first, at most limit events.
+	page := auditPage{Events: []auditEvent{}}
+	next := aq.cursor
+	ai, ti := 0, 0
+	for len(page.Events) < aq.limit && (ai < len(admin) || ti < len(tokens)) {
+		takeToken := ai == len(admin) || (ti < len(tokens) && !tokens[ti].IssuedAt.Before(admin[ai].Time))
+		if takeToken {
+			tok := tokens[ti]
+			page.Events = append(page.Events, tokenEvent(tok, c.Org, own, owner))
+			next.TokenBefore, next.TokenJTI = tok.IssuedAt.UnixMicro(), tok.TokenJTI
+			ti++
+		} else {
+			ev := admin[ai]
+			page.Events = append(page.Events, auditEvent{
+				ID: ev.ID, Time: ev.Time, ActorOrg: ev.ActorOrg, ActorClientID: ev.ActorClientID,
+				ActorTokenJTI: ev.ActorTokenJTI, Action: ev.Action, TargetKind: ev.TargetKind, Target: ev.Target,
+				Orgs: nonNil(ev.Orgs), Before: ev.Before, After: ev.After,
+			})
+			next.AdminBefore = ev.ID
+			ai++
+		}
+	}
+	if ai < len(admin) || ti < len(tokens) {
+		// A source that gave nothing to this page is pinned where it was
+		// read, so later arrivals do not enter the walk; one that had
+		// nothing left is done.
+		if ai == 0 {
+			if len(admin) > 0 && next.AdminBefore == 0 {
+				next.AdminBefore = admin[0].ID + 1
+			}
+			next.AdminDone = len(admin) == 0
+		}
+		if ti == 0 {
+			if len(tokens) > 0 && next.TokenBefore == 0 {
+				// Strictly before (issued_at + 1µs, ""): every token up to
+				// the newest one read (issued_at is kept in microseconds).
+				next.TokenBefore, next.TokenJTI = tokens[0].IssuedAt.UnixMicro()+1, ""
+			}
+			next.TokenDone = len(tokens) == 0
+		}
+		page.NextCursor = next.encode()
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
+}
+
+// tokenEvent is the event of one issued token as org sees it. The actor is
+// the client's org: the vendor when delegated, else the consumer.
+func tokenEvent(t store.IssuedToken, org string, own []string, owner map[string]string) auditEvent {
+	party := org == t.ConsumerOrgno || org == t.SupplierOrgno
+	scopes := t.Scopes
+	aud := t.Audience
+	if !party {
+		scopes = slices.DeleteFunc(slices.Clone(t.Scopes), func(s string) bool { return !underAny(s, own) })
+		aud = nil
+	}
+	actor := cmp.Or(t.SupplierOrgno, t.ConsumerOrgno)
+	orgs := []string{t.ConsumerOrgno, t.SupplierOrgno}
+	for _, s := range scopes {
+		prefix, _, _ := strings.Cut(s, ":")
+		orgs = append(orgs, owner[prefix])
+	}
+	return auditEvent{
+		Time: t.IssuedAt, ActorOrg: actor, ActorClientID: t.ClientID,
+		Action: ActionTokenIssue, TargetKind: "token", Target: t.TokenJTI, Orgs: orgSet(orgs...),
+		Token: &auditToken{ConsumerOrgno: t.ConsumerOrgno, SupplierOrgno: t.SupplierOrgno, Scopes: nonNil(scopes),
+			Audience: aud, ExpiresAt: t.ExpiresAt, ClientAMR: t.ClientAMR},
+	}
+}
+
+// underAny says whether scope is under one of prefixes.
+func underAny(scope string, prefixes []string) bool {
+	prefix, _, ok := strings.Cut(scope, ":")
+	return ok && slices.Contains(prefixes, prefix)
 }
