@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/portvakt/portvakt/internal/store"
 )
@@ -15,12 +16,12 @@ import (
 // its indexes) per token: most of the store's CPU per token. Instead one
 // goroutine owns the writes: it takes the first waiting insert, drains what
 // else is already waiting (never waiting for more, so an idle server adds no
-// latency), runs each as its own INSERT ... ON CONFLICT DO NOTHING in one
-// transaction, commits, and only then answers each caller. Each row is still
-// its own atomic replay check: a jti repeated inside one batch conflicts
-// with the row inserted before it in the same transaction. A caller learns
-// its row exists only after the commit; when the commit fails, every caller
-// of the batch gets the error and no token is issued.
+// latency), inserts them with one multi-row INSERT ... ON CONFLICT DO
+// NOTHING RETURNING (one statement, one transaction), and only then answers
+// each caller: inserted, or ErrConflict when its key came back not inserted.
+// Each row is still its own atomic replay check: a key repeated inside one
+// batch conflicts with its own first row. When the statement fails, every
+// caller of the batch gets the error and no token is issued.
 
 const maxBatch = 64
 
@@ -38,6 +39,7 @@ type batcher struct {
 
 func (s *Store) startBatcher() {
 	s.batch = &batcher{reqs: make(chan *insertReq), stop: make(chan struct{}), dead: make(chan struct{})}
+	s.batchStmts = make([]*sql.Stmt, maxBatch+1)
 	go s.batchLoop()
 }
 
@@ -47,6 +49,11 @@ func (s *Store) stopBatcher() {
 	}
 	close(s.batch.stop)
 	<-s.batch.dead
+	for _, st := range s.batchStmts {
+		if st != nil {
+			st.Close()
+		}
+	}
 }
 
 func (s *Store) batchLoop() {
@@ -87,48 +94,85 @@ func (s *Store) insertBatched(ctx context.Context, row []any) error {
 }
 
 func (s *Store) commitBatch(batch []*insertReq) {
-	fail := func(err error) {
-		for _, r := range batch {
-			if r.done != nil {
-				r.done <- err
-			}
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- classify(err)
+			continue
 		}
+		live = append(live, r)
 	}
-	stmt, err := s.insertStatement(context.Background())
-	if err != nil {
-		fail(wrap(err, "insert issued token: prepare"))
+	if len(live) == 0 {
 		return
 	}
 	// The batch outlives any one caller's context; bound it on its own.
 	ctx, cancel := context.WithTimeout(context.Background(), s.stmtTimeout)
 	defer cancel()
-	tx, err := s.writerDB().BeginTx(ctx, nil)
+	inserted, err := s.insertRows(ctx, live)
+	for _, r := range live {
+		switch {
+		case err != nil:
+			r.done <- err
+		case inserted[[2]any{r.row[0], r.row[1]}]:
+			r.done <- nil
+		default:
+			r.done <- fmt.Errorf("sqlstore: insert issued token for client %q: assertion jti already used: %w", r.row[0], store.ErrConflict)
+		}
+	}
+}
+
+// insertRows inserts the batch in one multi-row INSERT ... ON CONFLICT DO
+// NOTHING RETURNING statement (autocommit: one transaction) and reports
+// which (client_id, assertion_jti) keys it inserted. A key repeated inside
+// the batch conflicts with its own first row, so it is inserted once.
+func (s *Store) insertRows(ctx context.Context, batch []*insertReq) (map[[2]any]bool, error) {
+	stmt, err := s.batchStatement(ctx, len(batch))
 	if err != nil {
-		fail(wrap(err, "insert issued token: begin"))
-		return
+		return nil, wrap(err, "insert issued tokens: prepare")
 	}
-	txStmt := tx.StmtContext(ctx, stmt)
-	results := make([]error, len(batch))
-	inserted := 0
-	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			results[i] = classify(err)
-			continue
+	args := make([]any, 0, len(batch)*len(batch[0].row))
+	for _, r := range batch {
+		args = append(args, r.row...)
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, wrap(err, "insert %d issued tokens", len(batch))
+	}
+	defer rows.Close()
+	inserted := make(map[[2]any]bool, len(batch))
+	for rows.Next() {
+		var client, jti string
+		if err := rows.Scan(&client, &jti); err != nil {
+			return nil, wrap(err, "insert issued tokens: returning")
 		}
-		results[i] = execInsert(ctx, txStmt, r.row)
-		if results[i] == nil {
-			inserted++
+		inserted[[2]any{client, jti}] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "insert %d issued tokens", len(batch))
+	}
+	return inserted, nil
+}
+
+// batchStatement prepares (once per size) the n-row insert.
+func (s *Store) batchStatement(ctx context.Context, n int) (*sql.Stmt, error) {
+	if st := s.batchStmts[n]; st != nil {
+		return st, nil
+	}
+	var b strings.Builder
+	b.WriteString(insertIssuedTokenPrefix)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
 		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
 	}
-	if inserted == 0 {
-		_ = tx.Rollback()
-	} else if err := tx.Commit(); err != nil {
-		fail(wrap(err, "insert issued token: commit"))
-		return
+	b.WriteString(" ON CONFLICT (client_id, assertion_jti) DO NOTHING RETURNING client_id, assertion_jti")
+	st, err := s.writerDB().PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, err
 	}
-	for i, r := range batch {
-		r.done <- results[i]
-	}
+	s.batchStmts[n] = st
+	return st, nil
 }
 
 // execInsert runs the prepared replay insert for one row.

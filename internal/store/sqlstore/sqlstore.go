@@ -67,7 +67,8 @@ type Store struct {
 	sqlDBs []*sql.DB // to close, writer first
 
 	stmtTimeout time.Duration
-	batch       *batcher // SQLite's group commit; nil on PostgreSQL
+	batch       *batcher    // SQLite's group commit; nil on PostgreSQL
+	batchStmts  []*sql.Stmt // the batcher's n-row inserts, by n (its goroutine only)
 
 	closeOnce  sync.Once
 	insertMu   sync.Mutex

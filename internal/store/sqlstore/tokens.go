@@ -20,9 +20,11 @@ func listLimit(n int) int {
 	return n
 }
 
-const insertIssuedTokenSQL = `INSERT INTO issued_tokens
+const insertIssuedTokenPrefix = `INSERT INTO issued_tokens
  (client_id, assertion_jti, token_jti, consumer_orgno, supplier_orgno, scopes, audience, issued_at, expires_at, client_amr)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ VALUES `
+
+const insertIssuedTokenSQL = insertIssuedTokenPrefix + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
  ON CONFLICT (client_id, assertion_jti) DO NOTHING`
 
 // placeholders rewrites ? into PostgreSQL's $n.
