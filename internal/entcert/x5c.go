@@ -56,18 +56,9 @@ func DecodeX5C(raw json.RawMessage) ([][]byte, error) {
 		if err := json.Unmarshal(m, &s); err != nil {
 			return nil, errX5C(fmt.Errorf("x5c[%d]: %w", i, err))
 		}
-		if strictB64.DecodedLen(len(s)) > MaxCertSize+3 {
-			return nil, errCertSize(i)
-		}
-		der, err := strictB64.DecodeString(s)
+		der, err := decodeMember(i, s)
 		if err != nil {
-			return nil, protocol.InvalidGrant("Certificate %d of the x5c header is not valid standard base64 (with padding, not base64url)", i).WithCause(err)
-		}
-		if len(der) == 0 {
-			return nil, errX5C(fmt.Errorf("x5c[%d] is empty", i))
-		}
-		if len(der) > MaxCertSize {
-			return nil, errCertSize(i)
+			return nil, err
 		}
 		chain = append(chain, der)
 	}
@@ -77,4 +68,52 @@ func DecodeX5C(raw json.RawMessage) ([][]byte, error) {
 func errCertSize(i int) error {
 	return protocol.InvalidGrant("Certificate %d of the x5c header is larger than %d KiB", i, MaxCertSize>>10).
 		WithCause(fmt.Errorf("x5c[%d] too large", i))
+}
+
+// DecodeX5CValue is DecodeX5C for a header already decoded from JSON (a JWT
+// library's header map): the same rules and limits, without encoding the
+// value back to JSON first.
+func DecodeX5CValue(v any) ([][]byte, error) {
+	members, ok := v.([]any)
+	if !ok {
+		return nil, errX5C(fmt.Errorf("x5c is %T, not an array", v))
+	}
+	if len(members) == 0 {
+		return nil, errX5C(errors.New("x5c is an empty array"))
+	}
+	if len(members) > MaxChainLen {
+		return nil, protocol.InvalidGrant("The x5c header holds %d certificates; at most %d are accepted", len(members), MaxChainLen).
+			WithCause(errors.New("x5c chain too long"))
+	}
+	chain := make([][]byte, 0, len(members))
+	for i, m := range members {
+		s, ok := m.(string)
+		if !ok {
+			return nil, errX5C(fmt.Errorf("x5c[%d] is not a string", i))
+		}
+		der, err := decodeMember(i, s)
+		if err != nil {
+			return nil, err
+		}
+		chain = append(chain, der)
+	}
+	return chain, nil
+}
+
+// decodeMember decodes certificate i of an x5c header.
+func decodeMember(i int, s string) ([]byte, error) {
+	if strictB64.DecodedLen(len(s)) > MaxCertSize+3 {
+		return nil, errCertSize(i)
+	}
+	der, err := strictB64.DecodeString(s)
+	if err != nil {
+		return nil, protocol.InvalidGrant("Certificate %d of the x5c header is not valid standard base64 (with padding, not base64url)", i).WithCause(err)
+	}
+	if len(der) == 0 {
+		return nil, errX5C(fmt.Errorf("x5c[%d] is empty", i))
+	}
+	if len(der) > MaxCertSize {
+		return nil, errCertSize(i)
+	}
+	return der, nil
 }

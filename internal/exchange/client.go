@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -50,11 +49,7 @@ func (e *Exchanger) clientKey(ctx context.Context, snap *rules.Snapshot, t *jwt.
 	if e.certs == nil {
 		return client, protocol.AMRCertificate, nil, protocol.InvalidGrant("This server trusts no certificate authority: certificate (x5c) clients cannot authenticate").WithCause(errors.New("no trust anchors configured"))
 	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return client, protocol.AMRCertificate, nil, protocol.InvalidGrant("The x5c header is malformed").WithCause(err)
-	}
-	chain, err := entcert.DecodeX5C(b)
+	chain, err := entcert.DecodeX5CValue(raw)
 	if err != nil {
 		return client, protocol.AMRCertificate, nil, err
 	}
