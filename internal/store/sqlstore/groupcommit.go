@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/portvakt/portvakt/internal/store"
 )
@@ -24,6 +25,9 @@ import (
 // caller of the batch gets the error and no token is issued.
 
 const maxBatch = 64
+
+// lingerFor is how long a batch that found others waiting waits for more.
+const lingerFor = 300 * time.Microsecond
 
 type insertReq struct {
 	ctx  context.Context
@@ -59,6 +63,8 @@ func (s *Store) stopBatcher() {
 func (s *Store) batchLoop() {
 	defer close(s.batch.dead)
 	batch := make([]*insertReq, 0, maxBatch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		select {
 		case <-s.batch.stop:
@@ -74,6 +80,21 @@ func (s *Store) batchLoop() {
 			default:
 				break drain
 			}
+		}
+		if len(batch) > 1 && len(batch) < maxBatch {
+			// Under load (more than one waiting) a short linger lets the
+			// requests now finishing their signatures join this commit.
+			linger.Reset(lingerFor)
+		collect:
+			for len(batch) < maxBatch {
+				select {
+				case r := <-s.batch.reqs:
+					batch = append(batch, r)
+				case <-linger.C:
+					break collect
+				}
+			}
+			linger.Stop()
 		}
 		s.commitBatch(batch)
 	}
