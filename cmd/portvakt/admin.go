@@ -721,15 +721,22 @@ func (a *adminCLI) delegationsCmd() *cobra.Command {
 
 func (a *adminCLI) auditCmd() *cobra.Command {
 	var limit int
-	var cursor, action, target, from, to string
+	var cursor, action, target, scope, clientID, from, to string
 	cmd := &cobra.Command{
-		Use: "audit", Short: "Audit events concerning your organisation, newest first", Args: cobra.NoArgs,
+		Use:   "audit",
+		Short: "Audit events concerning your organisation, newest first: admin changes and issued tokens",
+		Long: `Audit events concerning your organisation, newest first: the admin changes to its
+records, and the tokens issued that concern it (as consumer, as vendor, or as the
+provider of their scopes; action token.issue). One page per call; --cursor with the
+printed next cursor reads the next page.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := url.Values{}
 			if limit > 0 {
 				q.Set("limit", strconv.Itoa(limit))
 			}
-			for k, v := range map[string]string{"cursor": cursor, "action": action, "target": target, "from": from, "to": to} {
+			for k, v := range map[string]string{"cursor": cursor, "action": action, "target": target,
+				"scope": scope, "client_id": clientID, "from": from, "to": to} {
 				if v != "" {
 					q.Set(k, v)
 				}
@@ -746,13 +753,23 @@ func (a *adminCLI) auditCmd() *cobra.Command {
 				return a.show(cmd, out)
 			}
 			var page struct {
-				Events     json.RawMessage `json:"events"`
-				NextCursor string          `json:"next_cursor"`
+				Events     []map[string]any `json:"events"`
+				NextCursor string           `json:"next_cursor"`
 			}
 			if err := json.Unmarshal(out, &page); err != nil {
 				return err
 			}
-			if err := a.show(cmd, page.Events, "id", "time", "actor_org", "actor_client_id", "action", "target"); err != nil {
+			// A token event's scopes and parties get columns of their own.
+			for _, ev := range page.Events {
+				if tok, ok := ev["token"].(map[string]any); ok {
+					ev["scopes"], ev["consumer"], ev["supplier"] = tok["scopes"], tok["consumer_orgno"], tok["supplier_orgno"]
+				}
+			}
+			rows, err := json.Marshal(page.Events)
+			if err != nil {
+				return err
+			}
+			if err := a.show(cmd, rows, "time", "action", "actor_org", "actor_client_id", "target", "consumer", "supplier", "scopes", "orgs"); err != nil {
 				return err
 			}
 			if page.NextCursor != "" {
@@ -763,8 +780,10 @@ func (a *adminCLI) auditCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&limit, "limit", 0, "events per page (default 50, at most 500)")
 	cmd.Flags().StringVar(&cursor, "cursor", "", "next_cursor of the previous page")
-	cmd.Flags().StringVar(&action, "action", "", "only this action, e.g. scope.create")
-	cmd.Flags().StringVar(&target, "target", "", "only this target (scope name or client_id)")
+	cmd.Flags().StringVar(&action, "action", "", "only this action: token.issue, or an admin action such as scope.create")
+	cmd.Flags().StringVar(&target, "target", "", "only admin changes of this target (scope name, client_id or prefix)")
+	cmd.Flags().StringVar(&scope, "scope", "", "only tokens carrying this scope, and admin changes of it")
+	cmd.Flags().StringVar(&clientID, "client", "", "only tokens of this client_id, and admin changes of it (--client-id is your own client, the one that authenticates)")
 	cmd.Flags().StringVar(&from, "from", "", "events at or after this RFC 3339 time")
 	cmd.Flags().StringVar(&to, "to", "", "events before this RFC 3339 time")
 	return cmd

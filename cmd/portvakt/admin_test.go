@@ -237,6 +237,43 @@ func TestAdminWalkthrough(t *testing.T) {
 			t.Errorf("audit lacks %s:\n%s", want, out)
 		}
 	}
+	// Token events: the vendor's delegated token, as the consumer, the
+	// vendor and the provider see it.
+	var page struct {
+		Events []struct {
+			Action        string `json:"action"`
+			ActorOrg      string `json:"actor_org"`
+			ActorClientID string `json:"actor_client_id"`
+			Token         struct {
+				ConsumerOrgno string   `json:"consumer_orgno"`
+				SupplierOrgno string   `json:"supplier_orgno"`
+				Scopes        []string `json:"scopes"`
+			} `json:"token"`
+		} `json:"events"`
+		NextCursor string `json:"next_cursor"`
+	}
+	for _, viewer := range [][]string{cons, prov} {
+		out := e.mustCLI(with(viewer, "admin", "audit", "--json", "--action", "token.issue", "--scope", "acme:api", "--client", vcID)...)
+		if err := json.Unmarshal([]byte(out), &page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Events) != 1 || page.Events[0].ActorOrg != vendor || page.Events[0].Token.ConsumerOrgno != consumer ||
+			page.Events[0].Token.SupplierOrgno != vendor || !slices.Equal(page.Events[0].Token.Scopes, []string{"acme:api"}) {
+			t.Errorf("delegated token in the audit: %s", out)
+		}
+	}
+	out = e.mustCLI(with(cons, "admin", "audit", "--action", "token.issue", "--limit", "1", "--from", "2001-01-01T00:00:00Z", "--to", "2999-01-01T00:00:00Z")...)
+	if !strings.Contains(out, "token.issue") || !strings.Contains(out, "SCOPES") || !strings.Contains(out, "more: --cursor ") {
+		t.Errorf("audit --action token.issue --limit 1:\n%s", out)
+	}
+	cursor := out[strings.LastIndex(out, "--cursor ")+len("--cursor "):]
+	if next := e.mustCLI(with(cons, "admin", "audit", "--limit", "1", "--action", "token.issue", "--cursor", strings.TrimSpace(cursor))...); !strings.Contains(next, "token.issue") {
+		t.Errorf("audit next page:\n%s", next)
+	}
+	if _, err := e.cli(with(cons, "admin", "audit", "--from", "yesterday", "--scope", "nope")...); err == nil ||
+		!strings.Contains(err.Error(), "from") || !strings.Contains(err.Error(), "scope") {
+		t.Errorf("audit with bad filters: %v", err)
+	}
 	// Errors come back as the problem's detail, field by field.
 	if out, err := e.cli(with(cons, "admin", "clients", "create", "--scope", "nope:none")...); err == nil ||
 		!strings.Contains(err.Error(), "description: is required") || !strings.Contains(err.Error(), "scopes[0]") {
