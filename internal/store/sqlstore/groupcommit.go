@@ -131,10 +131,14 @@ func (s *Store) commitBatch(batch []*insertReq) {
 	defer cancel()
 	inserted, err := s.insertRows(ctx, live)
 	for _, r := range live {
+		key := [2]any{r.row[0], r.row[1]}
 		switch {
 		case err != nil:
 			r.done <- err
-		case inserted[[2]any{r.row[0], r.row[1]}]:
+		case inserted[key]:
+			// Only the first request with this key owns the inserted row:
+			// a later one in the same batch is a replay of it.
+			delete(inserted, key)
 			r.done <- nil
 		default:
 			r.done <- fmt.Errorf("sqlstore: insert issued token for client %q: assertion jti already used: %w", r.row[0], store.ErrConflict)
