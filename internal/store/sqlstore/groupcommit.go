@@ -26,8 +26,13 @@ import (
 
 const maxBatch = 64
 
-// lingerFor is how long a batch that found others waiting waits for more.
-const lingerFor = 300 * time.Microsecond
+// Under load a batch waits up to lingerFor for more rows. The store counts
+// as under load when rows are waiting or the last commit ended less than
+// busyWindow ago; an idle server commits at once.
+const (
+	lingerFor  = 1 * time.Millisecond
+	busyWindow = 3 * time.Millisecond
+)
 
 type insertReq struct {
 	ctx  context.Context
@@ -65,6 +70,7 @@ func (s *Store) batchLoop() {
 	batch := make([]*insertReq, 0, maxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
+	var lastCommit time.Time
 	for {
 		select {
 		case <-s.batch.stop:
@@ -81,9 +87,11 @@ func (s *Store) batchLoop() {
 				break drain
 			}
 		}
-		if len(batch) > 1 && len(batch) < maxBatch {
-			// Under load (more than one waiting) a short linger lets the
-			// requests now finishing their signatures join this commit.
+		if len(batch) < maxBatch && (len(batch) > 1 || time.Since(lastCommit) < busyWindow) {
+			// Under load (others waiting, or the last commit just now) a
+			// short linger lets the requests now finishing their
+			// signatures join this commit: fewer, larger transactions for
+			// a little latency, as PostgreSQL's commit_delay does.
 			linger.Reset(lingerFor)
 		collect:
 			for len(batch) < maxBatch {
@@ -97,6 +105,7 @@ func (s *Store) batchLoop() {
 			linger.Stop()
 		}
 		s.commitBatch(batch)
+		lastCommit = time.Now()
 	}
 }
 
