@@ -1,6 +1,3 @@
-// Command portvakt is a machine-to-machine OAuth2 authorization server
-// modelled on Maskinporten. Everything is wired here, explicitly: each
-// package gets its own small config and its dependencies as arguments.
 package main
 
 import (
