@@ -90,15 +90,14 @@ func timeout(d time.Duration, h http.Handler) http.Handler {
 
 // AuthServerMetadata is the RFC 8414 document.
 type AuthServerMetadata struct {
-	Issuer                                 string   `json:"issuer"`
-	TokenEndpoint                          string   `json:"token_endpoint"`
-	JWKSURI                                string   `json:"jwks_uri"`
-	GrantTypesSupported                    []string `json:"grant_types_supported"`
-	TokenEndpointAuthMethodsSupported      []string `json:"token_endpoint_auth_methods_supported"`
-	TokenEndpointAuthSigningAlgsSupported  []string `json:"token_endpoint_auth_signing_alg_values_supported"`
-	ResponseTypesSupported                 []string `json:"response_types_supported"`
-	ScopesSupported                        []string `json:"scopes_supported,omitempty"`
-	AuthorizationResponseIssParamSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	Issuer                                string   `json:"issuer"`
+	TokenEndpoint                         string   `json:"token_endpoint"`
+	JWKSURI                               string   `json:"jwks_uri"`
+	GrantTypesSupported                   []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported     []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgsSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	ResponseTypesSupported                []string `json:"response_types_supported"`
+	ScopesSupported                       []string `json:"scopes_supported,omitempty"`
 }
 
 // Metadata is the discovery document for issuer.
