@@ -96,8 +96,10 @@ func gotEvent(g auditEventJSON) wantEvent {
 // consumer, of the provider's scope), a direct one and admin changes, the
 // consumer, the provider, the vendor and an unrelated org each read the
 // audit log through the API and see exactly their events.
-func TestAuditVisibility(t *testing.T) {
-	e := newEnv(t)
+func TestAuditVisibility(t *testing.T) { eachEngine(t, testAuditVisibility) }
+
+func testAuditVisibility(t *testing.T, eng engine) {
+	e := newEnv(t, eng)
 	ctx := t.Context()
 	admin := e.adminToken()
 

@@ -41,8 +41,10 @@ func jwtClaims(c protocol.AccessTokenClaims) jwt.MapClaims {
 	return m
 }
 
-func TestAuthentication(t *testing.T) {
-	e := newEnv(t)
+func TestAuthentication(t *testing.T) { eachEngine(t, testAuthentication) }
+
+func testAuthentication(t *testing.T, eng engine) {
+	e := newEnv(t, eng)
 	now := time.Now()
 	good := protocol.AccessTokenClaims{
 		Issuer: e.issuer, ClientID: platformClient, Scope: "portvakt:admin portvakt:scopes.read",
@@ -123,8 +125,10 @@ func TestAuthentication(t *testing.T) {
 
 // TestAdminScopeOnlyForPlatform: portvakt:admin never reaches another org,
 // neither on a client's list nor in a token.
-func TestAdminScopeOnlyForPlatform(t *testing.T) {
-	e := newEnv(t)
+func TestAdminScopeOnlyForPlatform(t *testing.T) { eachEngine(t, testAdminScopeOnlyForPlatform) }
+
+func testAdminScopeOnlyForPlatform(t *testing.T, eng engine) {
+	e := newEnv(t, eng)
 	admin := e.adminToken()
 	_, provider := e.onboard(admin, providerOrg)
 	rep := e.do(provider, "POST", "/clients", map[string]any{"description": "x", "scopes": []string{"portvakt:admin"}})

@@ -13,8 +13,10 @@ import (
 // TestEndToEnd goes from a config that declares only the platform admin to
 // tokens for a consumer and a delegated vendor, through HTTP only, and
 // checks the audit trail event by event.
-func TestEndToEnd(t *testing.T) {
-	e := newEnv(t)
+func TestEndToEnd(t *testing.T) { eachEngine(t, testEndToEnd) }
+
+func testEndToEnd(t *testing.T, eng engine) {
+	e := newEnv(t, eng)
 	ctx := t.Context()
 	admin := e.adminToken()
 

@@ -8,12 +8,15 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +24,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/entcert"
@@ -58,7 +62,87 @@ func mustOrg(prefix string) string {
 	return o
 }
 
-// env is a whole server on a real HTTP listener: SQLite store under the
+const pgEnv = "PORTVAKT_TEST_POSTGRES_DSN"
+
+// engine gives a test a fresh, empty database of one engine.
+type engine struct {
+	name string
+	// config returns the Config of a database that lives until the test
+	// ends. It may skip the test (or fail it, under CI).
+	config func(t *testing.T) sqlstore.Config
+}
+
+var (
+	sqliteEngine = engine{name: "sqlite", config: func(t *testing.T) sqlstore.Config {
+		t.Helper()
+		return sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "portvakt.db")}
+	}}
+	// postgresEngine gives every test its own schema in the database of
+	// PORTVAKT_TEST_POSTGRES_DSN. Without that variable it skips, loudly,
+	// and under CI it fails: there every engine must run.
+	postgresEngine = engine{name: "postgres", config: func(t *testing.T) sqlstore.Config {
+		t.Helper()
+		dsn := os.Getenv(pgEnv)
+		if dsn == "" {
+			msg := "PostgreSQL tests need " + pgEnv + " (start a throwaway server with scripts/pg.sh start; eval \"$(scripts/pg.sh env)\")"
+			if os.Getenv("CI") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip("SKIPPING POSTGRESQL TESTS: " + msg)
+		}
+		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: freshSchema(t, dsn)}
+	}}
+)
+
+// eachEngine runs test as a subtest per engine: "sqlite", then "postgres".
+func eachEngine(t *testing.T, test func(t *testing.T, eng engine)) {
+	t.Helper()
+	for _, eng := range []engine{sqliteEngine, postgresEngine} {
+		t.Run(eng.name, func(t *testing.T) { test(t, eng) })
+	}
+}
+
+// freshSchema creates a uniquely named schema in the database of dsn and
+// returns a DSN whose search_path is that schema. It is dropped when the test
+// ends, after the store opened later is closed (cleanups run last first).
+func freshSchema(t *testing.T, dsn string) string {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "portvakt_ss_" + hex.EncodeToString(b)
+	if err := pgExec(t.Context(), dsn, "CREATE SCHEMA "+name); err != nil {
+		t.Fatalf("create schema %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		// t.Context is already canceled here.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := pgExec(ctx, dsn, "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("%s must be a postgres:// URL", pgEnv)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// pgExec runs one statement on a connection of its own.
+func pgExec(ctx context.Context, dsn, query string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, query)
+	return err
+}
+
+// env is a whole server on a real HTTP listener: a store of one engine under the
 // config's static records (only the built-ins and the platform client),
 // rules cache, token endpoint and the self-service API on one mux.
 type env struct {
@@ -72,7 +156,7 @@ type env struct {
 	leafs map[string]*testpki.Leaf
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, eng engine) *env {
 	t.Helper()
 	ctx := t.Context()
 	pki, err := testpki.New("Selfservice Test")
@@ -83,7 +167,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(srv.Close)
 	issuer := srv.URL + "/"
 
-	db, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "portvakt.db")})
+	db, err := sqlstore.Open(ctx, eng.config(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,10 @@ import (
 // TestInput runs good and bad requests against every endpoint that takes
 // input. A fail case must name every bad field and change nothing (no
 // audit event); the cases run in order on one world.
-func TestInput(t *testing.T) {
-	w := newWorld(t)
+func TestInput(t *testing.T) { eachEngine(t, testInput) }
+
+func testInput(t *testing.T, eng engine) {
+	w := newWorld(t, eng)
 	rsa1024 := rsaJWK(t, 1024, "small")
 	rsa2048 := rsaJWK(t, 2048, "rsa")
 	_, ec256 := ecJWK(t, "ec256")

@@ -22,9 +22,9 @@ type world struct {
 	clientID                                 string
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T, eng engine) *world {
 	t.Helper()
-	e := newEnv(t)
+	e := newEnv(t, eng)
 	w := &world{env: e, admin: e.adminToken()}
 	e.must(w.admin, "PUT", "/prefixes/acme", map[string]string{"owner_org": providerOrg}, http.StatusOK, nil)
 	e.must(w.admin, "PUT", "/prefixes/other", map[string]string{"owner_org": otherOrg}, http.StatusOK, nil)
@@ -75,8 +75,10 @@ func (w *world) ownerView() string {
 
 // TestTenantIsolation: for every endpoint and record kind, another org gets
 // 404 (exactly as for a record that does not exist) and nothing changes.
-func TestTenantIsolation(t *testing.T) {
-	w := newWorld(t)
+func TestTenantIsolation(t *testing.T) { eachEngine(t, testTenantIsolation) }
+
+func testTenantIsolation(t *testing.T, eng engine) {
+	w := newWorld(t, eng)
 	before := w.ownerView()
 	_, jwk := ecJWK(t, "intruder")
 	const missingClient = "00000000-0000-4000-8000-00000000dead"
