@@ -14,7 +14,6 @@ import (
 	"github.com/portvakt/portvakt/internal/access"
 	"github.com/portvakt/portvakt/internal/norid"
 	"github.com/portvakt/portvakt/internal/protocol"
-	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/store"
 )
 
@@ -43,7 +42,8 @@ type clientBody struct {
 // owner, whose reach decides the scopes. Scopes in keep (already on the
 // client) are not checked again: losing access to one makes the token
 // endpoint refuse it, and must not block editing the client's other fields.
-func (b *clientBody) validate(snap *rules.Snapshot, org string, keep []string) []FieldError {
+// It runs inside the write transaction, over its records (txRecords).
+func (b *clientBody) validate(recs access.SupplierRecords, org string, keep []string) []FieldError {
 	var errs []FieldError
 	if b.Description == "" {
 		errs = append(errs, FieldError{"description", "is required"})
@@ -59,7 +59,7 @@ func (b *clientBody) validate(snap *rules.Snapshot, org string, keep []string) [
 		switch {
 		case slices.Index(b.Scopes, s) < i:
 			errs = append(errs, FieldError{field, fmt.Sprintf("scope %s is listed twice", s)})
-		case !slices.Contains(keep, s) && !access.ClientMayList(snap, s, org):
+		case !slices.Contains(keep, s) && !access.ClientMayList(recs, s, org):
 			errs = append(errs, FieldError{field, fmt.Sprintf("organisation %s cannot get scope %s: it does not exist, is not active, or the org has no access, no delegation, and it is not accessible for all", org, s)})
 		}
 	}
@@ -103,16 +103,16 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request, c *caller
 	if b.TokenEndpointAuthMethod != "" && b.TokenEndpointAuthMethod != protocol.AuthPrivateKeyJWT {
 		errs = append(errs, FieldError{"token_endpoint_auth_method", fmt.Sprintf("must be %q", protocol.AuthPrivateKeyJWT)})
 	}
-	snap, err := h.rules.Snapshot(r.Context())
-	if err != nil {
-		return err
-	}
-	errs = append(errs, b.validate(snap, org, nil)...)
-	if len(errs) > 0 {
-		return invalid(errs)
-	}
 	var out store.Client
-	err = h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
+	err := h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
+		recs := newTxRecords(r.Context(), tx)
+		errs := append(slices.Clone(errs), b.validate(recs, org, nil)...)
+		if recs.err != nil {
+			return change{}, recs.err
+		}
+		if len(errs) > 0 {
+			return change{}, invalid(errs)
+		}
 		out = store.Client{
 			ClientID: uuid.NewString(), ClientOrgno: org,
 			IntegrationType: protocol.IntegrationMaskinporten, TokenEndpointAuthMethod: protocol.AuthPrivateKeyJWT,
@@ -171,22 +171,17 @@ func (h *handler) updateClient(w http.ResponseWriter, r *http.Request, c *caller
 	if err := decodeBody(w, r, &b); err != nil {
 		return err
 	}
-	// Ownership first: another org's client is a 404 whatever the body.
-	pre, err := ownClient(r, h.store, c)
-	if err != nil {
-		return err
-	}
-	snap, err := h.rules.Snapshot(r.Context())
-	if err != nil {
-		return err
-	}
-	bodyErrs := b.validate(snap, c.Org, pre.Scopes)
 	var out store.Client
-	err = h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
-		errs := slices.Clone(bodyErrs)
+	err := h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
+		// Ownership first: another org's client is a 404 whatever the body.
 		before, err := ownClient(r, tx, c)
 		if err != nil {
 			return change{}, err
+		}
+		recs := newTxRecords(r.Context(), tx)
+		errs := b.validate(recs, c.Org, before.Scopes)
+		if recs.err != nil {
+			return change{}, recs.err
 		}
 		if b.ClientID != nil && *b.ClientID != before.ClientID {
 			errs = append(errs, FieldError{"client_id", "cannot change"})

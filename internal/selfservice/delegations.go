@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
-	"github.com/portvakt/portvakt/internal/access"
 	"github.com/portvakt/portvakt/internal/norid"
 	"github.com/portvakt/portvakt/internal/store"
 )
@@ -24,24 +24,26 @@ func (h *handler) putDelegation(w http.ResponseWriter, r *http.Request, c *calle
 	case supplier == c.Org:
 		errs = append(errs, FieldError{"supplier_org", "is your own organisation; delegate to another one"})
 	}
-	if err == nil {
-		snap, err := h.rules.Snapshot(r.Context())
-		if err != nil {
-			return err
-		}
-		s, ok := snap.Scope(name)
-		switch {
-		case !access.CanGet(snap, name, c.Org):
-			errs = append(errs, FieldError{"scope", fmt.Sprintf("organisation %s cannot get scope %s (it does not exist, is not active, or you have no access to it), so it cannot delegate it", c.Org, name)})
-		case !ok || s.DelegationSource != h.cfg.Issuer:
-			errs = append(errs, FieldError{"scope", fmt.Sprintf("scope %s does not allow delegation", name)})
-		}
-	}
-	if len(errs) > 0 {
+	if err != nil {
+		// No scope to check.
 		return invalid(errs)
 	}
 	var out store.Delegation
 	err = h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
+		// The scope rule reads the transaction, so a concurrent revoke of the
+		// consumer's access cannot slip through.
+		recs := newTxRecords(r.Context(), tx)
+		why := delegationRefusal(recs, h.cfg.Issuer, c.Org, name)
+		if recs.err != nil {
+			return change{}, recs.err
+		}
+		errs := slices.Clone(errs)
+		if why != "" {
+			errs = append(errs, FieldError{"scope", why})
+		}
+		if len(errs) > 0 {
+			return change{}, invalid(errs)
+		}
 		before, err := tx.GetDelegation(r.Context(), name, c.Org, supplier)
 		var prev any
 		switch {
