@@ -2,8 +2,6 @@ package scaleout_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -47,52 +45,6 @@ func postgresDSN(t *testing.T) string {
 	}
 	need(t, "these tests need PostgreSQL: "+pgEnv+" is not set (scripts/pg.sh start; eval \"$(scripts/pg.sh env)\")")
 	return ""
-}
-
-// freshSchema creates a schema of its own in dsn's database and returns a
-// DSN whose search_path is that schema. It is dropped when the test ends,
-// after the servers started later have stopped (cleanups run in reverse).
-func freshSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "portvakt_so_" + hex.EncodeToString(b)
-	sqlExec(t, dsn, "CREATE SCHEMA "+name)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := execCtx(ctx, dsn, "DROP SCHEMA "+name+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		t.Fatalf("%s must be a postgres:// URL", pgEnv)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func execCtx(ctx context.Context, dsn, query string, args ...any) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, query, args...)
-	return err
-}
-
-// sqlExec runs one statement on a connection of its own.
-func sqlExec(t *testing.T, dsn, query string, args ...any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := execCtx(ctx, dsn, query, args...); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
 }
 
 // sqlInt runs a query that returns one integer.

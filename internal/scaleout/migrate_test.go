@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portvakt/portvakt/internal/pgtest"
 	"github.com/portvakt/portvakt/internal/testpki"
 	"github.com/portvakt/portvakt/internal/testserver"
 )
@@ -69,7 +70,7 @@ func portvakt(t *testing.T, args ...string) (string, error) {
 }
 
 func TestMigrateConcurrentProcesses(t *testing.T) {
-	dsn := freshSchema(t, postgresDSN(t))
+	dsn := pgtest.FreshSchema(t, postgresDSN(t))
 	cfg := minimalConfig(t, dsn)
 	testserver.Binary(t) // build before the race, not during it
 
@@ -100,7 +101,7 @@ func TestMigrateConcurrentProcesses(t *testing.T) {
 	})
 	t.Run("fail/serve-refuses-a-newer-schema", func(t *testing.T) {
 		// What a newer portvakt leaves behind.
-		sqlExec(t, dsn, "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, TRUE)")
+		pgtest.Exec(t, dsn, "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, TRUE)")
 		out, err := portvakt(t, "serve", "--config", cfg)
 		if err == nil {
 			t.Fatalf("serve started on a newer schema:\n%s", out)

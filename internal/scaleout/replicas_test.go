@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portvakt/portvakt/internal/config"
+	"github.com/portvakt/portvakt/internal/pgtest"
 	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
 	"github.com/portvakt/portvakt/internal/testserver"
@@ -17,7 +18,7 @@ import (
 // One assertion, 50 concurrent submissions over two replicas: the
 // issued-token insert lets exactly one through.
 func TestReplayAcrossReplicas(t *testing.T) {
-	dsn := freshSchema(t, postgresDSN(t))
+	dsn := pgtest.FreshSchema(t, postgresDSN(t))
 	a := testserver.Start(t, testserver.Options{Driver: "postgres", DSN: dsn})
 	b := testserver.Start(t, testserver.Options{Replica: a})
 	c := a.PKI.ConsumerKID
@@ -80,7 +81,7 @@ const dynScope = "demo:dyn"
 // announced by NOTIFY), and by raw SQL that only bumps the generation (the
 // poll fallback).
 func TestAccessChangeAcrossReplicas(t *testing.T) {
-	dsn := freshSchema(t, postgresDSN(t))
+	dsn := pgtest.FreshSchema(t, postgresDSN(t))
 	// The scope and its access row live in the database, not in the
 	// declared records (those are read-only), so the API can change them.
 	db, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn, MaxOpenConns: 2})
@@ -179,7 +180,7 @@ func TestAccessChangeAcrossReplicas(t *testing.T) {
 	})
 	t.Run("ok/raw-sql-poll-fallback", func(t *testing.T) {
 		// No NOTIFY here: only the generation counter tells the replicas.
-		sqlExec(t, dsn, `UPDATE access SET state = 'DENIED' WHERE scope = '`+dynScope+`' AND consumer_orgno = '`+testserver.ConsumerOrg+`';
+		pgtest.Exec(t, dsn, `UPDATE access SET state = 'DENIED' WHERE scope = '`+dynScope+`' AND consumer_orgno = '`+testserver.ConsumerOrg+`';
 UPDATE generation SET value = value + 1 WHERE id = 1`)
 		honoured(t, "revoke by raw SQL (generation poll)", time.Now(), false)
 	})

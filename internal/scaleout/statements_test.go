@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/portvakt/portvakt/internal/pgtest"
 	"github.com/portvakt/portvakt/internal/testserver"
 )
 
@@ -17,7 +18,7 @@ import (
 // test's own (utility statements such as BEGIN and COMMIT included).
 func TestStatementsPerToken(t *testing.T) {
 	pg := startCluster(t, "shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=all", "pg_stat_statements.track_utility=on")
-	sqlExec(t, pg.DSN, "CREATE EXTENSION pg_stat_statements")
+	pgtest.Exec(t, pg.DSN, "CREATE EXTENSION pg_stat_statements")
 	srv := testserver.Start(t, testserver.Options{Driver: "postgres", DSN: pg.DSN})
 	hc := newHTTPClient()
 	c := srv.PKI.ConsumerKID
@@ -26,7 +27,7 @@ func TestStatementsPerToken(t *testing.T) {
 			t.Fatalf("warm-up: %d %s %v", r.status, r.code, r.err)
 		}
 	}
-	sqlExec(t, pg.DSN, "SELECT pg_stat_statements_reset()")
+	pgtest.Exec(t, pg.DSN, "SELECT pg_stat_statements_reset()")
 	const n = 100
 	for range n {
 		if r := request(t, hc, srv, c, "demo:read"); r.status != http.StatusOK {

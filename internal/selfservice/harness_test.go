@@ -8,14 +8,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,12 +22,12 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/exchange"
 	"github.com/portvakt/portvakt/internal/norid"
+	"github.com/portvakt/portvakt/internal/pgtest"
 	"github.com/portvakt/portvakt/internal/protocol"
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/selfservice"
@@ -90,7 +88,7 @@ var (
 			}
 			t.Skip("SKIPPING POSTGRESQL TESTS: " + msg)
 		}
-		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: freshSchema(t, dsn)}
+		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.FreshSchema(t, dsn)}
 	}}
 )
 
@@ -100,46 +98,6 @@ func eachEngine(t *testing.T, test func(t *testing.T, eng engine)) {
 	for _, eng := range []engine{sqliteEngine, postgresEngine} {
 		t.Run(eng.name, func(t *testing.T) { test(t, eng) })
 	}
-}
-
-// freshSchema creates a uniquely named schema in the database of dsn and
-// returns a DSN whose search_path is that schema. It is dropped when the test
-// ends, after the store opened later is closed (cleanups run last first).
-func freshSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "portvakt_ss_" + hex.EncodeToString(b)
-	if err := pgExec(t.Context(), dsn, "CREATE SCHEMA "+name); err != nil {
-		t.Fatalf("create schema %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		// t.Context is already canceled here.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := pgExec(ctx, dsn, "DROP SCHEMA "+name+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		t.Fatalf("%s must be a postgres:// URL", pgEnv)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// pgExec runs one statement on a connection of its own.
-func pgExec(ctx context.Context, dsn, query string) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, query)
-	return err
 }
 
 // env is a whole server on a real HTTP listener: a store of one engine under the

@@ -1,12 +1,8 @@
 package sqlstore_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portvakt/portvakt/internal/pgtest"
 	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/internal/store/conformance"
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
@@ -51,38 +48,8 @@ func postgresBackend(t *testing.T) backend {
 	}
 	return backend{config: func(t *testing.T) sqlstore.Config {
 		t.Helper()
-		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: freshPostgresSchema(t, dsn)}
+		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.FreshSchema(t, dsn)}
 	}}
-}
-
-// freshPostgresSchema creates a uniquely named schema in the database of
-// dsn and returns a DSN whose search_path is that schema; it is dropped when
-// the test ends. (A schema is much cheaper than a database, and migrations
-// lock per schema.)
-func freshPostgresSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	admin := openStore(t, sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn, MaxOpenConns: 1})
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "portvakt_t_" + hex.EncodeToString(b)
-	if err := admin.ExecForTest(t.Context(), "CREATE SCHEMA "+name); err != nil {
-		t.Fatalf("create schema %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		// Runs after the test's own stores are closed: cleanups run last
-		// registered first. t.Context is already canceled here.
-		if err := admin.ExecForTest(context.Background(), "DROP SCHEMA "+name+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		t.Fatalf("%s must be a postgres:// URL", pgEnv)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func openStore(t *testing.T, cfg sqlstore.Config) *sqlstore.Store {

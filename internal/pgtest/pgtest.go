@@ -1,0 +1,62 @@
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// FreshSchema creates a uniquely named schema in dsn's database and returns
+// dsn with its search_path set to that schema. The schema is dropped when
+// the test ends, after whatever the test opened later has closed (cleanups
+// run last registered first). dsn must be a postgres:// URL.
+func FreshSchema(t testing.TB, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		t.Fatal("the PostgreSQL DSN for tests must be a postgres:// URL")
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "portvakt_t_" + hex.EncodeToString(b)
+	Exec(t, dsn, "CREATE SCHEMA "+name)
+	t.Cleanup(func() {
+		// t.Context is already canceled here.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := ExecContext(ctx, dsn, "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+		}
+	})
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Exec runs one statement on a connection of its own and fails the test on
+// error.
+func Exec(t testing.TB, dsn, query string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := ExecContext(ctx, dsn, query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// ExecContext runs one statement on a connection of its own.
+func ExecContext(ctx context.Context, dsn, query string, args ...any) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, query, args...)
+	return err
+}
