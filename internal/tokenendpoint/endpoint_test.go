@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/portvakt/portvakt/internal/store"
 )
 
 const jwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -384,7 +386,7 @@ func TestStoreUnreachableIs503(t *testing.T) {
 }
 
 func TestUnexpectedErrorIs500WithGenericText(t *testing.T) {
-	broken := func(r *storeRecords) {
+	broken := func(r *store.StaticRecords) {
 		for n, c := range r.Clients {
 			if c.ClientName == "kid-rsa" {
 				r.Clients[n].Keys[0].JWK = []byte(`{"kty":"RSA","kid":"kid-rsa-1","n":"!!","e":"AQAB"}`)
@@ -405,7 +407,7 @@ func TestExpiredRegisteredKey(t *testing.T) {
 }
 
 func TestInactiveClient(t *testing.T) {
-	e := newEnv(t, func(r *storeRecords) {
+	e := newEnv(t, func(r *store.StaticRecords) {
 		for n := range r.Clients {
 			if r.Clients[n].ClientName == "consumer-seid1" {
 				r.Clients[n].Active = false

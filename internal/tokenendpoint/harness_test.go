@@ -6,8 +6,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -261,12 +263,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	st := store.WithStatic(db, recs)
 	cache := rules.NewCache(st, rules.CacheConfig{})
-	certs, err := entcert.NewVerifier(entcert.Policy{Roots: []*x509Certificate{pki.Root.Cert}, Intermediates: []*x509Certificate{pki.Intermediate.Cert}, Now: c.Now})
+	certs, err := entcert.NewVerifier(entcert.Policy{Roots: []*x509.Certificate{pki.Root.Cert}, Intermediates: []*x509.Certificate{pki.Intermediate.Cert}, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ex := exchange.New(exchange.Config{Issuer: issuer, Now: c.Now}, cache, certs, db, keys)
-	h, err := server.Public{Issuer: issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS, Log: discardLogger()}.Handler()
+	h, err := server.Public{Issuer: issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS, Log: slog.New(slog.DiscardHandler)}.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
