@@ -36,33 +36,11 @@ func DecodeX5C(raw json.RawMessage) ([][]byte, error) {
 		return nil, protocol.InvalidGrant("The x5c header is too large: send at most %d certificates of at most %d KiB each", MaxChainLen, MaxCertSize>>10).
 			WithCause(fmt.Errorf("x5c is %d bytes", len(raw)))
 	}
-	var members []json.RawMessage
-	if err := json.Unmarshal(raw, &members); err != nil {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, errX5C(err)
 	}
-	if len(members) == 0 {
-		return nil, errX5C(errors.New("x5c is null or an empty array"))
-	}
-	if len(members) > MaxChainLen {
-		return nil, protocol.InvalidGrant("The x5c header holds %d certificates; at most %d are accepted", len(members), MaxChainLen).
-			WithCause(errors.New("x5c chain too long"))
-	}
-	chain := make([][]byte, 0, len(members))
-	for i, m := range members {
-		if len(m) == 0 || m[0] != '"' {
-			return nil, errX5C(fmt.Errorf("x5c[%d] is not a string", i))
-		}
-		var s string
-		if err := json.Unmarshal(m, &s); err != nil {
-			return nil, errX5C(fmt.Errorf("x5c[%d]: %w", i, err))
-		}
-		der, err := decodeMember(i, s)
-		if err != nil {
-			return nil, err
-		}
-		chain = append(chain, der)
-	}
-	return chain, nil
+	return DecodeX5CValue(v)
 }
 
 func errCertSize(i int) error {
