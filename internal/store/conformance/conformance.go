@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +60,7 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 		{"fail/issued/replay", testIssuedReplay},
 		{"fail/issued/concurrent-replay", testIssuedConcurrentReplay},
 		{"ok/issued/concurrent-distinct", testIssuedConcurrentDistinct},
+		{"fail/issued/cancelled-context", testIssuedCancelled},
 		{"ok/issued/list-filter", testIssuedFilter},
 		{"ok/issued/scope-filter", testIssuedScopeFilter},
 		{"ok/issued/keyset-paging", testIssuedKeyset},
@@ -800,6 +802,20 @@ func testIssuedConcurrentDistinct(t *testing.T, s store.Store) {
 	if len(got) != goroutines*each {
 		t.Fatalf("ListIssuedTokens: %d rows, want %d", len(got), goroutines*each)
 	}
+}
+
+// A request whose caller has given up is not written: it does not use up
+// the assertion either.
+func testIssuedCancelled(t *testing.T, s store.Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	wantErr(t, s.InsertIssuedToken(ctx, tokenRec("c1", "j1", t0)), context.Canceled, "InsertIssuedToken with a cancelled context")
+	got, err := s.ListIssuedTokens(t.Context(), store.IssuedTokenFilter{})
+	noErr(t, err, "ListIssuedTokens")
+	if len(got) != 0 {
+		t.Fatalf("ListIssuedTokens: %d rows after a cancelled insert, want none", len(got))
+	}
+	noErr(t, s.InsertIssuedToken(t.Context(), tokenRec("c1", "j1", t0)), "InsertIssuedToken after the cancelled one")
 }
 
 func testIssuedFilter(t *testing.T, s store.Store) {

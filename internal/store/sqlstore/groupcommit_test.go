@@ -4,54 +4,207 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/portvakt/portvakt/internal/pgtest"
 	"github.com/portvakt/portvakt/internal/store"
 )
+
+// engines opens a fresh, migrated store per engine for the batch tests,
+// which drive commitBatch directly. Without PORTVAKT_TEST_POSTGRES_DSN the
+// PostgreSQL case skips (and fails under CI), as in the package's other
+// tests.
+func engines(t *testing.T, run func(t *testing.T, s *Store)) {
+	t.Helper()
+	open := func(t *testing.T, cfg Config) *Store {
+		t.Helper()
+		s, err := Open(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		run(t, open(t, Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "b.db")}))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		dsn := os.Getenv("PORTVAKT_TEST_POSTGRES_DSN")
+		if dsn == "" {
+			if os.Getenv("CI") != "" {
+				t.Fatal("PostgreSQL tests need PORTVAKT_TEST_POSTGRES_DSN")
+			}
+			t.Skip("SKIPPING POSTGRESQL TESTS: PORTVAKT_TEST_POSTGRES_DSN is not set")
+		}
+		run(t, open(t, Config{Driver: DriverPostgres, DSN: pgtest.FreshSchema(t, dsn)}))
+	})
+}
+
+var testNow = time.Now()
+
+func testRow(jti string) []any {
+	return []any{"client", jti, "t-" + jti, "310000035", "", "[]", "[]", ts(testNow), ts(testNow.Add(time.Minute)), "private_key_jwt"}
+}
+
+// commit runs one batch of the given rows and returns each request's answer:
+// ok, replay, or the error.
+func commit(s *Store, ctxs []context.Context, rows [][]any) []string {
+	batch := make([]*insertReq, len(rows))
+	for i, row := range rows {
+		batch[i] = &insertReq{ctx: ctxs[i], key: issuedKey{row[0].(string), row[1].(string)}, row: row, done: make(chan error, 1)}
+	}
+	s.commitBatch(batch)
+	got := make([]string, len(batch))
+	for i, r := range batch {
+		err := <-r.done
+		switch {
+		case err == nil:
+			got[i] = "ok"
+		case errors.Is(err, store.ErrConflict):
+			got[i] = "replay"
+		default:
+			got[i] = err.Error()
+		}
+	}
+	return got
+}
+
+func background(n int) []context.Context {
+	ctxs := make([]context.Context, n)
+	for i := range ctxs {
+		ctxs[i] = context.Background()
+	}
+	return ctxs
+}
+
+// tokenJTIs lists the token_jti of every stored row, by assertion jti.
+func tokenJTIs(t *testing.T, s *Store) map[string]string {
+	t.Helper()
+	got, err := s.ListIssuedTokens(t.Context(), store.IssuedTokenFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := make(map[string]string, len(got))
+	for _, tok := range got {
+		m[tok.AssertionJTI] = tok.TokenJTI
+	}
+	return m
+}
 
 // One batch holding the same key several times issues exactly one token: the
 // first request owns the inserted row, the others are replays. A key already
 // in the table conflicts for every request.
 func TestBatchWithRepeatedKeysInsertsOnce(t *testing.T) {
-	ctx := t.Context()
-	s, err := Open(ctx, Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "b.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	row := func(jti string) []any {
-		return []any{"client", jti, "t-" + jti, "310000035", "", "[]", "[]", ts(now), ts(now.Add(time.Minute)), "private_key_jwt"}
-	}
-	if err := s.InsertIssuedToken(ctx, store.IssuedToken{ClientID: "client", AssertionJTI: "old", TokenJTI: "t-old",
-		ConsumerOrgno: "310000035", IssuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
-	jtis := []string{"a", "a", "b", "a", "old", "b", "c"}
-	batch := make([]*insertReq, len(jtis))
-	for i, j := range jtis {
-		batch[i] = &insertReq{ctx: context.Background(), row: row(j), done: make(chan error, 1)}
-	}
-	s.commitBatch(batch)
-	var got []string
-	for i, r := range batch {
-		err := <-r.done
-		switch {
-		case err == nil:
-			got = append(got, jtis[i]+":ok")
-		case errors.Is(err, store.ErrConflict):
-			got = append(got, jtis[i]+":replay")
-		default:
-			t.Fatalf("%s: %v", jtis[i], err)
+	t.Parallel()
+	engines(t, func(t *testing.T, s *Store) {
+		if got := commit(s, background(1), [][]any{testRow("old")}); fmt.Sprint(got) != "[ok]" {
+			t.Fatalf("insert old: %v", got)
 		}
+		jtis := []string{"a", "a", "b", "a", "old", "b", "c"}
+		rows := make([][]any, len(jtis))
+		for i, j := range jtis {
+			rows[i] = testRow(j)
+			rows[i][2] = fmt.Sprintf("t-%s-%d", j, i) // which request's row was kept
+		}
+		got := commit(s, background(len(rows)), rows)
+		want := "[ok replay ok replay replay replay ok]"
+		if fmt.Sprint(got) != want {
+			t.Fatalf("got %v, want %s", got, want)
+		}
+		stored := tokenJTIs(t, s)
+		wantStored := map[string]string{"old": "t-old", "a": "t-a-0", "b": "t-b-2", "c": "t-c-6"}
+		if fmt.Sprint(stored) != fmt.Sprint(wantStored) {
+			t.Fatalf("stored %v, want %v: the row of the request told ok", stored, wantStored)
+		}
+	})
+}
+
+// When the statement fails, every request of the batch gets the error (also
+// a replay of a key inside it) and no row is written.
+func TestBatchStatementFailsForEveryone(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, s *Store) {
+		bad := testRow("bad")
+		bad[3] = nil // consumer_orgno is NOT NULL
+		rows := [][]any{testRow("a"), bad, testRow("b"), testRow("a")}
+		for i, got := range commit(s, background(len(rows)), rows) {
+			if got == "ok" || got == "replay" {
+				t.Errorf("request %d: %s, want the statement's error", i, got)
+			}
+		}
+		if stored := tokenJTIs(t, s); len(stored) != 0 {
+			t.Fatalf("stored %v after a failed batch, want nothing", stored)
+		}
+	})
+}
+
+// A request whose caller gave up before the batch was written gets its
+// context error and its row is not written; the rest of the batch is.
+func TestBatchSkipsCancelledRequests(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, s *Store) {
+		cancelled, cancel := context.WithCancel(context.Background())
+		cancel()
+		ctxs := background(3)
+		ctxs[1] = cancelled
+		got := commit(s, ctxs, [][]any{testRow("a"), testRow("gone"), testRow("b")})
+		if got[0] != "ok" || got[1] != context.Canceled.Error() || got[2] != "ok" {
+			t.Fatalf("got %v, want [ok %v ok]", got, context.Canceled)
+		}
+		if stored := tokenJTIs(t, s); fmt.Sprint(stored) != "map[a:t-a b:t-b]" {
+			t.Fatalf("stored %v, want a and b only", stored)
+		}
+	})
+}
+
+// Each batch size prepares its own statement, up to maxBatch rows: the most
+// parameters one statement binds.
+func TestBatchStatementPerSize(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, s *Store) {
+		for _, n := range []int{1, 2, maxBatch} {
+			rows := make([][]any, n)
+			for i := range rows {
+				rows[i] = testRow(fmt.Sprintf("n%d-%d", n, i))
+			}
+			for i, got := range commit(s, background(n), rows) {
+				if got != "ok" {
+					t.Fatalf("size %d, row %d: %s", n, i, got)
+				}
+			}
+		}
+		if got := len(tokenJTIs(t, s)); got != 3+maxBatch {
+			t.Fatalf("%d rows, want %d", got, 3+maxBatch)
+		}
+		var sizes []int
+		for n, st := range s.batch.stmts {
+			if st != nil {
+				sizes = append(sizes, n)
+			}
+		}
+		if fmt.Sprint(sizes) != fmt.Sprint([]int{1, 2, maxBatch}) {
+			t.Fatalf("prepared sizes %v, want [1 2 %d]", sizes, maxBatch)
+		}
+	})
+}
+
+// The batch statements bind issuedTokenColumns values per row: the column
+// list of the insert must have that many.
+func TestIssuedTokenColumns(t *testing.T) {
+	cols := insertIssuedTokenPrefix[strings.Index(insertIssuedTokenPrefix, "(")+1 : strings.Index(insertIssuedTokenPrefix, ")")]
+	if n := len(strings.Split(cols, ",")); n != issuedTokenColumns {
+		t.Fatalf("insert lists %d columns, issuedTokenColumns is %d", n, issuedTokenColumns)
 	}
-	want := "[a:ok a:replay b:ok a:replay old:replay b:replay c:ok]"
-	if fmt.Sprint(got) != want {
-		t.Fatalf("got %v, want %s", got, want)
+	if n := strings.Count(insertIssuedTokensSQL(1), "?"); n != issuedTokenColumns {
+		t.Fatalf("one-row insert binds %d values, want %d", n, issuedTokenColumns)
 	}
 }

@@ -67,12 +67,9 @@ type Store struct {
 	sqlDBs []*sql.DB // to close, writer first
 
 	stmtTimeout time.Duration
-	batch       *batcher    // SQLite's group commit; nil on PostgreSQL
-	batchStmts  []*sql.Stmt // the batcher's n-row inserts, by n (its goroutine only)
+	batch       *batcher // group commit of the issued-token inserts
 
-	closeOnce  sync.Once
-	insertMu   sync.Mutex
-	insertStmt *sql.Stmt // prepared on first use: the table may not exist at Open
+	closeOnce sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -107,9 +104,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", cfg.Driver, err)
 	}
-	if cfg.Driver == DriverSQLite {
-		s.startBatcher()
+	writers := writersSQLite
+	if cfg.Driver == DriverPostgres {
+		writers = writersPostgres
 	}
+	s.startBatcher(writers)
 	return s, nil
 }
 
@@ -245,12 +244,6 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(s.stopBatcher)
 	var errs []error
-	s.insertMu.Lock()
-	if s.insertStmt != nil {
-		errs = append(errs, s.insertStmt.Close())
-		s.insertStmt = nil
-	}
-	s.insertMu.Unlock()
 	for _, db := range s.sqlDBs {
 		errs = append(errs, db.Close())
 	}

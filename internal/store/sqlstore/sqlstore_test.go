@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,6 +187,86 @@ func testMigrations(t *testing.T, b backend) {
 			t.Fatalf("Migrate: %v, want ErrSchemaTooNew", err)
 		}
 	})
+}
+
+func TestReplicasInsertEachKeyOnceSQLite(t *testing.T) {
+	t.Parallel()
+	testReplicasInsertEachKeyOnce(t, sqliteBackend())
+}
+
+func TestReplicasInsertEachKeyOncePostgres(t *testing.T) {
+	t.Parallel()
+	testReplicasInsertEachKeyOnce(t, postgresBackend(t))
+}
+
+// Two stores on one database, as two replicas have, take many concurrent
+// inserts: distinct keys, and keys submitted up to four times over both.
+// Each key is inserted once, by exactly one request, whose row is the one
+// stored; the others are replays. Batches overlap here in every order, so
+// this also finds batches that deadlock on each other's keys.
+func testReplicasInsertEachKeyOnce(t *testing.T, b backend) {
+	t.Helper()
+	cfg := b.config(t)
+	replicas := []*sqlstore.Store{openStore(t, cfg), openStore(t, cfg)}
+	if err := replicas[0].Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	const keys = 300
+	type submission struct {
+		replica int
+		tok     store.IssuedToken
+	}
+	var subs []submission
+	now := time.Now()
+	for k := range keys {
+		for i := range 1 + k%4 {
+			tok := store.IssuedToken{
+				ClientID: fmt.Sprintf("c%d", k%7), AssertionJTI: fmt.Sprintf("j%d", k), TokenJTI: fmt.Sprintf("t%d-%d", k, i),
+				ConsumerOrgno: "910000002", IssuedAt: now, ExpiresAt: now.Add(time.Minute),
+			}
+			subs = append(subs, submission{replica: (k + i) % 2, tok: tok})
+		}
+	}
+	rand.Shuffle(len(subs), func(i, j int) { subs[i], subs[j] = subs[j], subs[i] })
+	errs := make([]error, len(subs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, sub := range subs {
+		wg.Go(func() {
+			<-start
+			errs[i] = replicas[sub.replica].InsertIssuedToken(t.Context(), sub.tok)
+		})
+	}
+	close(start)
+	wg.Wait()
+	owner := map[string]string{} // assertion jti -> the token jti told ok
+	for i, err := range errs {
+		tok := subs[i].tok
+		switch {
+		case err == nil:
+			if prev, dup := owner[tok.AssertionJTI]; dup {
+				t.Errorf("assertion %s inserted twice: tokens %s and %s", tok.AssertionJTI, prev, tok.TokenJTI)
+			}
+			owner[tok.AssertionJTI] = tok.TokenJTI
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("InsertIssuedToken %s: %v", tok.TokenJTI, err)
+		}
+	}
+	if len(owner) != keys {
+		t.Errorf("%d assertions inserted, want %d", len(owner), keys)
+	}
+	stored, err := replicas[1].ListIssuedTokens(t.Context(), store.IssuedTokenFilter{Limit: 2 * keys})
+	if err != nil {
+		t.Fatalf("ListIssuedTokens: %v", err)
+	}
+	if len(stored) != keys {
+		t.Errorf("%d rows stored, want %d", len(stored), keys)
+	}
+	for _, row := range stored {
+		if owner[row.AssertionJTI] != row.TokenJTI {
+			t.Errorf("assertion %s: row holds token %s, but %q was told ok", row.AssertionJTI, row.TokenJTI, owner[row.AssertionJTI])
+		}
+	}
 }
 
 func TestOpenErrors(t *testing.T) {
