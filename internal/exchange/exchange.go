@@ -156,11 +156,26 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	}
 	res.ConsumerOrg, res.SupplierOrg = grant.ConsumerOrg, grant.SupplierOrg
 
-	// Sign, then the replay insert, which issues the token: a request that
-	// fails before the insert leaves nothing behind.
+	// The replay insert issues the token. It runs while the token is signed:
+	// the store commits concurrent inserts together (group commit), and a
+	// request that waited for its commit before signing would leave its core
+	// idle for the commit's duration. The token is only handed out when the
+	// insert succeeded; a replayed assertion costs a discarded signature,
+	// as it did when the signature came first. A request that fails before
+	// this point leaves nothing behind.
 	jti := newJTI()
 	iat := now.Truncate(time.Second)
 	exp := iat.Add(grant.Lifetime)
+	inserted := make(chan error, 1)
+	ictx, ispan := e.cfg.Tracer.Start(ctx, "store.insert_issued_token")
+	go func() {
+		inserted <- e.tokens.InsertIssuedToken(ictx, store.IssuedToken{
+			ClientID: client.ClientID, AssertionJTI: g.replayKey, TokenJTI: jti,
+			ConsumerOrgno: grant.ConsumerOrg, SupplierOrgno: grant.SupplierOrg,
+			Scopes: grant.Scopes, Audience: grant.Audience,
+			IssuedAt: iat, ExpiresAt: exp, ClientAMR: res.ClientAMR,
+		})
+	}()
 	claimsOut := protocol.AccessTokenClaims{
 		Issuer: e.cfg.Issuer, ClientID: client.ClientID, ClientAMR: res.ClientAMR,
 		TokenType: "Bearer", Scope: strings.Join(grant.Scopes, " "),
@@ -174,27 +189,21 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	}
 	_, span = e.cfg.Tracer.Start(ctx, "token.sign")
 	signStart := time.Now()
-	signed, err := e.keys.Sign(claimsOut)
+	signed, signErr := e.keys.Sign(claimsOut)
 	if e.cfg.OnSign != nil {
 		e.cfg.OnSign(ctx, time.Since(signStart))
 	}
-	endSpan(span, err)
-	if err != nil {
-		return res, protocol.ServerError(err)
-	}
-	ictx, span := e.cfg.Tracer.Start(ctx, "store.insert_issued_token")
-	err = e.tokens.InsertIssuedToken(ictx, store.IssuedToken{
-		ClientID: client.ClientID, AssertionJTI: g.replayKey, TokenJTI: jti,
-		ConsumerOrgno: grant.ConsumerOrg, SupplierOrgno: grant.SupplierOrg,
-		Scopes: grant.Scopes, Audience: grant.Audience,
-		IssuedAt: iat, ExpiresAt: exp, ClientAMR: res.ClientAMR,
-	})
-	endSpan(span, err)
+	endSpan(span, signErr)
+	err = <-inserted
+	endSpan(ispan, err)
 	if errors.Is(err, store.ErrConflict) {
 		return res, protocol.InvalidGrant("The assertion has already been used: send a new assertion with a fresh jti for every token request").WithCause(err)
 	}
 	if err != nil {
 		return res, storeError(err)
+	}
+	if signErr != nil {
+		return res, protocol.ServerError(signErr)
 	}
 	res.AccessToken, res.ExpiresIn, res.Scope, res.TokenJTI = signed, int64(grant.Lifetime/time.Second), claimsOut.Scope, jti
 	return res, nil
