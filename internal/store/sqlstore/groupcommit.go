@@ -38,13 +38,17 @@ import (
 // error, and its row is not written.
 //
 // SQLite has one writer connection and so one writer goroutine. PostgreSQL
-// has sqlWritersPostgres of them, so that one batch's round trip does not
-// hold up the next. Batches on PostgreSQL overlap (other writers, other
-// replicas), and two batches holding the same keys (concurrent replays)
-// could each wait for the other's uncommitted row: a deadlock, which
-// PostgreSQL breaks after deadlock_timeout by failing one whole batch. Rows
-// therefore go in key order, so that every batch meets shared keys in the
-// same order and one simply waits for the other.
+// could take several batches at once, but on the 2-core benchmark machine
+// (BenchmarkGroupCommitPostgres) two or four writers only made the batches
+// smaller and the CPU per row, ours and the backends', larger, for no more
+// rows per second: one writer, whose round trip of well under a millisecond
+// carries up to maxBatch rows, keeps far ahead of the signatures. Batches on
+// PostgreSQL still overlap across replicas (and across writers, were there
+// more), and two batches holding the same keys (concurrent replays) could
+// each wait for the other's uncommitted row: a deadlock, which PostgreSQL
+// breaks after deadlock_timeout by failing one whole batch. Rows therefore
+// go in key order, so that every batch meets shared keys in the same order
+// and one simply waits for the other.
 
 // maxBatch bounds the rows of one insert, and so the prepared statements
 // (one per size).
@@ -60,7 +64,7 @@ const _ = uint16(maxBatch * issuedTokenColumns)
 // Writer goroutines per engine (see above).
 const (
 	writersSQLite   = 1
-	writersPostgres = 2
+	writersPostgres = 1
 )
 
 // Under load a batch waits up to lingerFor for more rows. The store counts
@@ -90,6 +94,7 @@ type batcher struct {
 	epoch      time.Time    // for monotonic times in lastCommit
 	lastCommit atomic.Int64 // when the latest commit of any writer ended, since epoch
 	writing    atomic.Int32 // batches being written now
+	batches    atomic.Int64 // batches written, for the benchmark's rows per batch
 
 	stmtMu sync.Mutex
 	stmts  [maxBatch + 1]*sql.Stmt // the n-row inserts by n, prepared on first use
@@ -161,6 +166,7 @@ func (s *Store) batchLoop() {
 		b.writing.Add(1)
 		s.commitBatch(batch)
 		b.writing.Add(-1)
+		b.batches.Add(1)
 		b.lastCommit.Store(int64(time.Since(b.epoch)))
 		clear(batch) // let the answered requests go
 	}

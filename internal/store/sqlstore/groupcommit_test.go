@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +209,43 @@ func TestIssuedTokenColumns(t *testing.T) {
 	if n := strings.Count(insertIssuedTokensSQL(1), "?"); n != issuedTokenColumns {
 		t.Fatalf("one-row insert binds %d values, want %d", n, issuedTokenColumns)
 	}
+}
+
+// Writers sharing one queue (as PostgreSQL could have) write overlapping
+// batches: every key is still inserted once, by one request, without
+// deadlocks between batches that hold the same keys.
+func TestBatchWritersShareTheQueue(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, s *Store) {
+		s.stopBatcher()
+		s.startBatcher(4)
+		const keys, each = 100, 4
+		errs := make([]error, keys*each)
+		order := rand.Perm(len(errs)) // each key's submissions in random places
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				<-start
+				k := order[i] % keys
+				tok := store.IssuedToken{ClientID: "client", AssertionJTI: fmt.Sprintf("j%d", k), TokenJTI: fmt.Sprintf("t%d", i),
+					ConsumerOrgno: "310000035", IssuedAt: testNow, ExpiresAt: testNow.Add(time.Minute)}
+				errs[i] = s.InsertIssuedToken(t.Context(), tok)
+			})
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, store.ErrConflict):
+				t.Errorf("insert %d: %v", i, err)
+			}
+		}
+		if got := len(tokenJTIs(t, s)); ok != keys || got != keys {
+			t.Fatalf("%d inserts ok and %d rows, want %d and %d", ok, got, keys, keys)
+		}
+	})
 }
