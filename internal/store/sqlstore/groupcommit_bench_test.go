@@ -120,6 +120,7 @@ func withJTI(t store.IssuedToken, i int64) store.IssuedToken {
 func run(b *testing.B, g int, do func(i int64) error) {
 	b.Helper()
 	cpu0 := processCPU()
+	busy0, idle0 := machineCPU()
 	b.ResetTimer()
 	start := time.Now()
 	if err := parallel(g, int64(b.N), do); err != nil {
@@ -127,6 +128,12 @@ func run(b *testing.B, g int, do func(i int64) error) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
+	busy1, idle1 := machineCPU()
+	if total := busy1 - busy0 + idle1 - idle0; total > 0 {
+		// Idle cores while the load ran: it waited on something other
+		// than CPU (the machine is otherwise CPU-bound).
+		b.ReportMetric(float64(idle1-idle0)/float64(total), "machine-idle")
+	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "rows/s")
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-us/row")
 }
@@ -179,6 +186,30 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineCPU reads the machine's busy and idle (with iowait) jiffies from
+// /proc/stat; zeros where there is none.
+func machineCPU() (busy, idle int64) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		switch i {
+		case 3, 4: // idle, iowait
+			idle += n
+		case 7, 8, 9: // steal, guest, guest_nice (guest is in user already)
+			if i == 7 {
+				busy += n
+			}
+		default:
+			busy += n
+		}
+	}
+	return busy, idle
 }
 
 // backendCPU sums the CPU time of the PostgreSQL backends whose
