@@ -12,6 +12,11 @@
 // connections. Writers queue in Go instead of spinning on SQLITE_BUSY, and
 // readers never wait for them.
 //
+// The issued-token insert, one per token and the store's replay check, is
+// group-committed on both engines: concurrent inserts share one multi-row
+// INSERT ... ON CONFLICT DO NOTHING RETURNING and one transaction, while the
+// primary key still decides each row (groupcommit.go).
+//
 // Every driver error goes through classify, which maps it onto the store
 // sentinels (ErrNotFound, ErrConflict, ErrUnavailable) while keeping the
 // cause in the chain.
