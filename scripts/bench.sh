@@ -6,14 +6,15 @@
 # PostgreSQL is available (scripts/pg.sh), does the same with the dev server on PostgreSQL. Prints
 # one `summary:` line per run at the end. Everything it starts is stopped on exit.
 #
-#   BENCH_DURATION     measured window per run (default 20s, at most 100s)
+#   BENCH_DURATION     load per run, split into rounds of about 3 s (default 20s, at most 100s)
 #   BENCH_CONCURRENCY  concurrent keep-alive connections (default 8)
 #   BENCH_PG           0 skips the PostgreSQL run (default: run it when scripts/pg.sh exists)
 #   BENCH_ARGS         extra portvakt-bench flags
 #
 # The server and the load tool share this machine's cores; see `go doc ./cmd/portvakt-bench` for
-# how the crypto bound and the ratio are made fair. Run it on a quiet machine: the tool warns when
-# other processes took CPU during the window.
+# how the crypto bound and the ratio are made fair (the bound is sampled between the rounds, so the
+# machine's drift hits both alike). Run it on a quiet machine: the tool warns when other processes
+# took CPU during the load or the bound's samples spread by more than 15 %.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,32 +55,119 @@ func writeMix(t *testing.T, s *testserver.Server) string {
 	return filepath.Join(dir, write("mix.json", b))
 }
 
+// summaryLine is the output's summary line.
+func summaryLine(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "summary: ") {
+			return l
+		}
+	}
+	return ""
+}
+
+// summaryField is one key=value of the summary line.
+func summaryField(t *testing.T, summary, key string) string {
+	t.Helper()
+	for _, f := range strings.Fields(summary) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	t.Fatalf("summary line lacks %s: %s", key, summary)
+	return ""
+}
+
 // TestBench runs the tool against a real server for a moment.
 func TestBench(t *testing.T) {
 	s := testserver.Start(t, testserver.Options{})
-	var out bytes.Buffer
-	err := bench(t.Context(), options{
-		issuer: s.Issuer, mix: writeMix(t, s), concurrency: 2, duration: 2 * time.Second, requests: 150,
-		boundDuration: 500 * time.Millisecond, serverPID: s.PID(), driver: "sqlite", presignLimit: 20 * time.Second,
-		warmupPerClient: 1,
-	}, &out)
-	if err != nil {
-		t.Fatalf("bench: %v\n%s", err, out.String())
+	mix := writeMix(t, s)
+	for _, tc := range []struct {
+		name     string
+		requests int
+		want     []string
+	}{
+		// Two rounds of 300 ms, a bound sample before each and after the
+		// last.
+		{"ok/rounds", 0, []string{"rounds=2", "errors=none"}},
+		// The cap ends the load in the first round.
+		{"ok/requests", 60, []string{"rounds=1", "requests=60", "errors=none"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := bench(t.Context(), options{
+				issuer: s.Issuer, mix: mix, concurrency: 2, duration: 600 * time.Millisecond, rounds: 2, requests: tc.requests,
+				boundSample: 100 * time.Millisecond, rateEstimate: 800, serverPID: s.PID(), driver: "sqlite",
+				presignLimit: 20 * time.Second, warmupPerClient: 1,
+			}, &out)
+			if err != nil {
+				t.Fatalf("bench: %v\n%s", err, out.String())
+			}
+			t.Log(out.String())
+			summary := summaryLine(out.String())
+			for _, want := range append(tc.want, "driver=sqlite") {
+				if !strings.Contains(summary, want) {
+					t.Errorf("summary line lacks %q: %s", want, summary)
+				}
+			}
+			for _, key := range []string{"tokens_per_s", "requests", "p50_ms", "p99_ms", "bound_per_s", "bound_min_per_s", "bound_max_per_s",
+				"ratio", "ratio_adj", "cpu_eff", "server_cpu_s", "loadgen_cpu_s", "loadgen_us_per_req", "rss_mib"} {
+				v, err := strconv.ParseFloat(summaryField(t, summary, key), 64)
+				if err != nil || v <= 0 {
+					t.Errorf("summary %s=%v, want a positive number: %s", key, v, summary)
+				}
+			}
+			// One line per round in the table, bound samples either side.
+			rounds, _ := strconv.Atoi(summaryField(t, summary, "rounds"))
+			if got := strings.Count(out.String(), "\n    1  ") + strings.Count(out.String(), "\n    2  "); got != rounds {
+				t.Errorf("%d round lines, want %d:\n%s", got, rounds, out.String())
+			}
+			if !strings.Contains(out.String(), fmt.Sprintf("pooled over %d samples", rounds+1)) {
+				t.Errorf("want %d bound samples:\n%s", rounds+1, out.String())
+			}
+		})
 	}
-	t.Log(out.String())
-	var summary string
-	for _, l := range strings.Split(out.String(), "\n") {
-		if strings.HasPrefix(l, "summary: ") {
-			summary = l
-		}
+}
+
+func TestPlanRounds(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		d      time.Duration
+		n      int
+		sample time.Duration
+		want   int
+		err    string
+	}{
+		{"ok/auto-short", time.Second, 0, 400 * time.Millisecond, 2, ""},
+		{"ok/auto-10s", 10 * time.Second, 0, 400 * time.Millisecond, 4, ""},
+		{"ok/auto-20s", 20 * time.Second, 0, 400 * time.Millisecond, 7, ""},
+		{"ok/auto-longest", 100 * time.Second, 0, 400 * time.Millisecond, 34, ""},
+		{"ok/given", 10 * time.Second, 3, 400 * time.Millisecond, 3, ""},
+		{"ok/no-bound", 100 * time.Second, 100, 0, 100, ""},
+		{"fail/outlives-assertions", 100 * time.Second, 40, 400 * time.Millisecond, 0, "pre-signed assertions live"},
+		{"fail/negative", 10 * time.Second, -1, 0, 0, "negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := planRounds(tc.d, tc.n, tc.sample)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %d, %v; want an error containing %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %d, %v; want %d", got, err, tc.want)
+			}
+		})
 	}
-	for _, want := range []string{"driver=sqlite", "requests=150", "errors=none", "tokens_per_s=", "p99_ms=", "ratio=", "rss_mib="} {
-		if !strings.Contains(summary, want) {
-			t.Errorf("summary line lacks %q: %s", want, summary)
-		}
+}
+
+func TestPooled(t *testing.T) {
+	// Longer samples weigh more: 100+500 ops in 1+2 s.
+	if got := pooled([]boundSample{{ops: 100, secs: 1}, {ops: 500, secs: 2}}); got != 200 {
+		t.Fatalf("pooled %v, want 200", got)
 	}
-	if strings.Contains(summary, "ratio=NA") || strings.Contains(summary, "rss_mib=0.0 ") {
-		t.Errorf("summary without a ratio or memory: %s", summary)
+	if got := pooled(nil); got != 0 {
+		t.Fatalf("pooled(nil) %v, want 0", got)
 	}
 }
 
@@ -92,6 +181,8 @@ func TestBenchFails(t *testing.T) {
 		{"fail/issuer-without-slash", options{issuer: strings.TrimSuffix(s.Issuer, "/")}, "must end with '/'"},
 		{"fail/wrong-issuer", options{issuer: "http://localhost" + strings.TrimPrefix(s.Issuer, "http://127.0.0.1")}, "discovery"},
 		{"fail/duration", options{issuer: s.Issuer, duration: 5 * time.Minute}, "--duration"},
+		{"fail/outlives-assertions", options{issuer: s.Issuer, duration: 100 * time.Second, boundSample: 2 * time.Second}, "pre-signed assertions live"},
+		{"fail/token-url-scheme", options{issuer: s.Issuer, tokenURL: "ftp://127.0.0.1/token"}, "want an http:// or https:// URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.concurrency = 1
@@ -150,6 +241,11 @@ func TestProc(t *testing.T) {
 	rss, hwm, err := procMem(pid)
 	if err != nil || rss <= 0 || hwm < rss*0.9 {
 		t.Fatalf("rss %.1f hwm %.1f: %v", rss, hwm, err)
+	}
+	// statm and status give the same resident size, give or take what
+	// the process did between the reads.
+	if rss2, err := procRSS(pid); err != nil || rss2 < rss*0.8 || rss2 > rss*1.25 {
+		t.Fatalf("procRSS %.1f, status says %.1f: %v", rss2, rss, err)
 	}
 	if _, err := machineBusy(); err != nil {
 		t.Fatal(err)

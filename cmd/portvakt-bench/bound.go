@@ -1,81 +1,105 @@
 package main
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// cryptoBound measures how many tokens per second this machine's cores can
-// pay the server's crypto for: per token one RSA-2048 PKCS#1 v1.5 SHA-256
-// sign (the access token, RS256) and one RS256 verify (the assertion), on
-// GOMAXPROCS goroutines. It runs d in samples of half a second and keeps the
-// best: other work on the machine only ever lowers a sample, and a high bound
-// keeps the ratio conservative. Run it while the server is idle.
-func cryptoBound(d time.Duration) (perSecond float64, err error) {
+// boundMeter measures how many tokens per second this machine's cores can pay
+// the server's crypto for: per token one RSA-2048 PKCS#1 v1.5 SHA-256 sign
+// (the access token, RS256) and one RS256 verify (the assertion), on
+// GOMAXPROCS goroutines. Its keys are made once, so samples can be short and
+// many. Sample while the server is idle.
+type boundMeter struct {
+	signKey   *rsa.PrivateKey
+	clientPub *rsa.PublicKey
+	sig       []byte // the assertion's signature
+	// Typical sizes: a token's signing input and an assertion's.
+	token, assertion []byte
+}
+
+func newBoundMeter() (*boundMeter, error) {
 	signKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	clientKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	const sample = 500 * time.Millisecond
-	for range max(1, int(d/sample)) {
-		r, err := cryptoSample(signKey, clientKey, min(d, sample))
-		if err != nil {
-			return 0, err
-		}
-		perSecond = max(perSecond, r)
+	m := &boundMeter{signKey: signKey, clientPub: &clientKey.PublicKey, token: make([]byte, 700), assertion: make([]byte, 600)}
+	h := sha256.Sum256(m.assertion)
+	if m.sig, err = rsa.SignPKCS1v15(rand.Reader, clientKey, crypto.SHA256, h[:]); err != nil {
+		return nil, err
 	}
-	return perSecond, nil
+	return m, nil
 }
 
-func cryptoSample(signKey, clientKey *rsa.PrivateKey, d time.Duration) (perSecond float64, err error) {
-	// Typical sizes: a token's signing input and an assertion's.
-	token := make([]byte, 700)
-	assertion := make([]byte, 600)
-	ha := sha256.Sum256(assertion)
-	sig, err := rsa.SignPKCS1v15(rand.Reader, clientKey, crypto.SHA256, ha[:])
-	if err != nil {
-		return 0, err
+// boundSample is what one sample paid for: ops tokens' crypto in secs.
+type boundSample struct {
+	ops  int64
+	secs float64
+}
+
+func (s boundSample) rate() float64 { return float64(s.ops) / s.secs }
+
+// pooled is the rate over all samples together: total tokens over total
+// seconds, so each sample weighs by its length.
+func pooled(samples []boundSample) float64 {
+	var ops int64
+	var secs float64
+	for _, s := range samples {
+		ops += s.ops
+		secs += s.secs
 	}
-	pub := &clientKey.PublicKey
+	if secs == 0 {
+		return 0
+	}
+	return float64(ops) / secs
+}
+
+// sample runs the crypto on all cores for about d. Its goroutines carry the
+// pprof label phase=bound, so a profile of the tool can leave them out.
+func (m *boundMeter) sample(d time.Duration) (boundSample, error) {
 	var n atomic.Int64
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	start := time.Now()
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				h := sha256.Sum256(token)
-				if _, err := rsa.SignPKCS1v15(nil, signKey, crypto.SHA256, h[:]); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
+	pprof.Do(context.Background(), pprof.Labels("phase", "bound"), func(context.Context) {
+		for range runtime.GOMAXPROCS(0) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for !stop.Load() {
+					h := sha256.Sum256(m.token)
+					if _, err := rsa.SignPKCS1v15(nil, m.signKey, crypto.SHA256, h[:]); err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					h = sha256.Sum256(m.assertion)
+					if err := rsa.VerifyPKCS1v15(m.clientPub, crypto.SHA256, h[:], m.sig); err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					n.Add(1)
 				}
-				h = sha256.Sum256(assertion)
-				if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				n.Add(1)
-			}
-		}()
-	}
+			}()
+		}
+	})
 	time.Sleep(d)
 	stop.Store(true)
 	wg.Wait()
 	if e, ok := firstErr.Load().(error); ok {
-		return 0, e
+		return boundSample{}, e
 	}
-	return float64(n.Load()) / time.Since(start).Seconds(), nil
+	return boundSample{ops: n.Load(), secs: time.Since(start).Seconds()}, nil
 }

@@ -6,15 +6,30 @@
 //
 // It is a separate binary so the server stays lean.
 //
-// Fairness. Every assertion is signed before the timed window (each used
-// once), so the tool measures the server, not its own RSA signing. It also
+// Fairness. Every assertion is signed before the first round (each used
+// once), so the tool measures the server, not its own RSA signing; the
+// requests go out on fasthttp, whose client costs far less CPU per request
+// than net/http's, CPU the server would otherwise lack. The tool also
 // measures, in the same run on the same machine, the bound the server's
 // crypto sets: one RSA-2048 sign (the access token) plus one RS256 verify
-// (the assertion) per token on all cores, and prints measured/bound. The
-// bound is measured while the server is idle and counts the server's crypto
-// only; during the window the tool's own HTTP work shares the cores, so it
-// also prints its own CPU seconds, the bound adjusted for them (ratio_adj),
-// and how much of the server's CPU per token is that crypto (cpu_eff).
+// (the assertion) per token on all cores, and prints measured/bound.
+//
+// The bound and the load are interleaved. On a shared machine (a cloud VM,
+// a laptop with other work) the speed drifts by tens of percent within
+// seconds, so a bound measured once before the load compares the server
+// with a different machine. The load is split into rounds (--rounds, about
+// 3 s each by default); before each round and after the last, the load
+// stops, the requests in flight come back, and the bound is sampled for a
+// moment (--bound-sample) with the server idle. The bound in the ratio is
+// pooled over all its samples (operations over seconds), tokens/s over the
+// load slices only; the per-round figures, and a warning when the samples
+// spread by more than 15 %, show how much the machine drifted. The bound
+// counts the server's crypto only; during the load the tool's own HTTP work
+// shares the cores, so it also prints its own CPU seconds over the load
+// slices, the bound adjusted for them (ratio_adj), and how much of the
+// server's CPU per token is that crypto (cpu_eff). The assertions live 120 s
+// from signing: the tool refuses a --duration, --rounds and --bound-sample
+// that would not fit, and stops early rather than send an expired one.
 //
 // Quick start against `portvakt serve --dev` (run from the same directory):
 //
@@ -22,5 +37,5 @@
 //
 // The last line is machine-readable:
 //
-//	summary: driver=sqlite tokens_per_s=... p99_ms=... ratio=... rss_mib=...
+//	summary: driver=sqlite tokens_per_s=... p99_ms=... bound_per_s=... rounds=... ratio=... rss_mib=...
 package main

@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portvakt/portvakt/pkg/client"
 )
 
 const formPrefix = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="
@@ -22,7 +19,14 @@ const formPrefix = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-be
 type job struct {
 	src  int
 	body []byte
+	// sendBy is the last moment the assertion is still valid (with a
+	// margin): it was signed to live client.MaxAssertionLifetime.
+	sendBy time.Time
 }
+
+// expiryMargin keeps a job from being sent close to its exp: exp is in whole
+// seconds (truncated) and the request takes a moment to arrive.
+const expiryMargin = 3 * time.Second
 
 // schedule interleaves the sources by weight: weights 2,2,1 give 0,1,2,0,1.
 func schedule(srcs []source) []int {
@@ -65,12 +69,14 @@ func presign(ctx context.Context, srcs []source, n int, limit time.Duration) ([]
 					return
 				}
 				src := seq[i%len(seq)]
+				signed := time.Now()
 				a, err := srcs[src].ts.Assertion(ctx)
 				if err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("%s: sign: %w", srcs[src].spec.Name, err) })
 					return
 				}
-				jobs[i] = job{src: src, body: append([]byte(formPrefix), a...)}
+				jobs[i] = job{src: src, body: append([]byte(formPrefix), a...),
+					sendBy: signed.Add(client.MaxAssertionLifetime - expiryMargin)}
 			}
 		}()
 	}
@@ -93,46 +99,71 @@ func presign(ctx context.Context, srcs []source, n int, limit time.Duration) ([]
 // outcome is what one request gave.
 type outcome struct {
 	ok  bool
-	key string // "400 invalid_grant", "transport", ...
+	key string // "400 invalid_grant", "transport error", ...
 }
 
-func send(ctx context.Context, hc *http.Client, tokenURL string, body []byte) outcome {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, bytes.NewReader(body))
-	if err != nil {
-		return outcome{key: "request: " + err.Error()}
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return outcome{key: "transport error"}
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if err != nil {
-		return outcome{key: "transport error (body)"}
-	}
-	if resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(`"access_token"`)) {
-		return outcome{ok: true}
-	}
-	var e struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	_ = json.Unmarshal(b, &e)
-	if e.Error == "" {
-		e.Error = "(no oauth error)"
-	}
-	return outcome{key: fmt.Sprintf("%d %s", resp.StatusCode, e.Error)}
+// feed hands out the pre-signed jobs, each once, across the rounds.
+type feed struct {
+	jobs   []job
+	limit  int  // how many may be sent: len(jobs), or --requests when lower
+	capped bool // limit is --requests
+	next   atomic.Int64
+	// expired is set when the next job's assertion is about to expire: the
+	// load stops rather than send assertions the server must refuse.
+	expired atomic.Bool
 }
 
-// stats are the measured window's results.
+func newFeed(jobs []job, requests int) *feed {
+	f := &feed{jobs: jobs, limit: len(jobs)}
+	if requests > 0 && requests <= len(jobs) {
+		f.limit, f.capped = requests, true
+	}
+	return f
+}
+
+// used is how many jobs were handed out.
+func (f *feed) used() int { return int(min(f.next.Load(), int64(f.limit))) }
+
+// done says why no more load can be sent, or "" while it can.
+func (f *feed) done() string {
+	switch {
+	case f.expired.Load():
+		return "expired"
+	case f.used() < f.limit:
+		return ""
+	case f.capped:
+		return "capped"
+	}
+	return "exhausted"
+}
+
+// stats are the results of one load slice, or of all of them added up.
 type stats struct {
 	requests, tokens int
-	elapsed          time.Duration
+	elapsed          time.Duration // load only: from the slice's start until its last request came back
 	errors           map[string]int
-	latencies        []time.Duration // sorted
-	exhausted        bool            // the pre-signed assertions ran out before the duration
-	capped           bool            // --requests was reached
+	latencies        []time.Duration // sorted once all slices are in
+}
+
+func (s *stats) tps() float64 {
+	if s.elapsed <= 0 {
+		return 0
+	}
+	return float64(s.tokens) / s.elapsed.Seconds()
+}
+
+// add adds a slice's results to s.
+func (s *stats) add(o *stats) {
+	s.requests += o.requests
+	s.tokens += o.tokens
+	s.elapsed += o.elapsed
+	s.latencies = append(s.latencies, o.latencies...)
+	if s.errors == nil {
+		s.errors = map[string]int{}
+	}
+	for k, v := range o.errors {
+		s.errors[k] += v
+	}
 }
 
 func (s *stats) percentile(q float64) time.Duration {
@@ -143,21 +174,18 @@ func (s *stats) percentile(q float64) time.Duration {
 	return s.latencies[max(0, min(i, len(s.latencies)-1))]
 }
 
-// run sends jobs on concurrency workers until d has passed or the jobs are
-// used up (each once).
-func run(ctx context.Context, hc *http.Client, tokenURL string, jobs []job, concurrency int, d time.Duration, cap int) *stats {
-	var next atomic.Int64
+// run is one load slice: concurrency workers send jobs from f until d has
+// passed or f is done; requests in flight at the end are waited for and
+// counted, so the server is idle when run returns. expect (how many requests
+// the slice may send) sizes the buffers, so the slice does not grow them.
+func run(ctx context.Context, c *tokenClient, f *feed, concurrency int, d time.Duration, expect int) *stats {
 	type local struct {
 		lat    []time.Duration
 		tokens int
 		errs   map[string]int
 	}
 	locals := make([]local, concurrency)
-	limit := len(jobs)
-	capped := cap > 0 && cap <= limit
-	if capped {
-		limit = cap
-	}
+	perWorker := expect/concurrency + 16
 	start := time.Now()
 	end := start.Add(d)
 	var wg sync.WaitGroup
@@ -165,19 +193,26 @@ func run(ctx context.Context, hc *http.Client, tokenURL string, jobs []job, conc
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			p := c.poster()
+			defer p.release()
 			l := &locals[w]
 			l.errs = map[string]int{}
-			l.lat = make([]time.Duration, 0, limit/concurrency+16)
+			l.lat = make([]time.Duration, 0, perWorker)
 			for {
 				t0 := time.Now()
-				if t0.After(end) || ctx.Err() != nil {
+				if t0.After(end) || ctx.Err() != nil || f.expired.Load() {
 					return
 				}
-				i := int(next.Add(1) - 1)
-				if i >= limit {
+				i := int(f.next.Add(1) - 1)
+				if i >= f.limit {
 					return
 				}
-				o := send(ctx, hc, tokenURL, jobs[i].body)
+				j := &f.jobs[i]
+				if t0.After(j.sendBy) {
+					f.expired.Store(true)
+					return
+				}
+				o := p.send(j.body)
 				l.lat = append(l.lat, time.Since(t0))
 				if o.ok {
 					l.tokens++
@@ -197,10 +232,6 @@ func run(ctx context.Context, hc *http.Client, tokenURL string, jobs []job, conc
 		}
 	}
 	s.requests = len(s.latencies)
-	slices.Sort(s.latencies)
-	used := int(min(next.Load(), int64(limit)))
-	s.capped = capped && used >= limit
-	s.exhausted = !capped && used >= len(jobs) && s.elapsed < d
 	return s
 }
 
