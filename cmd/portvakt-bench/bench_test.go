@@ -161,16 +161,6 @@ func TestPlanRounds(t *testing.T) {
 	}
 }
 
-func TestPooled(t *testing.T) {
-	// Longer samples weigh more: 100+500 ops in 1+2 s.
-	if got := pooled([]boundSample{{ops: 100, secs: 1}, {ops: 500, secs: 2}}); got != 200 {
-		t.Fatalf("pooled %v, want 200", got)
-	}
-	if got := pooled(nil); got != 0 {
-		t.Fatalf("pooled(nil) %v, want 0", got)
-	}
-}
-
 func TestBenchFails(t *testing.T) {
 	s := testserver.Start(t, testserver.Options{})
 	for _, tc := range []struct {

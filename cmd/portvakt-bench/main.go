@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portvakt/portvakt/internal/cryptobound"
 	"github.com/portvakt/portvakt/pkg/client"
 )
 
@@ -196,20 +197,20 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	// samples: a slow moment would leave the rounds short of assertions),
 	// with room for the machine getting faster.
 	ncpu := runtime.GOMAXPROCS(0)
-	var meter *boundMeter
+	var meter *cryptobound.Meter
 	if o.boundSample > 0 {
-		if meter, err = newBoundMeter(); err != nil {
+		if meter, err = cryptobound.NewMeter(); err != nil {
 			return fmt.Errorf("crypto bound: %w", err)
 		}
 	}
 	rate := o.rateEstimate
 	if rate <= 0 && meter != nil {
 		for range 4 {
-			s, err := meter.sample(o.boundSample)
+			s, err := meter.For(o.boundSample)
 			if err != nil {
 				return fmt.Errorf("crypto bound: %w", err)
 			}
-			rate = max(rate, s.rate())
+			rate = max(rate, s.Rate())
 		}
 		fmt.Fprintf(out, "crypto bound estimate: %.0f tokens/s (RSA-2048 sign + RS256 verify per token on %d cores), to size the pre-signing\n", rate, ncpu)
 	}
@@ -255,7 +256,7 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	f := newFeed(jobs, o.requests)
 	var (
 		total               stats
-		samples             []boundSample
+		samples             []cryptobound.Sample
 		done                []round
 		serverCPU, selfSecs float64
 		busySecs            float64
@@ -266,12 +267,12 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 		if meter == nil || sampleErr != nil {
 			return 0
 		}
-		var s boundSample
-		if s, sampleErr = meter.sample(o.boundSample); sampleErr != nil {
+		var s cryptobound.Sample
+		if s, sampleErr = meter.For(o.boundSample); sampleErr != nil {
 			return 0
 		}
 		samples = append(samples, s)
-		return s.rate()
+		return s.Rate()
 	}
 	wallStart := time.Now()
 	before := measureBound()
@@ -352,11 +353,9 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 		others = max(0, busySecs-selfSecs-serverCPU)
 		fmt.Fprintf(out, "other processes CPU %.2f s (%.0f%% of the machine over the load slices)\n", others, 100*others/(secs*float64(ncpu)))
 	}
-	bound, bmin, bmax := pooled(samples), math.NaN(), math.NaN()
-	for _, s := range samples {
-		bmin, bmax = minNaN(bmin, s.rate()), maxNaN(bmax, s.rate())
-	}
-	if len(samples) > 0 {
+	bound, bmin, bmax := cryptobound.Pooled(samples), math.NaN(), math.NaN()
+	if lo, hi, ok := cryptobound.Range(samples); ok {
+		bmin, bmax = lo, hi
 		fmt.Fprintf(out, "crypto bound %.0f tokens/s pooled over %d samples of %s (min %.0f, max %.0f)\n", bound, len(samples), o.boundSample, bmin, bmax)
 	}
 	if (!math.IsNaN(others) && others > 0.1*secs*float64(ncpu)) || bmax > 1.15*bmin {
@@ -445,21 +444,6 @@ func f0(v float64) string {
 		return "NA"
 	}
 	return fmt.Sprintf("%.0f", v)
-}
-
-// minNaN and maxNaN treat NaN as "no value yet".
-func minNaN(a, b float64) float64 {
-	if math.IsNaN(a) {
-		return b
-	}
-	return min(a, b)
-}
-
-func maxNaN(a, b float64) float64 {
-	if math.IsNaN(a) {
-		return b
-	}
-	return max(a, b)
 }
 
 func f2(v float64) string {

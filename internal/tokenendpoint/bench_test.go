@@ -1,10 +1,6 @@
 package tokenendpoint_test
 
 import (
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,13 +11,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portvakt/portvakt/internal/cryptobound"
 )
 
 // BenchmarkTokenEndpoint issues tokens in-process (handler, fosite, real
 // SQLite) from pre-signed RS256 certificate assertions, on all cores, with
 // sixteen requests in flight. Beside it, in the same run, it measures the
-// crypto bound: one RSA-2048 sign (the token) plus one RSA-2048 verify (the
-// assertion) per token, on all cores. It reports both rates and their ratio,
+// crypto bound (internal/cryptobound, as portvakt-bench does): one RSA-2048
+// sign (the token) plus one RSA-2048 verify (the assertion) per token, on
+// all cores. It reports both rates and their ratio,
 // the share of the bound the server reaches.
 //
 // The two are interleaved: the requests run in rounds of about a thousand,
@@ -44,15 +43,25 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	if warm.status != 200 {
 		b.Fatalf("warm-up: %d %s", warm.status, warm.raw)
 	}
-	key := e.ids["consumer-seid2"].key.(*rsa.PrivateKey)
+	meter, err := cryptobound.NewMeter()
+	if err != nil {
+		b.Fatal(err)
+	}
 	const inFlight = 16
 	rounds := min(max(b.N/1000, 1), 8)
 	var failed atomic.Int64
-	var bound boundSamples
+	var bound []cryptobound.Sample
+	sample := func(n int) {
+		s, err := meter.Ops(n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bound = append(bound, s)
+	}
 	var served, cpu time.Duration
 	b.ResetTimer()
 	b.StopTimer()
-	bound.add(b, key, max(b.N/rounds/2, 50))
+	sample(max(b.N/rounds/2, 50))
 	for r := range rounds {
 		lo, hi := r*b.N/rounds, (r+1)*b.N/rounds
 		b.StartTimer()
@@ -69,17 +78,18 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 		served += time.Since(t0)
 		cpu += processCPU(b) - cpu0
 		b.StopTimer()
-		bound.add(b, key, max((hi-lo)/2, 50))
+		sample(max((hi-lo)/2, 50))
 	}
 	if f := failed.Load(); f > 0 {
 		b.Fatalf("%d of %d requests failed", f, b.N)
 	}
-	rate := float64(b.N) / served.Seconds()
+	rate, boundRate := float64(b.N)/served.Seconds(), cryptobound.Pooled(bound)
+	lo, hi, _ := cryptobound.Range(bound)
 	b.ReportMetric(rate, "tokens/s")
-	b.ReportMetric(bound.rate(), "crypto-bound-tokens/s")
-	b.ReportMetric(rate/bound.rate(), "ratio")
+	b.ReportMetric(boundRate, "crypto-bound-tokens/s")
+	b.ReportMetric(rate/boundRate, "ratio")
 	// How far the machine's speed drifted over the run: max/min sample.
-	b.ReportMetric(bound.spread(), "bound-spread")
+	b.ReportMetric(hi/lo, "bound-spread")
 	// Where the ratio goes: CPU per token, and how busy the cores were.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/token")
 	b.ReportMetric(cpu.Seconds()/(served.Seconds()*float64(runtime.GOMAXPROCS(0))), "cpu-busy")
@@ -102,27 +112,6 @@ func serveAll(bodies []string, inFlight int, do func(string)) {
 	wg.Wait()
 }
 
-// boundSamples pools crypto-bound samples taken between the rounds.
-type boundSamples struct {
-	ops      int
-	took     time.Duration
-	min, max float64
-}
-
-func (s *boundSamples) add(b *testing.B, key *rsa.PrivateKey, n int) {
-	took := cryptoOps(b, key, n)
-	s.ops += n
-	s.took += took
-	r := float64(n) / took.Seconds()
-	if s.min == 0 || r < s.min {
-		s.min = r
-	}
-	s.max = max(s.max, r)
-}
-
-func (s *boundSamples) rate() float64   { return float64(s.ops) / s.took.Seconds() }
-func (s *boundSamples) spread() float64 { return s.max / s.min }
-
 // processCPU is the user+system CPU time this process has used.
 func processCPU(b *testing.B) time.Duration {
 	var ru syscall.Rusage
@@ -130,36 +119,4 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// cryptoOps is how long n times (one RSA-2048 PKCS#1 v1.5 sign + one
-// verify) take on GOMAXPROCS goroutines.
-func cryptoOps(b *testing.B, key *rsa.PrivateKey, n int) time.Duration {
-	b.Helper()
-	digest := sha256.Sum256([]byte("portvakt"))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
-	if err != nil {
-		b.Fatal(err)
-	}
-	var left atomic.Int64
-	left.Store(int64(n))
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for left.Add(-1) >= 0 {
-				h := sha256.Sum256([]byte("a token's signing input"))
-				if _, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, h[:]); err != nil {
-					panic(err)
-				}
-				if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, digest[:], sig); err != nil {
-					panic(err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return time.Since(start)
 }
