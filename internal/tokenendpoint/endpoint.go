@@ -37,8 +37,9 @@ type Endpoint struct {
 func New(ex Exchanger, observer Observer) *Endpoint {
 	h := &grantHandler{ex: ex}
 	cfg := &fosite.Config{
-		TokenEndpointHandlers:      fosite.TokenEndpointHandlers{h},
-		SendDebugMessagesToClients: false,
+		TokenEndpointHandlers:        fosite.TokenEndpointHandlers{h},
+		ClientAuthenticationStrategy: noClientAuthentication,
+		SendDebugMessagesToClients:   false,
 	}
 	return &Endpoint{provider: fosite.NewOAuth2Provider(refusingStorage{}, cfg), observer: observer}
 }

@@ -1,6 +1,7 @@
 package tokenendpoint_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -427,4 +428,43 @@ func TestCertificateExpiresUnderPinnedClock(t *testing.T) {
 	// A verified chain is cached, but never past the leaf's NotAfter.
 	e.clock.Set(e.clock.Now().Add(366 * 24 * time.Hour))
 	checkError(t, e.grant(e.sign(i, e.claims(i, "demo:read"), nil)), 400, "invalid_grant", "")
+}
+
+// The grant authenticates the client by the assertion alone (SPEC 2): the
+// client authentication of other grants, in the form or in a Basic
+// Authorization header, is ignored, whoever it names.
+func TestOtherClientAuthenticationIsIgnored(t *testing.T) {
+	e := newEnv(t)
+	i, other := e.ids["consumer-seid1"], e.ids["kid-rsa"]
+	form := url.Values{
+		"grant_type":            {jwtBearer},
+		"assertion":             {e.sign(i, e.claims(i, "demo:read"), nil)},
+		"client_id":             {other.clientID},
+		"client_secret":         {"secret"},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {e.sign(other, e.claims(other, "demo:read"), nil)},
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.srv.URL+"/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(other.clientID, "secret")
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("status %d, body error %v", resp.StatusCode, err)
+	}
+	if _, claims := e.verify(t, body.AccessToken); claims["client_id"] != i.clientID {
+		t.Fatalf("client_id = %v, want the assertion's %s", claims["client_id"], i.clientID)
+	}
+	if n := e.issued(); n != 1 {
+		t.Fatalf("%d issued-token rows, want 1: the client assertion must not be used", n)
+	}
 }
