@@ -47,9 +47,10 @@ type RuleSource interface {
 	Snapshot(ctx context.Context) (*rules.Snapshot, error)
 }
 
-// TokenRecorder writes the issued-token row (the replay check).
+// TokenRecorder writes the issued-token row (the replay check), while the
+// token is signed (see store.Store.StartInsertIssuedToken).
 type TokenRecorder interface {
-	InsertIssuedToken(ctx context.Context, t store.IssuedToken) error
+	StartInsertIssuedToken(ctx context.Context, t store.IssuedToken) (wait func() error)
 }
 
 // Exchanger turns assertions into access tokens.
@@ -156,8 +157,10 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	}
 	res.ConsumerOrg, res.SupplierOrg = grant.ConsumerOrg, grant.SupplierOrg
 
-	// The replay insert issues the token. It runs while the token is signed:
-	// the store commits concurrent inserts together (group commit), and a
+	// The replay insert issues the token. The row is handed to the store
+	// before the token is signed and the answer is awaited after: the store
+	// writes the rows of concurrent requests together (group commit), all
+	// those handed over while the first of them was being signed, and a
 	// request that waited for its commit before signing would leave its core
 	// idle for the commit's duration. The token is only handed out when the
 	// insert succeeded; a replayed assertion costs a discarded signature,
@@ -166,16 +169,13 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	jti := newJTI()
 	iat := now.Truncate(time.Second)
 	exp := iat.Add(grant.Lifetime)
-	inserted := make(chan error, 1)
 	ictx, ispan := e.cfg.Tracer.Start(ctx, "store.insert_issued_token")
-	go func() {
-		inserted <- e.tokens.InsertIssuedToken(ictx, store.IssuedToken{
-			ClientID: client.ClientID, AssertionJTI: g.replayKey, TokenJTI: jti,
-			ConsumerOrgno: grant.ConsumerOrg, SupplierOrgno: grant.SupplierOrg,
-			Scopes: grant.Scopes, Audience: grant.Audience,
-			IssuedAt: iat, ExpiresAt: exp, ClientAMR: res.ClientAMR,
-		})
-	}()
+	inserted := e.tokens.StartInsertIssuedToken(ictx, store.IssuedToken{
+		ClientID: client.ClientID, AssertionJTI: g.replayKey, TokenJTI: jti,
+		ConsumerOrgno: grant.ConsumerOrg, SupplierOrgno: grant.SupplierOrg,
+		Scopes: grant.Scopes, Audience: grant.Audience,
+		IssuedAt: iat, ExpiresAt: exp, ClientAMR: res.ClientAMR,
+	})
 	claimsOut := protocol.AccessTokenClaims{
 		Issuer: e.cfg.Issuer, ClientID: client.ClientID, ClientAMR: res.ClientAMR,
 		TokenType: "Bearer", Scope: strings.Join(grant.Scopes, " "),
@@ -194,7 +194,7 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 		e.cfg.OnSign(ctx, time.Since(signStart))
 	}
 	endSpan(span, signErr)
-	err = <-inserted
+	err = inserted()
 	endSpan(ispan, err)
 	if errors.Is(err, store.ErrConflict) {
 		return res, protocol.InvalidGrant("The assertion has already been used: send a new assertion with a fresh jti for every token request").WithCause(err)

@@ -130,6 +130,13 @@ type Store interface {
 	// InsertIssuedToken writes the issued-token row in one atomic insert;
 	// ErrConflict when (ClientID, AssertionJTI) exists: a replay.
 	InsertIssuedToken(ctx context.Context, t IssuedToken) error
+	// StartInsertIssuedToken is InsertIssuedToken in two steps, so that the
+	// caller can work (sign the token) while the row is written: it hands
+	// the row over and returns at once, and wait returns what
+	// InsertIssuedToken would have. Until wait is called the store may hold
+	// the row back (a few milliseconds at most) to write it together with
+	// others. Call wait once; ctx must stay live until it returns.
+	StartInsertIssuedToken(ctx context.Context, t IssuedToken) (wait func() error)
 	// ListIssuedTokens reads issued-token rows for audit.
 	ListIssuedTokens(ctx context.Context, f IssuedTokenFilter) ([]IssuedToken, error)
 	// PurgeIssuedTokens deletes at most limit rows that expired before

@@ -35,6 +35,16 @@ func (s *instrumentedStore) InsertIssuedToken(ctx context.Context, t store.Issue
 	return err
 }
 
+func (s *instrumentedStore) StartInsertIssuedToken(ctx context.Context, t store.IssuedToken) func() error {
+	start := time.Now()
+	wait := s.Store.StartInsertIssuedToken(ctx, t)
+	return func() error {
+		err := wait()
+		s.observe(ctx, "insert_issued_token", start, err)
+		return err
+	}
+}
+
 func (s *instrumentedStore) Update(ctx context.Context, fn func(store.Tx) error) error {
 	ctx, span := s.tracer.Start(ctx, "store.update")
 	start := time.Now()

@@ -61,6 +61,7 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 		{"fail/issued/concurrent-replay", testIssuedConcurrentReplay},
 		{"ok/issued/concurrent-distinct", testIssuedConcurrentDistinct},
 		{"fail/issued/cancelled-context", testIssuedCancelled},
+		{"ok/issued/start-then-wait", testIssuedStartThenWait},
 		{"ok/issued/list-filter", testIssuedFilter},
 		{"ok/issued/scope-filter", testIssuedScopeFilter},
 		{"ok/issued/keyset-paging", testIssuedKeyset},
@@ -816,6 +817,48 @@ func testIssuedCancelled(t *testing.T, s store.Store) {
 		t.Fatalf("ListIssuedTokens: %d rows after a cancelled insert, want none", len(got))
 	}
 	noErr(t, s.InsertIssuedToken(t.Context(), tokenRec("c1", "j1", t0)), "InsertIssuedToken after the cancelled one")
+}
+
+// StartInsertIssuedToken, as the exchange uses it: many rows handed over
+// before any answer is awaited (one goroutine), then the answers. Each key
+// is written once: the same key handed over twice, and a key already in
+// the table, are replays.
+func testIssuedStartThenWait(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	noErr(t, s.InsertIssuedToken(ctx, tokenRec("c0", "old", t0)), "InsertIssuedToken")
+	const n = 30
+	var waits []func() error
+	for i := range n {
+		waits = append(waits, s.StartInsertIssuedToken(ctx, tokenRec("c1", fmt.Sprintf("j%d", i), t0)))
+	}
+	twice := tokenRec("c2", "twice", t0)
+	first := s.StartInsertIssuedToken(ctx, twice)
+	twice.TokenJTI = "second"
+	second := s.StartInsertIssuedToken(ctx, twice)
+	old := s.StartInsertIssuedToken(ctx, tokenRec("c0", "old", t0))
+	for i, wait := range waits {
+		noErr(t, wait(), fmt.Sprintf("StartInsertIssuedToken %d", i))
+	}
+	noErr(t, first(), "the first of one key")
+	wantErr(t, second(), store.ErrConflict, "the second of one key")
+	wantErr(t, old(), store.ErrConflict, "a key already in the table")
+	got, err := s.ListIssuedTokens(ctx, store.IssuedTokenFilter{Limit: 1000})
+	noErr(t, err, "ListIssuedTokens")
+	if len(got) != n+2 {
+		t.Fatalf("ListIssuedTokens: %d rows, want %d", len(got), n+2)
+	}
+	for _, tok := range got {
+		if tok.ClientID == "c2" && tok.TokenJTI != tokenRec("c2", "twice", t0).TokenJTI {
+			t.Fatalf("key handed over twice: row of token %q, want the first one's", tok.TokenJTI)
+		}
+	}
+	ctx2, cancel := context.WithCancel(ctx)
+	wait := s.StartInsertIssuedToken(ctx2, tokenRec("c3", "gone", t0))
+	cancel()
+	if err := wait(); err != nil {
+		wantErr(t, err, context.Canceled, "StartInsertIssuedToken cancelled before its wait")
+		noErr(t, s.InsertIssuedToken(ctx, tokenRec("c3", "gone", t0)), "the cancelled key is free")
+	}
 }
 
 func testIssuedFilter(t *testing.T, s store.Store) {

@@ -196,6 +196,8 @@ func testStaticWritesPass(t *testing.T, bare store.Store) {
 		t.Fatalf("ListAudit through the overlay: %d events, want 1", len(ev))
 	}
 	noErr(t, s.InsertIssuedToken(ctx, tokenRec("c-d", "j", time.Now())), "InsertIssuedToken passes through")
+	noErr(t, s.StartInsertIssuedToken(ctx, tokenRec("c-d", "k", time.Now()))(), "StartInsertIssuedToken passes through")
+	wantErr(t, s.StartInsertIssuedToken(ctx, tokenRec("c-d", "j", time.Now()))(), store.ErrConflict, "StartInsertIssuedToken replay through the overlay")
 }
 
 func testStaticWritesRefused(t *testing.T, bare store.Store) {

@@ -218,7 +218,7 @@ func TestBatchWritersShareTheQueue(t *testing.T) {
 	t.Parallel()
 	engines(t, func(t *testing.T, s *Store) {
 		s.stopBatcher()
-		s.startBatcher(4)
+		s.startBatcher(4, holdFor)
 		const keys, each = 100, 4
 		errs := make([]error, keys*each)
 		order := rand.Perm(len(errs)) // each key's submissions in random places
@@ -247,5 +247,79 @@ func TestBatchWritersShareTheQueue(t *testing.T) {
 		if got := len(tokenJTIs(t, s)); ok != keys || got != keys {
 			t.Fatalf("%d inserts ok and %d rows, want %d and %d", ok, got, keys, keys)
 		}
+	})
+}
+
+// loaded restarts s's batch writer with the given hold, as under load: the
+// store counts as busy throughout (a batch is always being written).
+func loaded(s *Store, hold time.Duration) *batcher {
+	s.stopBatcher()
+	s.startBatcher(1, hold)
+	s.batch.writing.Add(1)
+	return s.batch
+}
+
+func startN(t *testing.T, s *Store, prefix string, n int) []func() error {
+	waits := make([]func() error, n)
+	for i := range waits {
+		waits[i] = s.StartInsertIssuedToken(t.Context(), store.IssuedToken{ClientID: "client", AssertionJTI: fmt.Sprintf("%s%d", prefix, i),
+			TokenJTI: "t", ConsumerOrgno: "310000035", IssuedAt: testNow, ExpiresAt: testNow.Add(time.Minute)})
+	}
+	return waits
+}
+
+// Under load the rows handed over while a batch is held join it: a full
+// batch is written at once, however long the hold.
+func TestHeldBatchIsWrittenWhenFull(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		b := loaded(s, time.Hour)
+		for i, wait := range startN(t, s, "j", maxBatch) {
+			if err := wait(); err != nil {
+				t.Fatalf("row %d: %v", i, err)
+			}
+		}
+		if n := b.batches.Load(); n != 1 {
+			t.Fatalf("%d rows in %d batches, want one", maxBatch, n)
+		}
+	})
+}
+
+// A batch that does not fill is written when its hold ends.
+func TestHeldBatchIsWrittenAfterHold(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		b := loaded(s, 20*time.Millisecond)
+		for i, wait := range startN(t, s, "j", 5) {
+			if err := wait(); err != nil {
+				t.Fatalf("row %d: %v", i, err)
+			}
+		}
+		if n := b.batches.Load(); n != 1 {
+			t.Fatalf("5 rows in %d batches, want one", n)
+		}
+		if got := len(tokenJTIs(t, s)); got != 5 {
+			t.Fatalf("%d rows stored, want 5", got)
+		}
+	})
+}
+
+// Closing the store fails the rows still held, and writes none of them:
+// no token is issued for them.
+func TestCloseFailsHeldRows(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		loaded(s, time.Hour)
+		waits := startN(t, s, "held", 3)
+		s.stopBatcher()
+		for i, wait := range waits {
+			if err := wait(); !errors.Is(err, store.ErrUnavailable) {
+				t.Fatalf("held row %d after close: %v, want ErrUnavailable", i, err)
+			}
+		}
+		if err := s.StartInsertIssuedToken(t.Context(), store.IssuedToken{ClientID: "client", AssertionJTI: "late"})(); !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("row handed over after close: %v, want ErrUnavailable", err)
+		}
+		if got := len(tokenJTIs(t, s)); got != 0 {
+			t.Fatalf("%d rows stored, want none", got)
+		}
+		s.startBatcher(1, holdFor) // for Close
 	})
 }

@@ -108,7 +108,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Driver == DriverPostgres {
 		writers = writersPostgres
 	}
-	s.startBatcher(writers)
+	s.startBatcher(writers, holdFor)
 	return s, nil
 }
 

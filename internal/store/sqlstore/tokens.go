@@ -50,18 +50,27 @@ func placeholders(driver, query string) string {
 // touches, and PostgreSQL a round trip and a commit in a backend that shares
 // the machine's CPU with the signatures.
 func (s *Store) InsertIssuedToken(ctx context.Context, t store.IssuedToken) error {
+	return s.StartInsertIssuedToken(ctx, t)()
+}
+
+// StartInsertIssuedToken queues the row for the group commit and returns at
+// once; wait waits for its batch (see groupcommit.go).
+func (s *Store) StartInsertIssuedToken(ctx context.Context, t store.IssuedToken) (wait func() error) {
 	scopes, err := jsonText(t.Scopes)
 	if err != nil {
-		return wrap(err, "insert issued token")
+		return failed(wrap(err, "insert issued token"))
 	}
 	aud, err := jsonText(t.Audience)
 	if err != nil {
-		return wrap(err, "insert issued token")
+		return failed(wrap(err, "insert issued token"))
 	}
 	row := []any{t.ClientID, t.AssertionJTI, t.TokenJTI, t.ConsumerOrgno, t.SupplierOrgno,
 		scopes, aud, ts(t.IssuedAt), ts(t.ExpiresAt), t.ClientAMR}
-	return s.insertBatched(ctx, issuedKey{t.ClientID, t.AssertionJTI}, row)
+	done := s.batch.submit(ctx, issuedKey{t.ClientID, t.AssertionJTI}, row)
+	return func() error { return <-done }
 }
+
+func failed(err error) func() error { return func() error { return err } }
 
 // ListIssuedTokens reads issued-token rows, newest first (see
 // store.IssuedTokenFilter). The scope filters are LIKE over the JSON text of
