@@ -251,21 +251,24 @@ func TestBatchWritersShareTheQueue(t *testing.T) {
 }
 
 // loaded restarts s's batch writer with the given hold, as under load: the
-// store counts as busy throughout (a batch is always being written).
+// store counts as busy throughout (a batch is always being written), and so
+// do the cores unless told otherwise.
 func loaded(s *Store, hold time.Duration) *batcher {
 	s.stopBatcher()
 	s.startBatcher(1, hold)
 	s.batch.writing.Add(1)
+	s.batch.cpuBusy = func() bool { return true }
 	return s.batch
 }
 
-func startN(t *testing.T, s *Store, prefix string, n int) []func() error {
-	waits := make([]func() error, n)
-	for i := range waits {
-		waits[i] = s.StartInsertIssuedToken(t.Context(), store.IssuedToken{ClientID: "client", AssertionJTI: fmt.Sprintf("%s%d", prefix, i),
-			TokenJTI: "t", ConsumerOrgno: "310000035", IssuedAt: testNow, ExpiresAt: testNow.Add(time.Minute)})
+// submitN hands n rows to the batcher without asking for the answers.
+func submitN(s *Store, prefix string, n int) []*insertReq {
+	reqs := make([]*insertReq, n)
+	for i := range reqs {
+		jti := fmt.Sprintf("%s%d", prefix, i)
+		reqs[i] = s.batch.submit(context.Background(), issuedKey{"client", jti}, testRow(jti))
 	}
-	return waits
+	return reqs
 }
 
 // Under load the rows handed over while a batch is held join it: a full
@@ -273,8 +276,8 @@ func startN(t *testing.T, s *Store, prefix string, n int) []func() error {
 func TestHeldBatchIsWrittenWhenFull(t *testing.T) {
 	engines(t, func(t *testing.T, s *Store) {
 		b := loaded(s, time.Hour)
-		for i, wait := range startN(t, s, "j", maxBatch) {
-			if err := wait(); err != nil {
+		for i, r := range submitN(s, "j", maxBatch) {
+			if err := <-r.done; err != nil {
 				t.Fatalf("row %d: %v", i, err)
 			}
 		}
@@ -284,12 +287,13 @@ func TestHeldBatchIsWrittenWhenFull(t *testing.T) {
 	})
 }
 
-// A batch that does not fill is written when its hold ends.
+// A batch that does not fill is written when its hold ends, though nobody
+// asked for the answers.
 func TestHeldBatchIsWrittenAfterHold(t *testing.T) {
 	engines(t, func(t *testing.T, s *Store) {
 		b := loaded(s, 20*time.Millisecond)
-		for i, wait := range startN(t, s, "j", 5) {
-			if err := wait(); err != nil {
+		for i, r := range submitN(s, "j", 5) {
+			if err := <-r.done; err != nil {
 				t.Fatalf("row %d: %v", i, err)
 			}
 		}
@@ -302,15 +306,43 @@ func TestHeldBatchIsWrittenAfterHold(t *testing.T) {
 	})
 }
 
+// A caller that asks for its held row when no other goroutine is ready to
+// run gets its batch written at once: holding it would leave a core idle.
+func TestWaitWithIdleCoresWritesTheHeldBatch(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		b := loaded(s, time.Minute)
+		b.cpuBusy = func() bool { return false }
+		reqs := submitN(s, "j", 3)
+		answered := make(chan error, 1)
+		go func() { answered <- b.wait(reqs[0]) }()
+		select {
+		case err := <-answered:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the batch was still held 20 s after its caller asked, with idle cores")
+		}
+		for i, r := range reqs[1:] {
+			if err := b.wait(r); err != nil {
+				t.Fatalf("row %d: %v", i+1, err)
+			}
+		}
+		if n := b.batches.Load(); n != 1 {
+			t.Fatalf("3 rows in %d batches, want one", n)
+		}
+	})
+}
+
 // Closing the store fails the rows still held, and writes none of them:
 // no token is issued for them.
 func TestCloseFailsHeldRows(t *testing.T) {
 	engines(t, func(t *testing.T, s *Store) {
 		loaded(s, time.Hour)
-		waits := startN(t, s, "held", 3)
+		reqs := submitN(s, "held", 3)
 		s.stopBatcher()
-		for i, wait := range waits {
-			if err := wait(); !errors.Is(err, store.ErrUnavailable) {
+		for i, r := range reqs {
+			if err := <-r.done; !errors.Is(err, store.ErrUnavailable) {
 				t.Fatalf("held row %d after close: %v, want ErrUnavailable", i, err)
 			}
 		}

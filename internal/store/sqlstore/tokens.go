@@ -66,8 +66,8 @@ func (s *Store) StartInsertIssuedToken(ctx context.Context, t store.IssuedToken)
 	}
 	row := []any{t.ClientID, t.AssertionJTI, t.TokenJTI, t.ConsumerOrgno, t.SupplierOrgno,
 		scopes, aud, ts(t.IssuedAt), ts(t.ExpiresAt), t.ClientAMR}
-	done := s.batch.submit(ctx, issuedKey{t.ClientID, t.AssertionJTI}, row)
-	return func() error { return <-done }
+	r := s.batch.submit(ctx, issuedKey{t.ClientID, t.AssertionJTI}, row)
+	return func() error { return s.batch.wait(r) }
 }
 
 func failed(err error) func() error { return func() error { return err } }
