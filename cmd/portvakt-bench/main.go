@@ -47,7 +47,7 @@ func main() {
 	flag.StringVar(&o.tokenURL, "token-url", "", "token endpoint (default: discovered from the issuer's metadata)")
 	flag.StringVar(&o.devDir, "dev-dir", ".portvakt-dev", "data directory of `portvakt serve --dev`: its PKI and the demo clients make the mix (ignored with --mix)")
 	flag.StringVar(&o.mix, "mix", "", `JSON client mix: {"clients":[{"name","client_id","cert","key" | "p12","p12_password" | "key","kid", "scopes":[...], "consumer_org", "resources":[...], "weight"}]}`)
-	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent connections (keep-alive)")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrent connections (keep-alive)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "load time, summed over the rounds (at most 100s: assertions live 120 s)")
 	flag.IntVar(&o.rounds, "rounds", 0, "split the load into this many slices, each after a crypto bound sample (0: one per 3 s of --duration, at least 2)")
 	flag.IntVar(&o.requests, "requests", 0, "stop after this many requests (0: no cap)")
