@@ -35,6 +35,8 @@ func (s *instrumentedStore) InsertIssuedToken(ctx context.Context, t store.Issue
 	return err
 }
 
+// StartInsertIssuedToken times the insert from hand-over to answer: the
+// group commit's hold and the caller's signature overlap in it.
 func (s *instrumentedStore) StartInsertIssuedToken(ctx context.Context, t store.IssuedToken) func() error {
 	start := time.Now()
 	wait := s.Store.StartInsertIssuedToken(ctx, t)
