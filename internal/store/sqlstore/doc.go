@@ -13,9 +13,10 @@
 // readers never wait for them.
 //
 // The issued-token insert, one per token and the store's replay check, is
-// group-committed on both engines: concurrent inserts share one multi-row
-// INSERT ... ON CONFLICT DO NOTHING RETURNING and one transaction, while the
-// primary key still decides each row (groupcommit.go).
+// group-committed on both engines: rows are queued while their callers sign,
+// concurrent inserts share one multi-row INSERT ... ON CONFLICT DO NOTHING
+// RETURNING and one transaction, and the primary key still decides each row
+// (groupcommit.go).
 //
 // Every driver error goes through classify, which maps it onto the store
 // sentinels (ErrNotFound, ErrConflict, ErrUnavailable) while keeping the

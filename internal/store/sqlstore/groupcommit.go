@@ -21,13 +21,14 @@ import (
 // the store's cost per token: on SQLite (one writer) a transaction and a WAL
 // append of every page the row touches, the table and its indexes; on
 // PostgreSQL a round trip, a statement and a commit in a backend process
-// whose CPU is taken from the same machine's signatures. Instead writer
-// goroutines own the inserts: a writer takes the first waiting insert,
-// drains what else is already waiting (never waiting for more, so an idle
-// server adds no latency), inserts them with one multi-row INSERT ... ON
-// CONFLICT DO NOTHING RETURNING (one statement, one transaction), and only
-// then answers each caller: inserted, or ErrConflict when its key did not
-// come back.
+// whose CPU is taken from the same machine's signatures. Instead callers
+// queue their rows (StartInsertIssuedToken returns at once, and the caller
+// signs its token meanwhile), and writer goroutines own the inserts: a
+// writer takes the queued rows, at once when the store is idle and after a
+// short hold under load (below), inserts them with one multi-row INSERT ...
+// ON CONFLICT DO NOTHING RETURNING (one statement, one transaction), and
+// only then answers each caller: inserted, or ErrConflict when its key did
+// not come back.
 //
 // Each row is still its own atomic replay check, decided by the primary key
 // in the database: RETURNING lists only the rows this statement inserted, so
@@ -36,7 +37,8 @@ import (
 // request owns the row, the later ones are replays of it. When the statement
 // fails, every caller of the batch gets the error and no token is issued; a
 // caller whose context is done before its batch is written gets its context
-// error, and its row is not written.
+// error, and its row is not written; closing the store fails the rows still
+// queued.
 //
 // SQLite has one writer connection and so one writer goroutine. PostgreSQL
 // could take several batches at once, but on the 2-core benchmark machine
