@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"runtime/metrics"
 	"slices"
 	"strings"
@@ -75,66 +76,78 @@ const (
 // while their rows wait (see Store.StartInsertIssuedToken), and a commit
 // costs SQLite and PostgreSQL far more than one more row in it. A caller
 // that finds its row still held when it asks for the answer blocks, which
-// costs nothing while other goroutines are ready to use its core; when none
-// is (runtime/metrics' runnable goroutines), the batch is written at once
-// instead of leaving the core idle. The store counts as under load when a
-// batch is being written or the last commit ended less than busyWindow ago;
-// an idle store writes a row at once, so that a lone request's commit
-// overlaps its signature.
+// costs nothing while other goroutines are ready to use its core. Its batch
+// is written at once instead when no goroutine is ready to run (its core
+// would sit idle), or when every queued row's caller already waits (no more
+// rows are coming from them) and fewer than readyToHold goroutines per core
+// are ready to run (few requests are on their way to hand over a row). The
+// ready goroutines are runtime/metrics' runnable count. The store counts as
+// under load when a batch is being written or the last commit ended less
+// than busyWindow ago; an idle store writes a row at once, so that a lone
+// request's commit overlaps its signature.
 //
 // On the 2-core benchmark machine, in the in-process benchmark (16 requests
 // in flight), batches grew from about 4 rows (held 1 ms) to about 10, and its
-// share of the crypto bound rose from 0.79-0.84 to 0.84-0.88; writing each
-// batch as soon as a caller waited gave 0.79-0.82, and holding without
-// looking at the cores left them idle over HTTP with 8 connections.
+// share of the crypto bound rose from 0.79-0.84 to 0.84-0.89; writing each
+// batch as soon as a caller waited gave 0.79-0.82. Holding without looking
+// at the cores left them idle over HTTP with 8 connections, and holding
+// until the hold ended when all callers already waited halved the tokens/s
+// of 1 and 2 connections; writing a batch whose callers all wait whatever
+// the ready goroutines made the in-process benchmark drop into convoys
+// (every request waiting on one commit) in about a third of the runs.
 const (
-	holdFor    = 4 * time.Millisecond
-	busyWindow = 3 * time.Millisecond
+	holdFor     = 4 * time.Millisecond
+	busyWindow  = 3 * time.Millisecond
+	readyToHold = 4 // ready goroutines per core
 )
 
-// cpuBusy reports whether goroutines are ready to run and waiting for a
-// core (runtime/metrics; a read costs about 130 ns here): then a caller that
-// blocks on its held row leaves its core to them.
-func cpuBusy() bool {
+// runnable is the number of goroutines ready to run and waiting for a core
+// (runtime/metrics; a read costs about 130 ns here).
+func runnable() int {
 	s := [1]metrics.Sample{{Name: "/sched/goroutines/runnable:goroutines"}}
 	metrics.Read(s[:])
-	return s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() > 0
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int(min(s[0].Value.Uint64(), 1<<20))
 }
 
 // issuedKey is an issued token's primary key: one per assertion.
 type issuedKey struct{ client, jti string }
 
 type insertReq struct {
-	ctx    context.Context
-	key    issuedKey
-	row    []any // issuedTokenColumns values, in insertIssuedTokenPrefix's order
-	done   chan error
-	queued bool // in the batcher's queue; guarded by its mu
+	ctx     context.Context
+	key     issuedKey
+	row     []any // issuedTokenColumns values, in insertIssuedTokenPrefix's order
+	done    chan error
+	queued  bool // in the batcher's queue; guarded by its mu
+	awaited bool // its caller waits for the answer; guarded by the batcher's mu
 }
 
 type batcher struct {
-	hold    time.Duration // holdFor, but for tests and benchmarks
-	cpuBusy func() bool   // cpuBusy, but for tests
-	wake    chan struct{} // capacity 1: the queue needs a writer's look
-	stop    chan struct{}
-	writers sync.WaitGroup
+	hold     time.Duration // holdFor, but for tests and benchmarks
+	runnable func() int    // runnable, but for tests
+	wake     chan struct{} // capacity 1: the queue needs a writer's look
+	stop     chan struct{}
+	writers  sync.WaitGroup
 
-	mu     sync.Mutex
-	queue  []*insertReq // handed over, not yet taken by a writer
-	urgent bool         // a caller waits for a queued row, and no other goroutine is ready to run
-	closed bool
+	mu      sync.Mutex
+	queue   []*insertReq // handed over, not yet taken by a writer
+	awaited int          // queued rows whose callers wait for them
+	urgent  bool         // a caller waits, and holding its row on gains nothing
+	closed  bool
 
 	epoch      time.Time    // for monotonic times in lastCommit
 	lastCommit atomic.Int64 // when the latest commit of any writer ended, since epoch
 	writing    atomic.Int32 // batches being written now
-	batches    atomic.Int64 // batches written, for the benchmark's rows per batch
+	batches    atomic.Int64 // batches taken to be written (tests, and the benchmark's rows per batch)
 
 	stmtMu sync.Mutex
 	stmts  [maxBatch + 1]*sql.Stmt // the n-row inserts by n, prepared on first use
 }
 
 func (s *Store) startBatcher(writers int, hold time.Duration) {
-	s.batch = &batcher{hold: hold, cpuBusy: cpuBusy, wake: make(chan struct{}, 1), stop: make(chan struct{}), epoch: time.Now()}
+	s.batch = &batcher{hold: hold, runnable: runnable, wake: make(chan struct{}, 1), stop: make(chan struct{}), epoch: time.Now()}
 	for range writers {
 		s.batch.writers.Go(s.batchLoop)
 	}
@@ -156,7 +169,7 @@ func (s *Store) stopBatcher() {
 	for _, r := range b.queue {
 		r.done <- errClosed()
 	}
-	b.queue = nil
+	b.queue, b.awaited = nil, 0
 	b.mu.Unlock()
 	for _, st := range b.stmts {
 		if st != nil {
@@ -211,13 +224,18 @@ func (b *batcher) wait(r *insertReq) error {
 		return err
 	default:
 	}
-	// The caller is about to block. If no other goroutine is ready to run,
-	// its core would sit idle while the batch is held: write it now.
-	idle := !b.cpuBusy()
+	// The caller is about to block: see holdFor for when its batch is
+	// written now instead of held on.
+	ready := b.runnable()
 	b.mu.Lock()
-	if r.queued && idle && !b.urgent {
-		b.urgent = true
-		b.signal()
+	if r.queued {
+		r.awaited = true
+		b.awaited++
+		allAwaited := b.awaited == len(b.queue)
+		if (ready == 0 || (allAwaited && ready < readyToHold*runtime.GOMAXPROCS(0))) && !b.urgent {
+			b.urgent = true
+			b.signal()
+		}
 	}
 	b.mu.Unlock()
 	return <-r.done
@@ -234,9 +252,9 @@ func (s *Store) batchLoop() {
 			return
 		}
 		b.writing.Add(1)
+		b.batches.Add(1)
 		s.commitBatch(batch)
 		b.writing.Add(-1)
-		b.batches.Add(1)
 		b.lastCommit.Store(int64(time.Since(b.epoch)))
 		clear(batch) // let the answered requests go
 	}
@@ -254,6 +272,9 @@ func (b *batcher) next(hold *time.Timer, batch []*insertReq) []*insertReq {
 			k := min(n, maxBatch)
 			for _, r := range b.queue[:k] {
 				r.queued = false
+				if r.awaited {
+					b.awaited--
+				}
 				batch = append(batch, r)
 			}
 			rest := copy(b.queue, b.queue[k:])

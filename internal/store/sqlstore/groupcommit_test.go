@@ -257,7 +257,7 @@ func loaded(s *Store, hold time.Duration) *batcher {
 	s.stopBatcher()
 	s.startBatcher(1, hold)
 	s.batch.writing.Add(1)
-	s.batch.cpuBusy = func() bool { return true }
+	s.batch.runnable = func() int { return 100 }
 	return s.batch
 }
 
@@ -311,7 +311,7 @@ func TestHeldBatchIsWrittenAfterHold(t *testing.T) {
 func TestWaitWithIdleCoresWritesTheHeldBatch(t *testing.T) {
 	engines(t, func(t *testing.T, s *Store) {
 		b := loaded(s, time.Minute)
-		b.cpuBusy = func() bool { return false }
+		b.runnable = func() int { return 0 }
 		reqs := submitN(s, "j", 3)
 		answered := make(chan error, 1)
 		go func() { answered <- b.wait(reqs[0]) }()
@@ -330,6 +330,50 @@ func TestWaitWithIdleCoresWritesTheHeldBatch(t *testing.T) {
 		}
 		if n := b.batches.Load(); n != 1 {
 			t.Fatalf("3 rows in %d batches, want one", n)
+		}
+	})
+}
+
+// When every queued row's caller waits and few goroutines are ready to
+// run, no more rows are coming: the batch is written at once.
+func TestWaitOfEveryCallerWritesTheHeldBatch(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		b := loaded(s, time.Minute)
+		b.runnable = func() int { return 1 }
+		reqs := submitN(s, "j", 2)
+		errs := make(chan error, len(reqs))
+		for _, r := range reqs {
+			go func() { errs <- b.wait(r) }()
+		}
+		for range reqs {
+			select {
+			case err := <-errs:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the batch was still held 20 s after all its callers asked")
+			}
+		}
+		if n := b.batches.Load(); n != 1 {
+			t.Fatalf("2 rows in %d batches, want one", n)
+		}
+	})
+}
+
+// With many goroutines ready to run, more rows are likely on their way: a
+// batch whose callers all wait is still held for its whole hold.
+func TestWaitWithBusyCoresKeepsHolding(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		const hold = 300 * time.Millisecond
+		b := loaded(s, hold)
+		start := time.Now()
+		r := submitN(s, "j", 1)[0]
+		if err := b.wait(r); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took < hold {
+			t.Fatalf("written after %s, before its hold of %s ended", took, hold)
 		}
 	})
 }
