@@ -271,6 +271,26 @@ func submitN(s *Store, prefix string, n int) []*insertReq {
 	return reqs
 }
 
+// answeredSoon waits for reqs from as many goroutines, and fails unless
+// each is answered without error well before any hold of a minute ends.
+func answeredSoon(t *testing.T, b *batcher, reqs []*insertReq, after string) {
+	t.Helper()
+	errs := make(chan error, len(reqs))
+	for _, r := range reqs {
+		go func() { errs <- b.wait(r) }()
+	}
+	for range reqs {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the batch was still held 20 s after %s", after)
+		}
+	}
+}
+
 // Under load the rows handed over while a batch is held join it: a full
 // batch is written at once, however long the hold.
 func TestHeldBatchIsWrittenWhenFull(t *testing.T) {
@@ -313,16 +333,7 @@ func TestWaitWithIdleCoresWritesTheHeldBatch(t *testing.T) {
 		b := loaded(s, time.Minute)
 		b.runnable = func() int { return 0 }
 		reqs := submitN(s, "j", 3)
-		answered := make(chan error, 1)
-		go func() { answered <- b.wait(reqs[0]) }()
-		select {
-		case err := <-answered:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("the batch was still held 20 s after its caller asked, with idle cores")
-		}
+		answeredSoon(t, b, reqs[:1], "its caller asked, with idle cores")
 		for i, r := range reqs[1:] {
 			if err := b.wait(r); err != nil {
 				t.Fatalf("row %d: %v", i+1, err)
@@ -341,20 +352,7 @@ func TestWaitOfEveryCallerWritesTheHeldBatch(t *testing.T) {
 		b := loaded(s, time.Minute)
 		b.runnable = func() int { return 1 }
 		reqs := submitN(s, "j", 2)
-		errs := make(chan error, len(reqs))
-		for _, r := range reqs {
-			go func() { errs <- b.wait(r) }()
-		}
-		for range reqs {
-			select {
-			case err := <-errs:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("the batch was still held 20 s after all its callers asked")
-			}
-		}
+		answeredSoon(t, b, reqs, "all its callers asked")
 		if n := b.batches.Load(); n != 1 {
 			t.Fatalf("2 rows in %d batches, want one", n)
 		}
