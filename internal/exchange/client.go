@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portvakt/portvakt/internal/entcert"
@@ -36,7 +35,7 @@ func (e *Exchanger) clientKey(ctx context.Context, snap *rules.Snapshot, t *jwt.
 		if kid == "" {
 			return client, protocol.AMRPrivateKeyJWT, nil, protocol.InvalidGrant("The client has registered keys: sign the assertion with one of them and name it in the kid header")
 		}
-		key, err := registeredKey(client, kid, now)
+		key, err := registeredKey(snap, client, kid, now)
 		if err != nil {
 			return client, protocol.AMRPrivateKeyJWT, nil, err
 		}
@@ -66,7 +65,7 @@ func (e *Exchanger) clientKey(ctx context.Context, snap *rules.Snapshot, t *jwt.
 }
 
 // registeredKey returns the unexpired registered key named kid.
-func registeredKey(c store.Client, kid string, now time.Time) (any, error) {
+func registeredKey(snap *rules.Snapshot, c store.Client, kid string, now time.Time) (any, error) {
 	for _, k := range c.Keys {
 		if k.KID != kid {
 			continue
@@ -74,11 +73,11 @@ func registeredKey(c store.Client, kid string, now time.Time) (any, error) {
 		if !now.Before(k.Expires) {
 			return nil, protocol.InvalidGrant("The key %q expired on %s: upload a new key", clip(kid, 64), k.Expires.UTC().Format(time.DateOnly))
 		}
-		var jwk jose.JSONWebKey
-		if err := jwk.UnmarshalJSON(k.JWK); err != nil {
-			return nil, protocol.ServerError(fmt.Errorf("client %s key %s: %w", c.ClientID, kid, err))
+		key, err := snap.ClientPublicKey(c.ClientID, kid)
+		if err != nil {
+			return nil, protocol.ServerError(err)
 		}
-		switch pub := jwk.Key.(type) {
+		switch pub := key.(type) {
 		case *rsa.PublicKey:
 			if pub.N.BitLen() < 2048 {
 				return nil, protocol.InvalidGrant("The key %q is an RSA key shorter than 2048 bits", clip(kid, 64))
@@ -90,7 +89,7 @@ func registeredKey(c store.Client, kid string, now time.Time) (any, error) {
 			}
 			return pub, nil
 		}
-		return nil, protocol.ServerError(fmt.Errorf("client %s key %s: unsupported key type %T", c.ClientID, kid, jwk.Key))
+		return nil, protocol.ServerError(fmt.Errorf("client %s key %s: unsupported key type %T", c.ClientID, kid, key))
 	}
 	return nil, protocol.InvalidGrant("Unknown kid %q: it is not among the client's registered keys", clip(kid, 64))
 }

@@ -1,12 +1,28 @@
 package rules
 
-import "github.com/portvakt/portvakt/internal/store"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/portvakt/portvakt/internal/store"
+)
 
 type accessKey struct{ scope, consumer string }
 
 type delegationKey struct{ scope, consumer, supplier string }
 
 type supplierKey struct{ scope, supplier string }
+
+type clientKeyRef struct{ client, kid string }
+
+// parsedKey is a registered key's JWK, parsed: the public key, or why the
+// stored JWK does not parse.
+type parsedKey struct {
+	key any
+	err error
+}
 
 // Snapshot is an immutable in-memory copy of the access rules. It implements
 // access.Records and access.SupplierRecords. Records it returns share their
@@ -20,6 +36,7 @@ type Snapshot struct {
 	active     map[delegationKey]struct{}
 	delegators map[supplierKey][]string
 	clients    map[string]store.Client
+	keys       map[clientKeyRef]parsedKey
 }
 
 // Build indexes the records. It takes ownership of the slices inside them.
@@ -32,6 +49,7 @@ func Build(scopes []store.Scope, access []store.Access, dels []store.Delegation,
 		active:     make(map[delegationKey]struct{}, len(dels)),
 		delegators: make(map[supplierKey][]string),
 		clients:    make(map[string]store.Client, len(clients)),
+		keys:       make(map[clientKeyRef]parsedKey),
 	}
 	for _, sc := range scopes {
 		s.scopes[sc.Name] = sc
@@ -58,6 +76,20 @@ func Build(scopes []store.Scope, access []store.Access, dels []store.Delegation,
 	}
 	for _, c := range clients {
 		s.clients[c.ClientID] = c
+	}
+	// Every key's JWK is parsed here, once per snapshot, not on every
+	// assertion that names it.
+	for _, c := range s.clients {
+		for _, k := range c.Keys {
+			var jwk jose.JSONWebKey
+			pk := parsedKey{}
+			if err := jwk.UnmarshalJSON(k.JWK); err != nil {
+				pk.err = fmt.Errorf("client %s key %s: %w", c.ClientID, k.KID, err)
+			} else {
+				pk.key = jwk.Key
+			}
+			s.keys[clientKeyRef{c.ClientID, k.KID}] = pk
+		}
 	}
 	return s
 }
@@ -96,4 +128,19 @@ func (s *Snapshot) Delegators(scope, supplierOrg string) []string {
 func (s *Snapshot) Client(id string) (store.Client, bool) {
 	c, ok := s.clients[id]
 	return c, ok
+}
+
+// ErrNoClientKey: the client has no registered key with that kid.
+var ErrNoClientKey = errors.New("rules: no such client key")
+
+// ClientPublicKey returns the public key of the client's registered key kid,
+// parsed from its JWK when the snapshot was built (an *rsa.PublicKey,
+// *ecdsa.PublicKey, ...), or why that JWK does not parse. The caller checks
+// the key's expiry and kind.
+func (s *Snapshot) ClientPublicKey(clientID, kid string) (any, error) {
+	pk, ok := s.keys[clientKeyRef{clientID, kid}]
+	if !ok {
+		return nil, fmt.Errorf("client %s key %s: %w", clientID, kid, ErrNoClientKey)
+	}
+	return pk.key, pk.err
 }

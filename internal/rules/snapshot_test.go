@@ -1,8 +1,17 @@
 package rules_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/portvakt/portvakt/internal/access"
 	"github.com/portvakt/portvakt/internal/rules"
@@ -113,5 +122,52 @@ func TestBuildEmpty(t *testing.T) {
 	snap := rules.Build(nil, nil, nil, nil)
 	if _, ok := snap.Scope("acme:a"); ok || snap.HasAccess("acme:a", consumer) || snap.HasDelegation("acme:a", consumer, vendor) {
 		t.Error("an empty snapshot grants something")
+	}
+}
+
+func TestClientPublicKeyIsParsedWhenTheSnapshotIsBuilt(t *testing.T) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwkOf := func(pub any, kid string) json.RawMessage {
+		b, err := jose.JSONWebKey{Key: pub, KeyID: kid}.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	snap := rules.Build(nil, nil, nil, []store.Client{
+		{ClientID: clientID, Keys: []store.ClientKey{{KID: "old", JWK: jwkOf(&ek.PublicKey, "old")}}},
+		// The last record of a client wins, its keys with it.
+		{ClientID: clientID, Keys: []store.ClientKey{
+			{KID: "rsa", JWK: jwkOf(&rk.PublicKey, "rsa")},
+			{KID: "ec", JWK: jwkOf(&ek.PublicKey, "ec")},
+			{KID: "broken", JWK: json.RawMessage(`{"kty":"RSA","n":"!"}`)},
+		}},
+	})
+
+	got, err := snap.ClientPublicKey(clientID, "rsa")
+	if pub, ok := got.(*rsa.PublicKey); err != nil || !ok || !pub.Equal(&rk.PublicKey) {
+		t.Errorf("rsa key = %T %v, %v; want the uploaded RSA key", got, got, err)
+	}
+	got, err = snap.ClientPublicKey(clientID, "ec")
+	if pub, ok := got.(*ecdsa.PublicKey); err != nil || !ok || !pub.Equal(&ek.PublicKey) {
+		t.Errorf("ec key = %T %v, %v; want the uploaded P-256 key", got, got, err)
+	}
+	if got, err := snap.ClientPublicKey(clientID, "broken"); got != nil || err == nil || !strings.Contains(err.Error(), "broken") {
+		t.Errorf("broken JWK = %v, %v; want no key and an error naming the key", got, err)
+	}
+	for _, kid := range []string{"old", "nope"} {
+		if got, err := snap.ClientPublicKey(clientID, kid); got != nil || !errors.Is(err, rules.ErrNoClientKey) {
+			t.Errorf("kid %q = %v, %v; want ErrNoClientKey", kid, got, err)
+		}
+	}
+	if _, err := snap.ClientPublicKey(clientID2, "rsa"); !errors.Is(err, rules.ErrNoClientKey) {
+		t.Errorf("another client's kid = %v; want ErrNoClientKey", err)
 	}
 }
