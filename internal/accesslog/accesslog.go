@@ -157,6 +157,13 @@ func Middleware(log *slog.Logger, route string, next http.Handler, observe ...Ob
 		if sw.status >= 500 {
 			level = slog.LevelError
 		}
-		log.LogAttrs(r.Context(), level, "request", attrs...)
+		// The line goes to the handler itself: Logger.LogAttrs would walk the
+		// stack (runtime.Callers) for a source location, which for an access
+		// line is always this function.
+		if h := log.Handler(); h.Enabled(r.Context(), level) {
+			rec := slog.NewRecord(time.Now(), level, "request", 0)
+			rec.AddAttrs(attrs...)
+			_ = h.Handle(r.Context(), rec)
+		}
 	})
 }

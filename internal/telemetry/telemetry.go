@@ -136,6 +136,10 @@ type Metrics struct {
 	purged          metric.Int64Counter
 	purgeErrors     metric.Int64Counter
 	attrsByOutcome  map[[3]string]metric.MeasurementOption
+	tokenOutcome    *attrSets // outcome
+	tokenError      *attrSets // error
+	httpAttrs       *attrSets // route, method, status_class
+	storeAttrs      *attrSets // op, outcome
 	hit, miss       metric.MeasurementOption
 	reloadOK, relKO metric.MeasurementOption
 }
@@ -166,6 +170,10 @@ func newMetrics(m metric.Meter) (*Metrics, error) {
 		purgeErrors:   c("portvakt.issued_tokens.purge.errors", "{error}", "Failed purge batches"),
 	}
 	out.attrsByOutcome = map[[3]string]metric.MeasurementOption{}
+	out.tokenOutcome = newAttrSets("outcome")
+	out.tokenError = newAttrSets("error")
+	out.httpAttrs = newAttrSets("route", "method", "status_class")
+	out.storeAttrs = newAttrSets("op", "outcome")
 	out.hit = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))
 	out.miss = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))
 	out.reloadOK = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "ok")))
@@ -200,17 +208,16 @@ func (m *Metrics) TokenRequest(ctx context.Context, amr string, delegated bool, 
 		opt = m.attrsByOutcome[[3]string{"", del, oc}]
 	}
 	m.tokenRequests.Add(ctx, 1, opt)
-	m.tokenDuration.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("outcome", oc)))
+	m.tokenDuration.Record(ctx, took.Seconds(), m.tokenOutcome.get([3]string{oc}))
 	if code != "" {
-		m.tokenErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("error", code)))
+		m.tokenErrors.Add(ctx, 1, m.tokenError.get([3]string{code}))
 	}
 }
 
 // HTTPRequest records one request's duration.
 func (m *Metrics) HTTPRequest(ctx context.Context, route, method string, status int, took time.Duration) {
 	class := [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}[min(max(status/100, 1), 5)-1]
-	m.httpDuration.Record(ctx, took.Seconds(), metric.WithAttributes(
-		attribute.String("route", route), attribute.String("method", method), attribute.String("status_class", class)))
+	m.httpDuration.Record(ctx, took.Seconds(), m.httpAttrs.get([3]string{route, method, class}))
 }
 
 // StoreCall records one store call.
@@ -219,7 +226,7 @@ func (m *Metrics) StoreCall(ctx context.Context, op string, err error, took time
 	if err != nil {
 		oc = "error"
 	}
-	m.storeDuration.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("op", op), attribute.String("outcome", oc)))
+	m.storeDuration.Record(ctx, took.Seconds(), m.storeAttrs.get([3]string{op, oc}))
 }
 
 // Signing records one token signature.
