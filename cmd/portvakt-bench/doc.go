@@ -31,6 +31,14 @@
 // from signing: the tool refuses a --duration, --rounds and --bound-sample
 // that would not fit, and stops early rather than send an expired one.
 //
+// The reference. --reference starts a token endpoint of the tool's own
+// (reference.go) as a child process and measures it instead of a server: it
+// does the grant's crypto (verify the assertion, sign an RS256 token) over
+// net/http and nothing else, no store, rules, log or metrics. Its ratio is
+// the most an HTTP token endpoint reaches on this machine with this tool, so
+// a server's ratio next to it shows how much of the gap is the server's own
+// work.
+//
 // Quick start against `portvakt serve --dev` (run from the same directory):
 //
 //	go run ./cmd/portvakt-bench --issuer http://127.0.0.1:8080/ --dev-dir .portvakt-dev --duration 20s

@@ -39,6 +39,7 @@ type options struct {
 	warmupPerClient  int
 	wait             time.Duration
 	cpuProfile       string
+	reference        bool
 }
 
 func main() {
@@ -59,9 +60,40 @@ func main() {
 	flag.IntVar(&o.warmupPerClient, "warmup", 5, "unmeasured requests per client before the rounds (connections, caches)")
 	flag.DurationVar(&o.wait, "wait", 0, "wait up to this long for the server to answer discovery (a server just started)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this tool over the rounds to this file (the bound samples carry the label phase=bound: go tool pprof -tagignore phase=bound leaves them out)")
-	flag.Parse()
+	flag.BoolVar(&o.reference, "reference", false, "measure the reference token endpoint instead of a server (see reference.go): only the grant's crypto and net/http, started by this tool on loopback; --issuer, --dev-dir, --mix, --server-pid and --driver are ignored")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) == 3 && os.Args[1] == referenceCommand {
+		if err := serveReference(ctx, os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "portvakt-bench reference-server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	flag.Parse()
+	if o.reference {
+		dir, err := os.MkdirTemp("", "portvakt-bench-reference")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "portvakt-bench:", err)
+			os.Exit(1)
+		}
+		var stopRef func()
+		o.issuer, o.mix, o.serverPID, stopRef, err = startReference(ctx, dir)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			fmt.Fprintln(os.Stderr, "portvakt-bench:", err)
+			os.Exit(1)
+		}
+		o.tokenURL, o.driver = "", "reference"
+		err = bench(ctx, o, os.Stdout)
+		stopRef()
+		_ = os.RemoveAll(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "portvakt-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := bench(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "portvakt-bench:", err)
 		os.Exit(1)

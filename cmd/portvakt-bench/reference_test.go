@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portvakt/portvakt/pkg/client"
+)
+
+// startReferenceInProcess runs the reference server in this process (the
+// tool starts it as a child; the handler is the same) and returns its issuer
+// and mix file.
+func startReferenceInProcess(t *testing.T) (issuer, mix string) {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serveReference(ctx, dir) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("reference server: %v", err)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, refIssuerFile)); err == nil && len(b) > 0 {
+			return string(b), filepath.Join(dir, refMixFile)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("reference server not listening after 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestReferenceServerUnderTheLoadTool(t *testing.T) {
+	issuer, mix := startReferenceInProcess(t)
+	var out bytes.Buffer
+	err := bench(t.Context(), options{
+		issuer: issuer, mix: mix, concurrency: 2, duration: 400 * time.Millisecond, rounds: 2,
+		boundSample: 50 * time.Millisecond, rateEstimate: 500, driver: "reference",
+		presignLimit: 20 * time.Second, warmupPerClient: 1,
+	}, &out)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out.String())
+	}
+	summary := summaryLine(out.String())
+	for _, want := range []string{"driver=reference", "errors=none"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary line lacks %q: %s", want, summary)
+		}
+	}
+}
+
+func TestReferenceServerIssuesOnlyForItsClientsValidAssertions(t *testing.T) {
+	issuer, mix := startReferenceInProcess(t)
+	specs, err := readMix(mix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs, err := sources(t.Context(), issuer, "", specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := srcs[0].ts.Fetch(t.Context())
+	if err != nil || tok.AccessToken == "" {
+		t.Fatalf("token from the reference server: %v", err)
+	}
+
+	// Another key under the reference kid: the signature does not verify.
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := client.KeySigner(other, refKID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := client.NewTokenSource(t.Context(), client.Config{Issuer: issuer, ClientID: refClientID, Scopes: []string{"reference:read"}, Signer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ts.Assertion(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, form := range map[string]url.Values{
+		"wrong key":        {"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {a}},
+		"wrong grant type": {"grant_type": {"client_credentials"}, "assertion": {a}},
+		"not a JWT":        {"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {"x.y.z"}},
+	} {
+		resp, err := http.PostForm(issuer+"token", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || e.Error == "" {
+			t.Errorf("%s: status %d error %q, want 400 with an OAuth error", name, resp.StatusCode, e.Error)
+		}
+	}
+}
