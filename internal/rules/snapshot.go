@@ -3,6 +3,8 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -36,7 +38,13 @@ type Snapshot struct {
 	active     map[delegationKey]struct{}
 	delegators map[supplierKey][]string
 	clients    map[string]store.Client
-	keys       map[clientKeyRef]parsedKey
+
+	// keys memoizes the clients' parsed JWKs (clientKeyRef → parsedKey):
+	// a key is parsed the first time an assertion names it, once per
+	// snapshot, not on every assertion and not for every key at every
+	// reload. Only registered keys are kept, so what clients send cannot
+	// grow it.
+	keys sync.Map
 }
 
 // Build indexes the records. It takes ownership of the slices inside them.
@@ -49,7 +57,6 @@ func Build(scopes []store.Scope, access []store.Access, dels []store.Delegation,
 		active:     make(map[delegationKey]struct{}, len(dels)),
 		delegators: make(map[supplierKey][]string),
 		clients:    make(map[string]store.Client, len(clients)),
-		keys:       make(map[clientKeyRef]parsedKey),
 	}
 	for _, sc := range scopes {
 		s.scopes[sc.Name] = sc
@@ -76,20 +83,6 @@ func Build(scopes []store.Scope, access []store.Access, dels []store.Delegation,
 	}
 	for _, c := range clients {
 		s.clients[c.ClientID] = c
-	}
-	// Every key's JWK is parsed here, once per snapshot, not on every
-	// assertion that names it.
-	for _, c := range s.clients {
-		for _, k := range c.Keys {
-			var jwk jose.JSONWebKey
-			pk := parsedKey{}
-			if err := jwk.UnmarshalJSON(k.JWK); err != nil {
-				pk.err = fmt.Errorf("client %s key %s: %w", c.ClientID, k.KID, err)
-			} else {
-				pk.key = jwk.Key
-			}
-			s.keys[clientKeyRef{c.ClientID, k.KID}] = pk
-		}
 	}
 	return s
 }
@@ -133,14 +126,27 @@ func (s *Snapshot) Client(id string) (store.Client, bool) {
 // ErrNoClientKey: the client has no registered key with that kid.
 var ErrNoClientKey = errors.New("rules: no such client key")
 
-// ClientPublicKey returns the public key of the client's registered key kid,
-// parsed from its JWK when the snapshot was built (an *rsa.PublicKey,
-// *ecdsa.PublicKey, ...), or why that JWK does not parse. The caller checks
-// the key's expiry and kind.
+// ClientPublicKey returns the public key (an *rsa.PublicKey,
+// *ecdsa.PublicKey, ...) of the client's first registered key named kid,
+// the one whose expiry the caller checks, or why its JWK does not parse.
 func (s *Snapshot) ClientPublicKey(clientID, kid string) (any, error) {
-	pk, ok := s.keys[clientKeyRef{clientID, kid}]
-	if !ok {
+	ref := clientKeyRef{clientID, kid}
+	if v, ok := s.keys.Load(ref); ok {
+		pk := v.(parsedKey)
+		return pk.key, pk.err
+	}
+	c := s.clients[clientID]
+	i := slices.IndexFunc(c.Keys, func(k store.ClientKey) bool { return k.KID == kid })
+	if i < 0 {
 		return nil, fmt.Errorf("client %s key %s: %w", clientID, kid, ErrNoClientKey)
 	}
+	var jwk jose.JSONWebKey
+	pk := parsedKey{}
+	if err := jwk.UnmarshalJSON(c.Keys[i].JWK); err != nil {
+		pk.err = fmt.Errorf("client %s key %s: %w", clientID, kid, err)
+	} else {
+		pk.key = jwk.Key
+	}
+	s.keys.Store(ref, pk)
 	return pk.key, pk.err
 }

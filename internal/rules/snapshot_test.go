@@ -125,7 +125,7 @@ func TestBuildEmpty(t *testing.T) {
 	}
 }
 
-func TestClientPublicKeyIsParsedWhenTheSnapshotIsBuilt(t *testing.T) {
+func TestClientPublicKeyParsesTheFirstKeyWithTheKidOnce(t *testing.T) {
 	rk, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -148,14 +148,22 @@ func TestClientPublicKeyIsParsedWhenTheSnapshotIsBuilt(t *testing.T) {
 			{KID: "rsa", JWK: jwkOf(&rk.PublicKey, "rsa")},
 			{KID: "ec", JWK: jwkOf(&ek.PublicKey, "ec")},
 			{KID: "broken", JWK: json.RawMessage(`{"kty":"RSA","n":"!"}`)},
+			// A repeated kid: the exchange checks the first one's expiry, so
+			// the first one's key is the one returned.
+			{KID: "rsa", JWK: jwkOf(&ek.PublicKey, "rsa")},
 		}},
 	})
 
-	got, err := snap.ClientPublicKey(clientID, "rsa")
-	if pub, ok := got.(*rsa.PublicKey); err != nil || !ok || !pub.Equal(&rk.PublicKey) {
-		t.Errorf("rsa key = %T %v, %v; want the uploaded RSA key", got, got, err)
+	for range 2 { // parsed, then from the memo
+		got, err := snap.ClientPublicKey(clientID, "rsa")
+		if pub, ok := got.(*rsa.PublicKey); err != nil || !ok || !pub.Equal(&rk.PublicKey) {
+			t.Errorf("rsa key = %T %v, %v; want the uploaded RSA key", got, got, err)
+		}
 	}
-	got, err = snap.ClientPublicKey(clientID, "ec")
+	if n := testing.AllocsPerRun(20, func() { _, _ = snap.ClientPublicKey(clientID, "rsa") }); n > 1 {
+		t.Errorf("a parsed key costs %v allocations, want at most 1 (no JWK parse)", n)
+	}
+	got, err := snap.ClientPublicKey(clientID, "ec")
 	if pub, ok := got.(*ecdsa.PublicKey); err != nil || !ok || !pub.Equal(&ek.PublicKey) {
 		t.Errorf("ec key = %T %v, %v; want the uploaded P-256 key", got, got, err)
 	}
