@@ -63,38 +63,18 @@ func main() {
 	flag.BoolVar(&o.reference, "reference", false, "measure the reference token endpoint instead of a server (see reference.go): only the grant's crypto and net/http, started by this tool on loopback; --issuer, --dev-dir, --mix, --server-pid and --driver are ignored")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var err error
 	if len(os.Args) == 3 && os.Args[1] == referenceCommand {
-		if err := serveReference(ctx, os.Args[2]); err != nil {
-			fmt.Fprintln(os.Stderr, "portvakt-bench reference-server:", err)
-			os.Exit(1)
+		err = serveReference(ctx, os.Args[2])
+	} else {
+		flag.Parse()
+		if o.reference {
+			err = benchReference(ctx, o, os.Stdout)
+		} else {
+			err = bench(ctx, o, os.Stdout)
 		}
-		return
 	}
-	flag.Parse()
-	if o.reference {
-		dir, err := os.MkdirTemp("", "portvakt-bench-reference")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "portvakt-bench:", err)
-			os.Exit(1)
-		}
-		var stopRef func()
-		o.issuer, o.mix, o.serverPID, stopRef, err = startReference(ctx, dir)
-		if err != nil {
-			_ = os.RemoveAll(dir)
-			fmt.Fprintln(os.Stderr, "portvakt-bench:", err)
-			os.Exit(1)
-		}
-		o.tokenURL, o.driver = "", "reference"
-		err = bench(ctx, o, os.Stdout)
-		stopRef()
-		_ = os.RemoveAll(dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "portvakt-bench:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if err := bench(ctx, o, os.Stdout); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "portvakt-bench:", err)
 		os.Exit(1)
 	}

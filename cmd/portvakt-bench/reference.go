@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -154,6 +155,23 @@ func referenceHandler(issuer string, clientKey *rsa.PublicKey, signKey *rsa.Priv
 		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": signed, "token_type": "Bearer", "expires_in": 120, "scope": scope})
 	})
 	return mux
+}
+
+// benchReference runs bench against a reference server started for the run
+// (the options that name a server are replaced).
+func benchReference(ctx context.Context, o options, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "portvakt-bench-reference")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var stop func()
+	if o.issuer, o.mix, o.serverPID, stop, err = startReference(ctx, dir); err != nil {
+		return err
+	}
+	defer stop()
+	o.tokenURL, o.driver = "", "reference"
+	return bench(ctx, o, out)
 }
 
 // startReference starts `portvakt-bench reference-server DIR` as a child
