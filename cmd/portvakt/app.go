@@ -91,7 +91,9 @@ type app struct {
 	ops    http.Handler
 }
 
-func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error) {
+// openStore opens the configured database. onBatch, when set, is told of
+// every group commit of issued-token rows (metrics).
+func openStore(ctx context.Context, cfg *config.Config, onBatch func(rows int, took time.Duration, err error)) (*sqlstore.Store, error) {
 	if cfg.Database.Driver == sqlstore.DriverSQLite {
 		if err := os.MkdirAll(filepath.Dir(cfg.Database.DSN), 0o700); err != nil {
 			return nil, err
@@ -100,7 +102,7 @@ func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error)
 	return sqlstore.Open(ctx, sqlstore.Config{
 		Driver: cfg.Database.Driver, DSN: cfg.Database.DSN,
 		MaxOpenConns: cfg.Database.MaxOpenConns, MaxIdleConns: cfg.Database.MaxIdleConns,
-		StatementTimeout: cfg.Database.StatementTimeout,
+		StatementTimeout: cfg.Database.StatementTimeout, OnBatch: onBatch,
 	})
 }
 
@@ -121,7 +123,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	metrics := tel.Metrics
-	db, err := openStore(ctx, cfg)
+	db, err := openStore(ctx, cfg, metrics.StoreBatch)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

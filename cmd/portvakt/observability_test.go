@@ -148,6 +148,16 @@ func TestMetricsCountExactly(t *testing.T) {
 			t.Errorf("%s moved by %v, want %v", k, got, v)
 		}
 	}
+	// The 4 issued tokens' rows went to the database in 1 to 4 group
+	// commits, each one statement.
+	batches := after[`portvakt_store_batch_rows_count`] - before[`portvakt_store_batch_rows_count`]
+	if rows := after[`portvakt_store_batch_rows_sum`] - before[`portvakt_store_batch_rows_sum`]; rows != 4 || batches < 1 || batches > 4 {
+		t.Errorf("group commits wrote %v rows in %v batches, want 4 rows in 1 to 4", rows, batches)
+	}
+	if d := after[`portvakt_store_batch_duration_seconds_count{op="insert_issued_tokens",outcome="ok"}`] -
+		before[`portvakt_store_batch_duration_seconds_count{op="insert_issued_tokens",outcome="ok"}`]; d != batches {
+		t.Errorf("batch duration counted %v statements, want %v", d, batches)
+	}
 	if after[`portvakt_http_request_duration_seconds_count{method="POST",route="/token",status_class="2xx"}`]-
 		before[`portvakt_http_request_duration_seconds_count{method="POST",route="/token",status_class="2xx"}`] != 4 {
 		t.Errorf("http duration histogram did not count 4 successful token requests")

@@ -111,7 +111,7 @@ func withStore(file *string, fn func(*cobra.Command, *sqlstore.Store) error) fun
 		if err != nil {
 			return err
 		}
-		db, err := openStore(cmd.Context(), cfg)
+		db, err := openStore(cmd.Context(), cfg, nil)
 		if err != nil {
 			return err
 		}

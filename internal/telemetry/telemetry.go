@@ -130,6 +130,8 @@ type Metrics struct {
 	httpDuration    metric.Float64Histogram
 	storeDuration   metric.Float64Histogram
 	signDuration    metric.Float64Histogram
+	batchRows       metric.Int64Histogram
+	batchDuration   metric.Float64Histogram
 	certCache       metric.Int64Counter
 	rulesCache      metric.Int64Counter
 	rulesReloads    metric.Int64Counter
@@ -163,12 +165,19 @@ func newMetrics(m metric.Meter) (*Metrics, error) {
 		httpDuration:  h("portvakt.http.request.duration", "HTTP request duration by route, method and status class"),
 		storeDuration: h("portvakt.store.call.duration", "Store call duration by operation and outcome"),
 		signDuration:  h("portvakt.token.signing.duration", "Time to sign one access token"),
+		batchDuration: h("portvakt.store.batch.duration", "Group commit of issued-token rows: one statement's duration, by outcome"),
 		certCache:     c("portvakt.certificate.cache.lookups", "{lookup}", "Verified certificate-chain cache lookups by result (hit, miss)"),
 		rulesCache:    c("portvakt.rules.cache.lookups", "{lookup}", "Access-rule snapshot lookups by result (hit, miss = reload)"),
 		rulesReloads:  c("portvakt.rules.reloads", "{reload}", "Access-rule snapshot reloads by outcome"),
 		purged:        c("portvakt.issued_tokens.purged", "{row}", "Issued-token rows purged past retention"),
 		purgeErrors:   c("portvakt.issued_tokens.purge.errors", "{error}", "Failed purge batches"),
 	}
+	// Batches hold 1 to 64 rows (sqlstore's maxBatch): powers of two.
+	var err error
+	out.batchRows, err = m.Int64Histogram("portvakt.store.batch.rows", metric.WithUnit("{row}"),
+		metric.WithDescription("Group commit of issued-token rows: rows per statement"),
+		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64))
+	errs = append(errs, err)
 	out.attrsByOutcome = map[[3]string]metric.MeasurementOption{}
 	out.tokenOutcome = newAttrSets("outcome")
 	out.tokenError = newAttrSets("error")
@@ -227,6 +236,17 @@ func (m *Metrics) StoreCall(ctx context.Context, op string, err error, took time
 		oc = "error"
 	}
 	m.storeDuration.Record(ctx, took.Seconds(), m.storeAttrs.get([3]string{op, oc}))
+}
+
+// StoreBatch records one group commit of issued-token rows.
+func (m *Metrics) StoreBatch(rows int, took time.Duration, err error) {
+	oc := "ok"
+	if err != nil {
+		oc = "error"
+	}
+	ctx := context.Background()
+	m.batchRows.Record(ctx, int64(rows))
+	m.batchDuration.Record(ctx, took.Seconds(), m.storeAttrs.get([3]string{"insert_issued_tokens", oc}))
 }
 
 // Signing records one token signature.

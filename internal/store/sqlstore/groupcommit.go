@@ -353,7 +353,11 @@ func (s *Store) commitBatch(batch []*insertReq) {
 		ctx, cancel = context.WithTimeout(ctx, s.stmtTimeout)
 		defer cancel()
 	}
+	start := time.Now()
 	inserted, err := s.insertRows(ctx, rows)
+	if s.onBatch != nil {
+		s.onBatch(len(rows), time.Since(start), err)
+	}
 	for _, r := range rows {
 		switch {
 		case err != nil:

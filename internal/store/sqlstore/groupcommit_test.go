@@ -397,3 +397,39 @@ func TestCloseFailsHeldRows(t *testing.T) {
 		s.startBatcher(1, holdFor) // for Close
 	})
 }
+
+// OnBatch is told of every statement: the distinct rows it tried to insert
+// (a key repeated in the batch is one row) and how it went.
+func TestEveryBatchIsReported(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		type report struct {
+			rows int
+			took time.Duration
+			err  error
+		}
+		var mu sync.Mutex
+		var got []report
+		s.onBatch = func(rows int, took time.Duration, err error) {
+			mu.Lock()
+			got = append(got, report{rows, took, err})
+			mu.Unlock()
+		}
+		b := loaded(s, time.Hour)
+		reqs := submitN(s, "j", maxBatch-1)
+		reqs = append(reqs, b.submit(context.Background(), issuedKey{"client", "j0"}, testRow("j0"))) // fills the batch
+		for i, r := range reqs {
+			err := <-r.done
+			if i < len(reqs)-1 && err != nil {
+				t.Fatalf("row %d: %v", i, err)
+			}
+			if i == len(reqs)-1 && !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("the repeated key: %v, want ErrConflict", err)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) != 1 || got[0].rows != maxBatch-1 || got[0].err != nil || got[0].took <= 0 {
+			t.Fatalf("reports %+v, want one batch of %d rows, without error, with its duration", got, maxBatch-1)
+		}
+	})
+}

@@ -48,6 +48,11 @@ type Config struct {
 	// Now is the clock that stamps audit events without a time (default
 	// time.Now).
 	Now func() time.Time
+	// OnBatch, when set, is told of every group commit of issued-token
+	// rows (groupcommit.go), after its statement: the rows it tried to
+	// insert, how long the statement took, and its error (metrics). It
+	// runs on the writer goroutine and must not block.
+	OnBatch func(rows int, took time.Duration, err error)
 }
 
 const (
@@ -67,6 +72,7 @@ type Store struct {
 	sqlDBs []*sql.DB // to close, writer first
 
 	stmtTimeout time.Duration
+	onBatch     func(rows int, took time.Duration, err error)
 	batch       *batcher // group commit of the issued-token inserts
 
 	closeOnce sync.Once
@@ -86,7 +92,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.DSN == "" {
 		return nil, errors.New("sqlstore: open: empty DSN")
 	}
-	s := &Store{driver: cfg.Driver, dsn: cfg.DSN, now: cfg.Now, stmtTimeout: cfg.StatementTimeout}
+	s := &Store{driver: cfg.Driver, dsn: cfg.DSN, now: cfg.Now, stmtTimeout: cfg.StatementTimeout, onBatch: cfg.OnBatch}
 	var err error
 	switch cfg.Driver {
 	case DriverSQLite:
