@@ -16,10 +16,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/portvakt/portvakt/internal/protocol"
 )
 
 // The reference token endpoint: the least any JWT-grant token endpoint does
@@ -121,8 +122,8 @@ func referenceHandler(issuer string, clientKey *rsa.PublicKey, signKey *rsa.Priv
 		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": issuer, "token_endpoint": issuer + "token"})
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10) // the body limit of SPEC 2.4
+		if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != protocol.GrantTypeJWTBearer {
 			refuse(w, http.StatusBadRequest, "invalid_request")
 			return
 		}
@@ -141,7 +142,7 @@ func referenceHandler(issuer string, clientKey *rsa.PublicKey, signKey *rsa.Priv
 		_, _ = rand.Read(jti[:])
 		now := time.Now()
 		at := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-			"iss": issuer, "client_id": refClientID, "scope": strings.TrimSpace(scope), "token_type": "Bearer",
+			"iss": issuer, "client_id": refClientID, "scope": scope, "token_type": "Bearer",
 			"iat": now.Unix(), "exp": now.Add(120 * time.Second).Unix(), "jti": base64.RawURLEncoding.EncodeToString(jti[:]),
 		})
 		at.Header["typ"] = "at+jwt"
@@ -200,8 +201,8 @@ func startReference(ctx context.Context, dir string) (issuer, mix string, pid in
 	deadline := time.NewTimer(30 * time.Second) // two RSA keys, then a listen
 	defer deadline.Stop()
 	for {
-		if b, err := os.ReadFile(filepath.Join(dir, refIssuerFile)); err == nil && len(b) > 0 {
-			return string(b), filepath.Join(dir, refMixFile), cmd.Process.Pid, stop, nil
+		if issuer, mix, ok := referenceReady(dir); ok {
+			return issuer, mix, cmd.Process.Pid, stop, nil
 		}
 		select {
 		case err := <-exited:
@@ -216,6 +217,16 @@ func startReference(ctx context.Context, dir string) (issuer, mix string, pid in
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// referenceReady reports whether the reference server in dir listens, and
+// then its issuer and mix file (the issuer's file is written last).
+func referenceReady(dir string) (issuer, mix string, ok bool) {
+	b, err := os.ReadFile(filepath.Join(dir, refIssuerFile))
+	if err != nil || len(b) == 0 {
+		return "", "", false
+	}
+	return string(b), filepath.Join(dir, refMixFile), true
 }
 
 // referenceCommand is the child's first argument.

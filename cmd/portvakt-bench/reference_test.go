@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,8 +32,8 @@ func startReferenceInProcess(t *testing.T) (issuer, mix string) {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if b, err := os.ReadFile(filepath.Join(dir, refIssuerFile)); err == nil && len(b) > 0 {
-			return string(b), filepath.Join(dir, refMixFile)
+		if issuer, mix, ok := referenceReady(dir); ok {
+			return issuer, mix
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("reference server not listening after 30 s")
