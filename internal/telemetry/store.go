@@ -28,11 +28,9 @@ func (s *instrumentedStore) observe(ctx context.Context, op string, start time.T
 	s.m.StoreCall(ctx, op, err, time.Since(start))
 }
 
+// InsertIssuedToken is StartInsertIssuedToken and its wait, timed alike.
 func (s *instrumentedStore) InsertIssuedToken(ctx context.Context, t store.IssuedToken) error {
-	start := time.Now()
-	err := s.Store.InsertIssuedToken(ctx, t)
-	s.observe(ctx, "insert_issued_token", start, err)
-	return err
+	return s.StartInsertIssuedToken(ctx, t)()
 }
 
 // StartInsertIssuedToken times the insert from hand-over to answer: the

@@ -231,22 +231,22 @@ func (m *Metrics) HTTPRequest(ctx context.Context, route, method string, status 
 
 // StoreCall records one store call.
 func (m *Metrics) StoreCall(ctx context.Context, op string, err error, took time.Duration) {
-	oc := "ok"
+	m.storeDuration.Record(ctx, took.Seconds(), m.storeAttrs.get([3]string{op, outcome(err)}))
+}
+
+// outcome is a store operation's outcome label.
+func outcome(err error) string {
 	if err != nil {
-		oc = "error"
+		return "error"
 	}
-	m.storeDuration.Record(ctx, took.Seconds(), m.storeAttrs.get([3]string{op, oc}))
+	return "ok"
 }
 
 // StoreBatch records one group commit of issued-token rows.
 func (m *Metrics) StoreBatch(rows int, took time.Duration, err error) {
-	oc := "ok"
-	if err != nil {
-		oc = "error"
-	}
 	ctx := context.Background()
 	m.batchRows.Record(ctx, int64(rows))
-	m.batchDuration.Record(ctx, took.Seconds(), m.storeAttrs.get([3]string{"insert_issued_tokens", oc}))
+	m.batchDuration.Record(ctx, took.Seconds(), m.storeAttrs.get([3]string{"insert_issued_tokens", outcome(err)}))
 }
 
 // Signing records one token signature.
