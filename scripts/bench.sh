@@ -4,17 +4,20 @@
 # Builds portvakt and portvakt-bench, starts `portvakt serve --dev` (SQLite) in a temporary data
 # directory on a free loopback port, runs portvakt-bench against it for BENCH_DURATION, and, when
 # PostgreSQL is available (scripts/pg.sh), does the same with the dev server on PostgreSQL, then
-# runs the same load against the reference token endpoint (portvakt-bench --reference). Prints one
-# `summary:` line per run at the end. Everything it starts is stopped on exit.
+# runs the same load against the reference token endpoint (portvakt-bench --reference), without and
+# with a store. Prints one `summary:` line per run at the end. Everything it starts is stopped on exit.
 #
 #   BENCH_DURATION     load per run, split into rounds of about 3 s (default 20s, at most 100s)
 #   BENCH_CONCURRENCY  concurrent keep-alive connections (default 16: under load the store holds
 #                      each batch of issued-token rows up to 4 ms while their requests sign, so
 #                      8 connections on 2 cores left the cores idle part of the time)
 #   BENCH_PG           0 skips the PostgreSQL run (default: run it when scripts/pg.sh exists)
-#   BENCH_REFERENCE    0 skips the reference run (default: run it): portvakt-bench --reference, a
+#   BENCH_REFERENCE    0 skips the reference runs (default: run them): portvakt-bench --reference, a
 #                      token endpoint that does only the grant's crypto over net/http, the most an
-#                      HTTP server reaches here with this tool
+#                      HTTP server reaches here with this tool; then the same endpoint with the
+#                      replay check, the store's atomic issued-token insert, on SQLite and (when
+#                      the PostgreSQL run ran) on PostgreSQL (--reference-store): the most a token
+#                      endpoint that keeps its assertions single-use reaches here with that store
 #   BENCH_ARGS         extra portvakt-bench flags
 #
 # The server and the load tool share this machine's cores; see `go doc ./cmd/portvakt-bench` for
@@ -118,14 +121,24 @@ if [[ ${BENCH_PG:-1} != 0 && -x "$repo/scripts/pg.sh" ]]; then
 	fi
 fi
 
-if [[ ${BENCH_REFERENCE:-1} != 0 ]]; then
-	echo "bench.sh: reference: portvakt-bench --reference" >&2
-	rc=0
+# run_reference LABEL [STORE [ENV=value ...]]: one bench run against the reference endpoint.
+run_reference() {
+	local label=$1 store=${2:-} out rc=0
+	shift $(($# < 2 ? $# : 2))
+	echo "bench.sh: $label: portvakt-bench --reference${store:+ --reference-store $store}" >&2
 	# shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
-	out=$(timeout $(($(seconds "$duration") * 3 + 120)) "$work/portvakt-bench" --reference \
-		--duration "$duration" --concurrency "$concurrency" ${BENCH_ARGS:-}) || rc=$?
+	out=$(env "$@" timeout $(($(seconds "$duration") * 3 + 120)) "$work/portvakt-bench" --reference \
+		${store:+--reference-store "$store"} --duration "$duration" --concurrency "$concurrency" ${BENCH_ARGS:-}) || rc=$?
 	echo "$out"
-	summaries+=("$(grep '^summary:' <<<"$out" || echo "summary: driver=reference failed rc=$rc")")
+	summaries+=("$(grep '^summary:' <<<"$out" || echo "summary: driver=$label failed rc=$rc")")
+}
+
+if [[ ${BENCH_REFERENCE:-1} != 0 ]]; then
+	run_reference reference
+	run_reference reference+sqlite sqlite
+	if [[ -n ${dsn:-} ]]; then
+		run_reference reference+postgres postgres PORTVAKT_DATABASE_DSN="$dsn"
+	fi
 fi
 
 echo

@@ -37,7 +37,11 @@
 // net/http and nothing else, no store, rules, log or metrics. Its ratio is
 // the most an HTTP token endpoint reaches on this machine with this tool, so
 // a server's ratio next to it shows how much of the gap is the server's own
-// work.
+// work. --reference-store sqlite (or postgres, with the DSN in
+// PORTVAKT_DATABASE_DSN) adds the replay check, the store's atomic insert of
+// the issued-token row keyed by the assertion's jti: its ratio is the most a
+// token endpoint that keeps assertions single-use with that store reaches
+// here.
 //
 // Quick start against `portvakt serve --dev` (run from the same directory):
 //

@@ -40,6 +40,7 @@ type options struct {
 	wait             time.Duration
 	cpuProfile       string
 	reference        bool
+	referenceStore   string
 }
 
 func main() {
@@ -61,16 +62,20 @@ func main() {
 	flag.DurationVar(&o.wait, "wait", 0, "wait up to this long for the server to answer discovery (a server just started)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this tool over the rounds to this file (the bound samples carry the label phase=bound: go tool pprof -tagignore phase=bound leaves them out)")
 	flag.BoolVar(&o.reference, "reference", false, "measure the reference token endpoint instead of a server (see reference.go): only the grant's crypto and net/http, started by this tool on loopback; --issuer, --dev-dir, --mix, --server-pid and --driver are ignored")
+	flag.StringVar(&o.referenceStore, "reference-store", "", "with --reference: also do the replay check, the atomic issued-token insert of the server's store, in \"sqlite\" (a file of the reference's own) or \"postgres\" (the DSN in $"+referenceDSNEnv+")")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) == 3 && os.Args[1] == referenceCommand {
-		err = serveReference(ctx, os.Args[2])
+	if (len(os.Args) == 3 || len(os.Args) == 4) && os.Args[1] == referenceCommand {
+		err = serveReference(ctx, os.Args[2], strings.Join(os.Args[3:], ""))
 	} else {
 		flag.Parse()
-		if o.reference {
+		switch {
+		case o.referenceStore != "" && !o.reference:
+			err = errors.New("--reference-store needs --reference")
+		case o.reference:
 			err = benchReference(ctx, o, os.Stdout)
-		} else {
+		default:
 			err = bench(ctx, o, os.Stdout)
 		}
 	}

@@ -21,6 +21,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/store"
+	"github.com/portvakt/portvakt/internal/store/sqlstore"
 )
 
 // The reference token endpoint: the least any JWT-grant token endpoint does
@@ -35,6 +37,15 @@ import (
 // an HTTP token endpoint can get at all: the gap between its ratio and a
 // server's is the server's own work, the gap between it and 1 is the
 // machine's HTTP cost and the tool's.
+//
+// With a store (--reference-store sqlite or postgres) it also does the one
+// thing of a server's own work that no token endpoint may skip: the replay
+// check, the server's own atomic insert of the issued-token row keyed by the
+// assertion's jti (sqlstore's group commit, handed over before the signature
+// and awaited after it, as the exchange does). A replayed jti gets
+// invalid_grant. The gap between the reference with and without a store is
+// the store's cost on this machine; the gap between it and a server is the
+// rest of the server's work.
 
 // referenceFiles are what the reference server writes into its directory
 // once it listens.
@@ -44,12 +55,58 @@ const (
 	refKeyFile    = "client-key.pem"
 	refKID        = "reference-1"
 	refClientID   = "reference-client"
+	refDBFile     = "reference.db"
+	refOrgno      = "310000035" // the rows' consumer: the dev server's demo consumer
 )
 
+// referenceDSNEnv holds the PostgreSQL DSN of --reference-store postgres
+// (the server's own variable, as scripts/bench.sh sets it for the server).
+const referenceDSNEnv = "PORTVAKT_DATABASE_DSN"
+
+// issuedTokens is the store's replay insert, as the exchange uses it.
+type issuedTokens interface {
+	StartInsertIssuedToken(ctx context.Context, t store.IssuedToken) (wait func() error)
+}
+
+// openReferenceStore opens and migrates the reference's store: driver is
+// sqlstore.DriverSQLite (a file in dir) or sqlstore.DriverPostgres (the DSN
+// in referenceDSNEnv).
+func openReferenceStore(ctx context.Context, dir, driver string) (*sqlstore.Store, error) {
+	dsn := filepath.Join(dir, refDBFile)
+	switch driver {
+	case sqlstore.DriverSQLite:
+	case sqlstore.DriverPostgres:
+		if dsn = os.Getenv(referenceDSNEnv); dsn == "" {
+			return nil, fmt.Errorf("reference store postgres: set %s to the database's DSN", referenceDSNEnv)
+		}
+	default:
+		return nil, fmt.Errorf("reference store %q: want %q or %q", driver, sqlstore.DriverSQLite, sqlstore.DriverPostgres)
+	}
+	st, err := sqlstore.Open(ctx, sqlstore.Config{Driver: driver, DSN: dsn})
+	if err != nil {
+		return nil, fmt.Errorf("reference store: %w", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("reference store: %w", err)
+	}
+	return st, nil
+}
+
 // serveReference runs the reference server on a free loopback port until ctx
-// ends. It writes its client key, a mix naming it, and (last, so a reader
-// that sees it finds the rest) its issuer into dir.
-func serveReference(ctx context.Context, dir string) error {
+// ends, with the store named by storeDriver ("": none). It writes its client
+// key, a mix naming it, and (last, so a reader that sees it finds the rest)
+// its issuer into dir.
+func serveReference(ctx context.Context, dir, storeDriver string) error {
+	var tokens issuedTokens
+	if storeDriver != "" {
+		st, err := openReferenceStore(ctx, dir, storeDriver)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		tokens = st
+	}
 	clientKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
@@ -90,7 +147,7 @@ func serveReference(ctx context.Context, dir string) error {
 			return err
 		}
 	}
-	srv := &http.Server{Handler: referenceHandler(issuer, &clientKey.PublicKey, signKey), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: referenceHandler(issuer, &clientKey.PublicKey, signKey, tokens), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
@@ -101,8 +158,9 @@ func serveReference(ctx context.Context, dir string) error {
 	return nil
 }
 
-// referenceHandler serves the metadata document and the token endpoint.
-func referenceHandler(issuer string, clientKey *rsa.PublicKey, signKey *rsa.PrivateKey) http.Handler {
+// referenceHandler serves the metadata document and the token endpoint;
+// tokens, when not nil, is the replay insert.
+func referenceHandler(issuer string, clientKey *rsa.PublicKey, signKey *rsa.PrivateKey, tokens issuedTokens) http.Handler {
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(issuer), jwt.WithExpirationRequired(), jwt.WithIssuedAt())
 	keyFunc := func(t *jwt.Token) (any, error) {
 		if t.Header["kid"] != refKID {
@@ -138,16 +196,37 @@ func referenceHandler(issuer string, clientKey *rsa.PublicKey, signKey *rsa.Priv
 			return
 		}
 		scope, _ := claims["scope"].(string)
-		var jti [16]byte
-		_, _ = rand.Read(jti[:])
-		now := time.Now()
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		jti := base64.RawURLEncoding.EncodeToString(b[:])
+		now := time.Now().Truncate(time.Second)
+		exp := now.Add(120 * time.Second)
+		inserted := func() error { return nil }
+		if tokens != nil {
+			ajti, _ := claims["jti"].(string)
+			if ajti == "" {
+				refuse(w, http.StatusBadRequest, "invalid_grant")
+				return
+			}
+			inserted = tokens.StartInsertIssuedToken(r.Context(), store.IssuedToken{
+				ClientID: refClientID, AssertionJTI: ajti, TokenJTI: jti, ConsumerOrgno: refOrgno,
+				Scopes: []string{scope}, Audience: []string{}, IssuedAt: now, ExpiresAt: exp, ClientAMR: protocol.AMRPrivateKeyJWT,
+			})
+		}
 		at := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
 			"iss": issuer, "client_id": refClientID, "scope": scope, "token_type": "Bearer",
-			"iat": now.Unix(), "exp": now.Add(120 * time.Second).Unix(), "jti": base64.RawURLEncoding.EncodeToString(jti[:]),
+			"iat": now.Unix(), "exp": exp.Unix(), "jti": jti,
 		})
 		at.Header["typ"] = "at+jwt"
-		signed, err := at.SignedString(signKey)
-		if err != nil {
+		signed, signErr := at.SignedString(signKey)
+		if err := inserted(); errors.Is(err, store.ErrConflict) {
+			refuse(w, http.StatusBadRequest, "invalid_grant")
+			return
+		} else if err != nil {
+			refuse(w, http.StatusServiceUnavailable, "temporarily_unavailable")
+			return
+		}
+		if signErr != nil {
 			refuse(w, http.StatusInternalServerError, "server_error")
 			return
 		}
@@ -167,22 +246,34 @@ func benchReference(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 	var stop func()
-	if o.issuer, o.mix, o.serverPID, stop, err = startReference(ctx, dir); err != nil {
+	if o.issuer, o.mix, o.serverPID, stop, err = startReference(ctx, dir, o.referenceStore); err != nil {
 		return err
 	}
 	defer stop()
-	o.tokenURL, o.driver = "", "reference"
+	o.tokenURL, o.driver = "", referenceLabel(o.referenceStore)
 	return bench(ctx, o, out)
 }
 
-// startReference starts `portvakt-bench reference-server DIR` as a child
-// process and waits until it listens. stop ends it.
-func startReference(ctx context.Context, dir string) (issuer, mix string, pid int, stop func(), err error) {
+// referenceLabel is the summary's driver for the reference with storeDriver.
+func referenceLabel(storeDriver string) string {
+	if storeDriver == "" {
+		return "reference"
+	}
+	return "reference+" + storeDriver
+}
+
+// startReference starts `portvakt-bench reference-server DIR [STORE]` as a
+// child process and waits until it listens. stop ends it.
+func startReference(ctx context.Context, dir, storeDriver string) (issuer, mix string, pid int, stop func(), err error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", "", 0, nil, err
 	}
-	cmd := exec.Command(exe, referenceCommand, dir)
+	args := []string{referenceCommand, dir}
+	if storeDriver != "" {
+		args = append(args, storeDriver)
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return "", "", 0, nil, fmt.Errorf("reference server: %w", err)
