@@ -67,7 +67,11 @@ func main() {
 	defer stop()
 	var err error
 	if (len(os.Args) == 3 || len(os.Args) == 4) && os.Args[1] == referenceCommand {
-		err = serveReference(ctx, os.Args[2], strings.Join(os.Args[3:], ""))
+		storeDriver := "" // reference-server DIR [STORE]
+		if len(os.Args) == 4 {
+			storeDriver = os.Args[3]
+		}
+		err = serveReference(ctx, os.Args[2], storeDriver)
 	} else {
 		flag.Parse()
 		switch {
