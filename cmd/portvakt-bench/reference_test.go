@@ -45,27 +45,9 @@ func startReferenceInProcess(t *testing.T, storeDriver string) (issuer, mix stri
 	}
 }
 
-func TestReferenceServerUnderTheLoadTool(t *testing.T) {
-	issuer, mix := startReferenceInProcess(t, "")
-	var out bytes.Buffer
-	err := bench(t.Context(), options{
-		issuer: issuer, mix: mix, concurrency: 2, duration: 400 * time.Millisecond, rounds: 2,
-		boundSample: 50 * time.Millisecond, rateEstimate: 500, driver: "reference",
-		presignLimit: 20 * time.Second, warmupPerClient: 1,
-	}, &out)
-	if err != nil {
-		t.Fatalf("bench: %v\n%s", err, out.String())
-	}
-	summary := summaryLine(out.String())
-	for _, want := range []string{"driver=reference", "errors=none"} {
-		if !strings.Contains(summary, want) {
-			t.Errorf("summary line lacks %q: %s", want, summary)
-		}
-	}
-}
-
-func TestReferenceServerIssuesOnlyForItsClientsValidAssertions(t *testing.T) {
-	issuer, mix := startReferenceInProcess(t, "")
+// referenceClient is the one client of the reference server's mix.
+func referenceClient(t *testing.T, issuer, mix string) source {
+	t.Helper()
 	specs, err := readMix(mix)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +56,38 @@ func TestReferenceServerIssuesOnlyForItsClientsValidAssertions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := srcs[0].ts.Fetch(t.Context())
+	return srcs[0]
+}
+
+// loadCleanly runs the tool briefly against the reference server and checks
+// that its summary names the reference and counts no errors.
+func loadCleanly(t *testing.T, issuer, mix, label string, concurrency int) {
+	t.Helper()
+	var out bytes.Buffer
+	err := bench(t.Context(), options{
+		issuer: issuer, mix: mix, concurrency: concurrency, duration: 400 * time.Millisecond, rounds: 2,
+		boundSample: 50 * time.Millisecond, rateEstimate: 500, driver: label,
+		presignLimit: 20 * time.Second, warmupPerClient: 1,
+	}, &out)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out.String())
+	}
+	summary := summaryLine(out.String())
+	for _, want := range []string{"driver=" + label + " ", "errors=none"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary line lacks %q: %s", want, summary)
+		}
+	}
+}
+
+func TestReferenceServerUnderTheLoadTool(t *testing.T) {
+	issuer, mix := startReferenceInProcess(t, "")
+	loadCleanly(t, issuer, mix, "reference", 2)
+}
+
+func TestReferenceServerIssuesOnlyForItsClientsValidAssertions(t *testing.T) {
+	issuer, mix := startReferenceInProcess(t, "")
+	tok, err := referenceClient(t, issuer, mix).ts.Fetch(t.Context())
 	if err != nil || tok.AccessToken == "" {
 		t.Fatalf("token from the reference server: %v", err)
 	}
@@ -139,14 +152,7 @@ func TestReferenceServerWithAStoreIssuesOncePerAssertion(t *testing.T) {
 	for _, driver := range referenceStores(t) {
 		t.Run(driver, func(t *testing.T) {
 			issuer, mix := startReferenceInProcess(t, driver)
-			specs, err := readMix(mix)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srcs, err := sources(t.Context(), issuer, "", specs)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ts := referenceClient(t, issuer, mix).ts
 			post := func(a string) (int, string) {
 				t.Helper()
 				resp, err := http.PostForm(issuer+"token", url.Values{"grant_type": {client.GrantType}, "assertion": {a}})
@@ -164,7 +170,7 @@ func TestReferenceServerWithAStoreIssuesOncePerAssertion(t *testing.T) {
 				}
 				return resp.StatusCode, body.Error
 			}
-			a, err := srcs[0].ts.Assertion(t.Context())
+			a, err := ts.Assertion(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,29 +180,14 @@ func TestReferenceServerWithAStoreIssuesOncePerAssertion(t *testing.T) {
 			if status, e := post(a); status != http.StatusBadRequest || e != "invalid_grant" {
 				t.Errorf("replay: status %d %q, want 400 invalid_grant", status, e)
 			}
-			b, err := srcs[0].ts.Assertion(t.Context())
+			b, err := ts.Assertion(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
 			if status, e := post(b); status != http.StatusOK {
 				t.Errorf("a fresh assertion after the replay: status %d %s, want 200", status, e)
 			}
-
-			var out bytes.Buffer
-			err = bench(t.Context(), options{
-				issuer: issuer, mix: mix, concurrency: 4, duration: 400 * time.Millisecond, rounds: 2,
-				boundSample: 50 * time.Millisecond, rateEstimate: 500, driver: referenceLabel(driver),
-				presignLimit: 20 * time.Second, warmupPerClient: 1,
-			}, &out)
-			if err != nil {
-				t.Fatalf("bench: %v\n%s", err, out.String())
-			}
-			summary := summaryLine(out.String())
-			for _, want := range []string{"driver=reference+" + driver, "errors=none"} {
-				if !strings.Contains(summary, want) {
-					t.Errorf("summary line lacks %q: %s", want, summary)
-				}
-			}
+			loadCleanly(t, issuer, mix, "reference+"+driver, 4)
 		})
 	}
 }
