@@ -19,6 +19,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/portvakt/portvakt/internal/protocol"
 )
 
 // Config selects the exporters. Every field works at its zero value
@@ -137,7 +139,7 @@ type Metrics struct {
 	rulesReloads    metric.Int64Counter
 	purged          metric.Int64Counter
 	purgeErrors     metric.Int64Counter
-	attrsByOutcome  map[[3]string]metric.MeasurementOption
+	tokenAttrs      *attrSets // client_amr, delegated, outcome
 	tokenOutcome    *attrSets // outcome
 	tokenError      *attrSets // error
 	httpAttrs       *attrSets // route, method, status_class
@@ -178,7 +180,7 @@ func newMetrics(m metric.Meter) (*Metrics, error) {
 		metric.WithDescription("Group commit of issued-token rows: rows per statement"),
 		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64))
 	errs = append(errs, err)
-	out.attrsByOutcome = map[[3]string]metric.MeasurementOption{}
+	out.tokenAttrs = newAttrSets("client_amr", "delegated", "outcome")
 	out.tokenOutcome = newAttrSets("outcome")
 	out.tokenError = newAttrSets("error")
 	out.httpAttrs = newAttrSets("route", "method", "status_class")
@@ -187,14 +189,6 @@ func newMetrics(m metric.Meter) (*Metrics, error) {
 	out.miss = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))
 	out.reloadOK = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "ok")))
 	out.relKO = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "error")))
-	for _, amr := range []string{"", "virksomhetssertifikat", "private_key_jwt"} {
-		for _, del := range []string{"true", "false"} {
-			for _, oc := range []string{"issued", "rejected", "failed"} {
-				out.attrsByOutcome[[3]string{amr, del, oc}] = metric.WithAttributeSet(attribute.NewSet(
-					attribute.String("client_amr", amr), attribute.String("delegated", del), attribute.String("outcome", oc)))
-			}
-		}
-	}
 	return out, errors.Join(errs...)
 }
 
@@ -212,11 +206,12 @@ func (m *Metrics) TokenRequest(ctx context.Context, amr string, delegated bool, 
 	if delegated {
 		del = "true"
 	}
-	opt, ok := m.attrsByOutcome[[3]string{amr, del, oc}]
-	if !ok {
-		opt = m.attrsByOutcome[[3]string{"", del, oc}]
+	switch amr {
+	case protocol.AMRCertificate, protocol.AMRPrivateKeyJWT:
+	default:
+		amr = "" // before the client was known, or a value no label is kept for
 	}
-	m.tokenRequests.Add(ctx, 1, opt)
+	m.tokenRequests.Add(ctx, 1, m.tokenAttrs.get([3]string{amr, del, oc}))
 	m.tokenDuration.Record(ctx, took.Seconds(), m.tokenOutcome.get([3]string{oc}))
 	if code != "" {
 		m.tokenErrors.Add(ctx, 1, m.tokenError.get([3]string{code}))
