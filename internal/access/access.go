@@ -179,31 +179,43 @@ func lifetime(p Policy, c store.Client, scopes []store.Scope) time.Duration {
 // rule for making a delegation (the consumer must be able to get the scope).
 func CanGet(recs Records, scope, org string) bool {
 	s, ok := recs.Scope(scope)
-	if !ok || !s.Active {
-		return false
-	}
-	return s.AccessibleForAll || recs.HasAccess(scope, org)
+	return ok && s.Active && reaches(recs, s, org)
+}
+
+// reaches reports whether org has access to s whatever its active flag:
+// APPROVED access, or accessible for all.
+func reaches(recs Records, s store.Scope, org string) bool {
+	return s.AccessibleForAll || recs.HasAccess(s.Name, org)
 }
 
 // ClientMayList reports whether a client of org may list scope (SPEC 1):
-// org can get it itself, or an ACTIVE delegation of the delegable scope to
-// org exists from a consumer that can get it. Accessible-for-all scopes are
-// covered by CanGet.
+// org has access to it itself, or an ACTIVE delegation of the delegable
+// scope to org exists from a consumer that has access to it.
+// Accessible-for-all scopes are covered by the first.
+//
+// The scope's active flag does not matter here: scopes are never deleted,
+// only deactivated, and a client that lists a deactivated scope is refused
+// it at token time (invalid_scope). Listing is about access, not about the
+// scope's state, so deactivating a scope never makes a declared client
+// invalid.
 //
 // Delegable here means "has a delegation source": the caller (the
 // self-service API) does not know the issuer, and a delegation can only be
 // recorded for a delegable scope anyway. Decide applies the stricter
 // issuer check when a token is requested.
 func ClientMayList(recs SupplierRecords, scope, org string) bool {
-	if CanGet(recs, scope, org) {
+	s, ok := recs.Scope(scope)
+	if !ok {
+		return false
+	}
+	if reaches(recs, s, org) {
 		return true
 	}
-	s, ok := recs.Scope(scope)
-	if !ok || !s.Active || !s.Delegable() {
+	if !s.Delegable() {
 		return false
 	}
 	for _, consumer := range recs.Delegators(scope, org) {
-		if CanGet(recs, scope, consumer) {
+		if reaches(recs, s, consumer) {
 			return true
 		}
 	}

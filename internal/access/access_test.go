@@ -439,7 +439,8 @@ func TestClientMayList(t *testing.T) {
 		{"fail/delegation of a scope that is not delegable", "acme:nodeleg", vendor, false},
 		{"fail/no delegation", "acme:nodelegrow", vendor, false},
 		{"fail/denied access", "acme:denied", consumer, false},
-		{"fail/inactive scope", "acme:inactive", consumer, false},
+		{"ok/inactive scope with access stays listable (refused at token time)", "acme:inactive", consumer, true},
+		{"fail/inactive scope without access", "acme:inactive", stranger, false},
 		{"fail/unknown scope", "acme:nope", consumer, false},
 		{"fail/no access at all", "acme:direct", stranger, false},
 	}

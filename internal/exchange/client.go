@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -28,7 +29,8 @@ func (e *Exchanger) clientKey(ctx context.Context, snap *rules.Snapshot, t *jwt.
 	}
 	client, ok := snap.Client(iss)
 	if !ok || !client.Active {
-		return store.Client{ClientID: iss}, "", nil, protocol.InvalidGrant("Unknown or inactive client: iss %q is not the client_id of an active client", clip(iss, 64))
+		// iss is unverified: what reaches the access log is clipped.
+		return store.Client{ClientID: clip(iss, 64)}, "", nil, protocol.InvalidGrant("Unknown or inactive client: iss %q is not the client_id of an active client", clip(iss, 64))
 	}
 	if len(client.Keys) > 0 {
 		kid, _ := t.Header["kid"].(string)
@@ -94,10 +96,14 @@ func registeredKey(snap *rules.Snapshot, c store.Client, kid string, now time.Ti
 	return nil, protocol.InvalidGrant("Unknown kid %q: it is not among the client's registered keys", clip(kid, 64))
 }
 
-// clip bounds attacker-chosen text echoed in a description.
+// clip bounds attacker-chosen text echoed in a description or logged: at
+// most n bytes, cut at a rune boundary.
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "..."
 }

@@ -81,7 +81,8 @@ func New(cfg Config, rs RuleSource, certs *entcert.Verifier, tokens TokenRecorde
 	}
 	return &Exchanger{
 		cfg: cfg, rules: rs, certs: certs, tokens: tokens, keys: keys,
-		parser: jwt.NewParser(jwt.WithValidMethods(AllowedAlgorithms), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation()),
+		parser: jwt.NewParser(jwt.WithValidMethods(AllowedAlgorithms), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation(),
+			jwt.WithStrictDecoding()),
 		policy: access.Policy{Issuer: cfg.Issuer, DefaultLifetime: cfg.DefaultLifetime},
 	}
 }
@@ -118,10 +119,17 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	}
 
 	// The assertion's syntax, the client, its key or certificate, the signature.
+	if err := checkCompact(req.Assertion); err != nil {
+		return res, err
+	}
 	vctx, span := e.cfg.Tracer.Start(ctx, "assertion.verify")
 	var keyErr error
 	var client store.Client
 	tok, err := e.parser.Parse(req.Assertion, func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			keyErr = protocol.InvalidGrant("The assertion's header has a crit parameter: this server understands no JWS extension, so it refuses every assertion that names one; remove crit")
+			return nil, keyErr
+		}
 		var key any
 		client, res.ClientAMR, key, keyErr = e.clientKey(vctx, snap, t, now)
 		if keyErr != nil {
@@ -247,14 +255,50 @@ func newJTI() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// replayKeyOf is the assertion's jti, or the SHA-256 of the assertion when it
-// has none, so that every assertion is single-use.
+// replayKeyOf is the assertion's jti or, when it has none, the SHA-256 of
+// its JWS signing input (header.payload as sent), so that every assertion is
+// single-use. The signature is left out on purpose: an ECDSA signature has
+// more than one valid encoding, and the header and payload are canonical
+// once checkCompact and strict decoding have refused every other spelling
+// of the same bytes.
 func replayKeyOf(jti, assertion string) string {
 	if jti != "" {
 		return jti
 	}
-	sum := sha256.Sum256([]byte(assertion))
+	sum := sha256.Sum256([]byte(assertion[:strings.LastIndexByte(assertion, '.')]))
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// checkCompact refuses an assertion that is not three segments of base64url
+// characters, the first two non-empty (an empty signature is left to the
+// parser, whose answer names the alg). The base64 decoder skips CR and LF,
+// so without this an assertion with line breaks would decode to the same
+// JWS under another spelling; strict decoding (in the parser) refuses
+// non-zero trailing bits, the other source of alternative spellings.
+func checkCompact(assertion string) error {
+	dots, start := 0, 0
+	for i := 0; i < len(assertion); i++ {
+		c := assertion[i]
+		switch {
+		case c == '.':
+			if i == start {
+				return errNotCompact()
+			}
+			dots++
+			start = i + 1
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return errNotCompact()
+		}
+	}
+	if dots != 2 {
+		return errNotCompact()
+	}
+	return nil
+}
+
+func errNotCompact() error {
+	return protocol.InvalidGrant("The assertion is not a well-formed JWS in compact serialization: three parts of base64url without padding, separated by dots")
 }
 
 func audClaim(aud []string) any {

@@ -59,11 +59,21 @@ func (b *clientBody) validate(recs access.SupplierRecords, org string, keep []st
 		switch {
 		case slices.Index(b.Scopes, s) < i:
 			errs = append(errs, FieldError{field, fmt.Sprintf("scope %s is listed twice", s)})
-		case !slices.Contains(keep, s) && !access.ClientMayList(recs, s, org):
-			errs = append(errs, FieldError{field, fmt.Sprintf("organisation %s cannot get scope %s: it does not exist, is not active, or the org has no access, no delegation, and it is not accessible for all", org, s)})
+		case slices.Contains(keep, s):
+		case !scopeActive(recs, s) || !access.ClientMayList(recs, s, org):
+			// One message for every reason, so that it tells nothing about
+			// the private scopes of other orgs.
+			errs = append(errs, FieldError{field, fmt.Sprintf("organisation %s cannot get scope %s: it does not exist, is deactivated, or the org has no access, no delegation, and it is not accessible for all", org, s)})
 		}
 	}
 	return errs
+}
+
+// scopeActive reports whether scope exists and is active: a client may keep
+// a scope that was deactivated after it was listed, but not newly list one.
+func scopeActive(recs access.SupplierRecords, scope string) bool {
+	s, ok := recs.Scope(scope)
+	return ok && s.Active
 }
 
 func (b *clientBody) apply(cl *store.Client) {

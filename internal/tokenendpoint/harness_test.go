@@ -1,6 +1,7 @@
 package tokenendpoint_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -73,6 +74,25 @@ type env struct {
 	srv     *httptest.Server
 	pki     *testpki.PKI
 	ids     map[string]*identity
+	logs    *logBuffer // the access lines, JSON
+}
+
+// logBuffer collects log output written from the server's goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 var (
@@ -268,11 +288,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	ex := exchange.New(exchange.Config{Issuer: issuer, Now: c.Now}, cache, certs, db, keys)
-	h, err := server.Public{Issuer: issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS, Log: slog.New(slog.DiscardHandler)}.Handler()
+	logs := &logBuffer{}
+	h, err := server.Public{Issuer: issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS, Log: slog.New(slog.NewJSONHandler(logs, nil))}.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, clock: c, db: db, store: st, cache: cache, keys: keys, handler: h, pki: pki, ids: ids}
+	e := &env{t: t, clock: c, db: db, store: st, cache: cache, keys: keys, handler: h, pki: pki, ids: ids, logs: logs}
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	return e
