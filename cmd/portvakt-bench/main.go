@@ -41,6 +41,7 @@ type options struct {
 	cpuProfile       string
 	reference        bool
 	referenceStore   string
+	churn            time.Duration
 }
 
 func main() {
@@ -61,12 +62,15 @@ func main() {
 	flag.IntVar(&o.warmupPerClient, "warmup", 5, "unmeasured requests per client before the rounds (connections, caches)")
 	flag.DurationVar(&o.wait, "wait", 0, "wait up to this long for the server to answer discovery (a server just started)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this tool over the rounds to this file (the bound samples carry the label phase=bound: go tool pprof -tagignore phase=bound leaves them out)")
+	flag.DurationVar(&o.churn, "churn", 0, "during the rounds, make one self-service change per this interval (the dev provider grants or removes one org's access to demo:read) and time the first token after each (0: none; needs --dev-dir)")
 	flag.BoolVar(&o.reference, "reference", false, "measure the reference token endpoint instead of a server (see reference.go): only the grant's crypto and net/http, started by this tool on loopback; --issuer, --dev-dir, --mix, --server-pid and --driver are ignored")
 	flag.StringVar(&o.referenceStore, "reference-store", "", "with --reference: also do the replay check, the atomic issued-token insert of the server's store, in \"sqlite\" (a file of the reference's own) or \"postgres\" (the DSN in $"+referenceDSNEnv+")")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if (len(os.Args) == 3 || len(os.Args) == 4) && os.Args[1] == referenceCommand {
+	if len(os.Args) > 1 && os.Args[1] == seedCommand {
+		err = runSeed(ctx, os.Args[2:], os.Stdout)
+	} else if (len(os.Args) == 3 || len(os.Args) == 4) && os.Args[1] == referenceCommand {
 		storeDriver := "" // reference-server DIR [STORE]
 		if len(os.Args) == 4 {
 			storeDriver = os.Args[3]
@@ -274,6 +278,12 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var ch *churn
+	if o.churn > 0 {
+		if ch, err = newChurn(ctx, o.churn, o.issuer, o.tokenURL, o.devDir); err != nil {
+			return err
+		}
+	}
 	f := newFeed(jobs, o.requests)
 	var (
 		total               stats
@@ -299,9 +309,14 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	before := measureBound()
 	for r := range rounds {
 		left := f.limit - f.used()
+		stopChurn := func() {}
+		if ch != nil {
+			stopChurn = ch.start(ctx)
+		}
 		c0 := snapshot(o.serverPID)
 		st := run(ctx, tc, f, o.concurrency, slice, left/(rounds-r))
 		c1 := snapshot(o.serverPID)
+		stopChurn()
 		serverCPU += c1.server - c0.server
 		selfSecs += c1.self - c0.self
 		busySecs += c1.busy - c0.busy
@@ -396,9 +411,13 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 			fmt.Fprintf(out, "crypto share of the server's CPU per token %.2f\n", eff)
 		}
 	}
-	fmt.Fprintf(out, "summary: driver=%s tokens_per_s=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f requests=%d errors=%s bound_per_s=%.0f bound_min_per_s=%s bound_max_per_s=%s rounds=%d ratio=%s ratio_adj=%s cpu_eff=%s server_cpu_s=%.2f loadgen_cpu_s=%.2f loadgen_us_per_req=%.0f other_cpu_s=%s rss_mib=%.1f hwm_mib=%.1f concurrency=%d cores=%d\n",
+	churnFields := ""
+	if ch != nil {
+		churnFields = ch.report(out)
+	}
+	fmt.Fprintf(out, "summary: driver=%s tokens_per_s=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f requests=%d errors=%s bound_per_s=%.0f bound_min_per_s=%s bound_max_per_s=%s rounds=%d ratio=%s ratio_adj=%s cpu_eff=%s server_cpu_s=%.2f loadgen_cpu_s=%.2f loadgen_us_per_req=%.0f other_cpu_s=%s rss_mib=%.1f hwm_mib=%.1f concurrency=%d cores=%d%s\n",
 		o.driver, tps, msf(total.percentile(.5)), msf(total.percentile(.99)), msf(total.percentile(1)), total.requests, errorSummary(total.errors),
-		bound, f0(bmin), f0(bmax), len(done), f2(ratio), f2(ratioAdj), f2(eff), serverCPU, selfSecs, selfPerReq, f2(others), peak, hwm, o.concurrency, ncpu)
+		bound, f0(bmin), f0(bmax), len(done), f2(ratio), f2(ratioAdj), f2(eff), serverCPU, selfSecs, selfPerReq, f2(others), peak, hwm, o.concurrency, ncpu, churnFields)
 	if total.tokens == 0 {
 		return errors.New("no token was issued in the rounds")
 	}
