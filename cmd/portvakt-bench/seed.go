@@ -39,7 +39,7 @@ type dataset struct {
 	// audit view is measured; Expired rows are past Retention (a purge
 	// backlog).
 	Tokens, FewTokens, Expired int
-	TokenSpan, Retention      time.Duration
+	TokenSpan, Retention       time.Duration
 }
 
 // Sizes: S is a demo-sized platform, L a country's.
