@@ -5,11 +5,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -71,7 +75,12 @@ func seedScope(i int) (prefix, name string) {
 }
 
 // seed writes the dataset d into the store behind cfg.
-func seed(ctx context.Context, cfg sqlstore.Config, d dataset, now time.Time, out io.Writer) error {
+//
+// When keyDir is set, the big org and the few-tokens org each also get an
+// admin client with a registered key whose private half is written there
+// (seed-admin.key.pem, kid seed-admin), so that their lists can be read
+// through the API; their client ids are printed.
+func seed(ctx context.Context, cfg sqlstore.Config, d dataset, now time.Time, keyDir string, out io.Writer) error {
 	if d.Orgs < 2 || d.Scopes < 10 || d.Scopes%2 != 0 || d.Access > d.Scopes*min(d.Orgs, 1000) ||
 		d.Delegations > d.Access/2 || d.BigOrgClients > d.Clients {
 		return fmt.Errorf("seed: inconsistent sizes %+v", d)
@@ -175,6 +184,12 @@ func seed(ctx context.Context, cfg sqlstore.Config, d dataset, now time.Time, ou
 	}
 	step("clients", d.Clients, t0)
 
+	if keyDir != "" {
+		if err := seedAdmins(ctx, st, keyDir, orgs[:2], now, out); err != nil {
+			return err
+		}
+	}
+
 	t0 = time.Now()
 	if err := seedTokens(ctx, st, d, orgs, now); err != nil {
 		return err
@@ -259,6 +274,50 @@ func seedTokens(ctx context.Context, st store.Store, d dataset, orgs []string, n
 	return errors.Join(errs...)
 }
 
+// seedAdminKID names the seeded admin clients' key.
+const seedAdminKID = "seed-admin"
+
+// seedAdminClient is the client id of the seeded admin client of org.
+func seedAdminClient(org string) string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("portvakt-seed-admin-"+org)).String()
+}
+
+// seedAdmins gives each of orgs an admin client (read scopes and audit)
+// whose key is written to keyDir/seed-admin.key.pem.
+func seedAdmins(ctx context.Context, st store.Store, keyDir string, orgs []string, now time.Time, out io.Writer) error {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(keyDir, "seed-admin.key.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return err
+	}
+	jwk, err := json.Marshal(jose.JSONWebKey{Key: k.Public(), KeyID: seedAdminKID, Algorithm: "ES256", Use: "sig"})
+	if err != nil {
+		return err
+	}
+	return st.Update(ctx, func(tx store.Tx) error {
+		for _, org := range orgs {
+			id := seedAdminClient(org)
+			if err := tx.CreateClient(ctx, store.Client{ClientID: id, ClientOrgno: org, ClientName: "seed admin",
+				Description: "reads the seeded org's lists", IntegrationType: protocol.IntegrationMaskinporten,
+				TokenEndpointAuthMethod: protocol.AuthPrivateKeyJWT,
+				Scopes:                  []string{"portvakt:clients.read", "portvakt:scopes.read", "portvakt:audit.read"},
+				Keys:                    []store.ClientKey{{KID: seedAdminKID, JWK: jwk, Created: now, Expires: now.AddDate(1, 0, 0)}},
+				Active:                  true, Created: now, LastUpdated: now}); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "admin client of %s: %s (key %s, kid %s)\n", org, id, path, seedAdminKID)
+		}
+		return nil
+	})
+}
+
 // seedJWK is one public EC key shared by the seeded clients' key sets.
 func seedJWK() (json.RawMessage, error) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -278,6 +337,7 @@ func runSeed(ctx context.Context, args []string, out io.Writer) error {
 	expired := fs.Int("expired", 0, "issued-token rows past the audit retention (a purge backlog)")
 	span := fs.Duration("token-span", 72*time.Hour, "the live tokens' issue times spread over this span before now")
 	retention := fs.Duration("retention", 90*24*time.Hour, "the server's audit.retention: --expired rows are older")
+	keyDir := fs.String("key-dir", "", "write the measured orgs' admin key here and give those orgs an admin client (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -286,5 +346,5 @@ func runSeed(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("seed: --size must be S or L, not %q", *size)
 	}
 	d.Tokens, d.Expired, d.TokenSpan, d.Retention = *tokens, *expired, *span, *retention
-	return seed(ctx, sqlstore.Config{Driver: *driver, DSN: *dsn}, d, time.Now().UTC(), out)
+	return seed(ctx, sqlstore.Config{Driver: *driver, DSN: *dsn}, d, time.Now().UTC(), *keyDir, out)
 }

@@ -17,7 +17,7 @@ func TestSeedFillsTheStore(t *testing.T) {
 	dsn := filepath.Join(t.TempDir(), "seed.db")
 	d := datasets["S"]
 	d.Tokens, d.Expired = 500, 40
-	if err := seed(ctx, sqlstore.Config{Driver: "sqlite", DSN: dsn}, d, time.Now().UTC(), io.Discard); err != nil {
+	if err := seed(ctx, sqlstore.Config{Driver: "sqlite", DSN: dsn}, d, time.Now().UTC(), t.TempDir(), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	st, err := sqlstore.Open(ctx, sqlstore.Config{Driver: "sqlite", DSN: dsn})
@@ -38,7 +38,7 @@ func TestSeedFillsTheStore(t *testing.T) {
 	dels, err := st.ListDelegations(ctx, store.DelegationFilter{})
 	count("delegations", len(dels), d.Delegations, err)
 	clients, err := st.ListClients(ctx)
-	count("clients", len(clients), d.Clients, err)
+	count("clients", len(clients), d.Clients+2, err) // and the two admin clients
 	orgs := seedOrgs(d.Orgs)
 	big := 0
 	for _, c := range clients {
@@ -46,7 +46,7 @@ func TestSeedFillsTheStore(t *testing.T) {
 			big++
 		}
 	}
-	count("clients of the big org", big, d.BigOrgClients, nil)
+	count("clients of the big org", big, d.BigOrgClients+1, nil)
 	few, err := st.ListIssuedTokens(ctx, store.IssuedTokenFilter{Org: orgs[1], Limit: 1000})
 	count("tokens of the few-tokens org", len(few), d.FewTokens, err)
 	all, err := st.ListIssuedTokens(ctx, store.IssuedTokenFilter{Limit: 1000})
