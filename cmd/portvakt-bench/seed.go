@@ -38,6 +38,9 @@ type dataset struct {
 	// BigOrgClients of the clients belong to one org (the first seeded),
 	// the org whose client list is measured.
 	BigOrgClients int
+	// OnlyTokens skips the records: only issued-token rows are added (a
+	// purge backlog on a store seeded before).
+	OnlyTokens bool
 	// Tokens issued-token rows spread over the last TokenSpan, of which
 	// FewTokens (at most) belong to the second seeded org, the org whose
 	// audit view is measured; Expired rows are past Retention (a purge
@@ -99,6 +102,14 @@ func seed(ctx context.Context, cfg sqlstore.Config, d dataset, now time.Time, ke
 	}
 
 	orgs := seedOrgs(d.Orgs)
+	if d.OnlyTokens {
+		t0 := time.Now()
+		if err := seedTokens(ctx, st, d, orgs, now); err != nil {
+			return err
+		}
+		step("issued tokens", d.Tokens+d.Expired, t0)
+		return nil
+	}
 	// Providers own ten scopes each; providers are the first orgs.
 	t0 := time.Now()
 	if err := batched(ctx, st, (d.Scopes+9)/10, func(tx store.Tx, i int) error {
@@ -238,6 +249,7 @@ func seedTokens(ctx context.Context, st store.Store, d dataset, orgs []string, n
 		every = max(1, d.Tokens/d.FewTokens)
 	}
 	total := d.Tokens + d.Expired
+	run := strconv.FormatInt(now.UnixNano(), 36) // keys unique across seeding runs
 	const workers = 32
 	var (
 		wg   sync.WaitGroup
@@ -256,7 +268,7 @@ func seedTokens(ctx context.Context, st store.Store, d dataset, orgs []string, n
 				}
 				_, scope := seedScope(k % d.Scopes)
 				err := st.InsertIssuedToken(ctx, store.IssuedToken{
-					ClientID: "seed", AssertionJTI: "seed-" + strconv.Itoa(k), TokenJTI: "seed-token-" + strconv.Itoa(k),
+					ClientID: "seed", AssertionJTI: "seed-" + run + "-" + strconv.Itoa(k), TokenJTI: "seed-" + run + "-" + strconv.Itoa(k),
 					ConsumerOrgno: org, Scopes: []string{scope}, Audience: []string{},
 					IssuedAt: iat.Truncate(time.Second), ExpiresAt: iat.Truncate(time.Second).Add(2 * time.Minute),
 					ClientAMR: protocol.AMRPrivateKeyJWT,
@@ -337,6 +349,7 @@ func runSeed(ctx context.Context, args []string, out io.Writer) error {
 	expired := fs.Int("expired", 0, "issued-token rows past the audit retention (a purge backlog)")
 	span := fs.Duration("token-span", 72*time.Hour, "the live tokens' issue times spread over this span before now")
 	retention := fs.Duration("retention", 90*24*time.Hour, "the server's audit.retention: --expired rows are older")
+	onlyTokens := fs.Bool("only-tokens", false, "add only the issued-token rows (to a store seeded before with the same --size)")
 	keyDir := fs.String("key-dir", "", "write the measured orgs' admin key here and give those orgs an admin client (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -345,6 +358,6 @@ func runSeed(ctx context.Context, args []string, out io.Writer) error {
 	if !ok {
 		return fmt.Errorf("seed: --size must be S or L, not %q", *size)
 	}
-	d.Tokens, d.Expired, d.TokenSpan, d.Retention = *tokens, *expired, *span, *retention
+	d.Tokens, d.Expired, d.TokenSpan, d.Retention, d.OnlyTokens = *tokens, *expired, *span, *retention, *onlyTokens
 	return seed(ctx, sqlstore.Config{Driver: *driver, DSN: *dsn}, d, time.Now().UTC(), *keyDir, out)
 }
