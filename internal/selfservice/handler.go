@@ -20,6 +20,7 @@ import (
 	"github.com/portvakt/portvakt/internal/accesslog"
 	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/norid"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/signer"
 	"github.com/portvakt/portvakt/internal/store"
@@ -298,6 +299,8 @@ func scopeParam(r *http.Request) (string, error) {
 		return "", invalid([]FieldError{{Field: "scope", Detail: "the query parameter scope is required, e.g. ?scope=prefix:name"}})
 	case len(q) > 1:
 		return "", invalid([]FieldError{{Field: "scope", Detail: "give the query parameter scope once"}})
+	case len(q[0]) > records.MaxScopeName:
+		return "", invalid([]FieldError{{Field: "scope", Detail: fmt.Sprintf("is longer than %d characters, so it names no scope", records.MaxScopeName)}})
 	}
 	return q[0], nil
 }
