@@ -106,6 +106,9 @@ func testInputBounds(t *testing.T, eng engine) {
 		{"fail/scopes/subscope-too-long", P, "POST", "/scopes", scope("subscope", strings.Repeat("s", 251)), 400, []string{"subscope"}, 0},
 		{"fail/scopes/param-too-long", P, "GET", "/scopes?scope=acme:" + strings.Repeat("s", 300), nil, 400, []string{"scope"}, 0},
 
+		// audit
+		{"fail/audit/target-too-long", C, "GET", "/audit?target=" + strings.Repeat("t", 256), nil, 400, []string{"target"}, 0},
+
 		// prefixes
 		{"ok/prefixes/63", A, "PUT", "/prefixes/" + strings.Repeat("p", 63), map[string]any{"owner_org": providerOrg}, 200, nil, 0},
 		{"fail/prefixes/too-long", A, "PUT", "/prefixes/" + strings.Repeat("p", 64), map[string]any{"owner_org": providerOrg}, 400, []string{"prefix"}, 0},
