@@ -147,7 +147,7 @@ func ValidPrefix(p string) bool { return len(p) <= MaxPrefix && prefixRE.MatchSt
 
 // ValidSubscope reports whether s is a valid subscope: [a-zA-Z0-9._/-]+
 // within a scope name of at most MaxScopeName characters.
-func ValidSubscope(s string) bool { return len(s) < MaxScopeName && subscopeRE.MatchString(s) }
+func ValidSubscope(s string) bool { return len(s) <= MaxScopeName-2 && subscopeRE.MatchString(s) }
 
 // ValidScopeName reports whether name is prefix:subscope with both parts
 // valid and at most MaxScopeName characters in all.

@@ -106,6 +106,10 @@ func testInputBounds(t *testing.T, eng engine) {
 		{"fail/scopes/subscope-too-long", P, "POST", "/scopes", scope("subscope", strings.Repeat("s", 251)), 400, []string{"subscope"}, 0},
 		{"fail/scopes/param-too-long", P, "GET", "/scopes?scope=acme:" + strings.Repeat("s", 300), nil, 400, []string{"scope"}, 0},
 
+		// any body
+		{"fail/body/unknown-field-long", C, "POST", "/clients", map[string]any{"description": "d", strings.Repeat("f", 1000): 1}, 400, []string{"body"}, 0},
+		{"fail/body/unknown-field-bidi", C, "POST", "/clients", map[string]any{"description": "d", "x‮y": 1}, 400, []string{"body"}, 0},
+
 		// audit
 		{"fail/audit/target-too-long", C, "GET", "/audit?target=" + strings.Repeat("t", 256), nil, 400, []string{"target"}, 0},
 

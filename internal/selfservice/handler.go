@@ -254,6 +254,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 		fe = FieldError{Field: "body", Detail: "empty; send a JSON object"}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if len(name) > 64 || records.CheckName("", name) != nil {
+			name = "body" // not echoed: no known field is like it
+		}
 		fe = FieldError{Field: name, Detail: "unknown field; see the API description at " + Base + "/openapi.json"}
 	default:
 		fe = FieldError{Field: "body", Detail: "not a single valid JSON object"}
