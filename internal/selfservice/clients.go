@@ -60,23 +60,6 @@ func (b *clientBody) validate(recs access.SupplierRecords, org string, keep []st
 	return errs
 }
 
-// content checks the body's own fields (records.ValidateClient): name,
-// description, lifetime, and the scope list's length and names.
-func (b *clientBody) content() []FieldError {
-	return fromRecords(records.ValidateClient(store.Client{
-		ClientName: b.ClientName, Description: b.Description, Scopes: b.Scopes, AccessTokenLifetime: b.AccessTokenLifetime,
-	}))
-}
-
-// tooLarge refuses, before any transaction, a body whose scope list is
-// over the bound: the count alone decides, at the cost of a comparison.
-func (b *clientBody) tooLarge(errs []FieldError) error {
-	if len(b.Scopes) <= records.MaxClientScopes {
-		return nil
-	}
-	return invalid(append(slices.Clone(errs), b.content()...))
-}
-
 func (b *clientBody) apply(cl *store.Client) {
 	cl.ClientName = b.ClientName
 	cl.Description = b.Description
@@ -87,12 +70,33 @@ func (b *clientBody) apply(cl *store.Client) {
 	}
 }
 
+// content checks the body's own fields (records.ValidateClient): name,
+// description, lifetime, and the scope list's length and names.
+func (b *clientBody) content() []FieldError {
+	return fromRecords(records.ValidateClient(store.Client{
+		ClientName: b.ClientName, Description: b.Description, Scopes: b.Scopes, AccessTokenLifetime: b.AccessTokenLifetime,
+	}))
+}
+
+// tooLarge refuses a body whose scope list is over the bound right after
+// decoding, before any other check or transaction: the count alone
+// decides, at the cost of a comparison.
+func (b *clientBody) tooLarge() error {
+	if len(b.Scopes) <= records.MaxClientScopes {
+		return nil
+	}
+	return invalid(b.content())
+}
+
 // createClient is POST /clients. The client belongs to the caller's org;
 // the platform admin (portvakt:admin) may name another client_orgno, which
 // is how an organisation gets its first, certificate-authenticated client.
 func (h *handler) createClient(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var b clientBody
 	if err := decodeBody(w, r, &b); err != nil {
+		return err
+	}
+	if err := b.tooLarge(); err != nil {
 		return err
 	}
 	org := cmp.Or(b.ClientOrgno, c.Org)
@@ -113,9 +117,6 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request, c *caller
 	}
 	if b.TokenEndpointAuthMethod != "" && b.TokenEndpointAuthMethod != protocol.AuthPrivateKeyJWT {
 		errs = append(errs, FieldError{"token_endpoint_auth_method", fmt.Sprintf("must be %q", protocol.AuthPrivateKeyJWT)})
-	}
-	if err := b.tooLarge(errs); err != nil {
-		return err
 	}
 	var out store.Client
 	err := h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
@@ -185,7 +186,7 @@ func (h *handler) updateClient(w http.ResponseWriter, r *http.Request, c *caller
 	if err := decodeBody(w, r, &b); err != nil {
 		return err
 	}
-	if err := b.tooLarge(nil); err != nil {
+	if err := b.tooLarge(); err != nil {
 		return err
 	}
 	var out store.Client
