@@ -43,6 +43,19 @@ func init() {
 // material (RFC 7518 6.2.2 and 6.3.2, and k of 6.4).
 var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
+// PrivateMember reports whether a JWK member of that name carries private
+// or symmetric key material, matched as a case-insensitive decoder would.
+// Answers drop such members even from keys stored before they were refused.
+func PrivateMember(name string) bool {
+	f := foldName(name)
+	for _, m := range privateMembers {
+		if f == foldName(m) {
+			return true
+		}
+	}
+	return false
+}
+
 // ValidateClientKeys checks an uploaded key set and returns the keys to
 // store (kid and the compact JWK as sent), every problem at once: at most
 // MaxKeys keys (more is refused by count before any key is read); in each

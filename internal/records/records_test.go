@@ -378,3 +378,18 @@ func TestValidateClientKeys(t *testing.T) {
 		})
 	}
 }
+
+func TestPrivateMember(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want bool
+	}{
+		{"d", true}, {"p", true}, {"q", true}, {"dp", true}, {"dq", true}, {"qi", true}, {"oth", true}, {"k", true},
+		{"D", true}, {"Qi", true}, {"OTH", true}, {"\u212a", true},
+		{"kid", false}, {"kty", false}, {"n", false}, {"e", false}, {"x", false}, {"y", false}, {"crv", false}, {"exp", false}, {"", false},
+	} {
+		if got := records.PrivateMember(c.name); got != c.want {
+			t.Errorf("PrivateMember(%q) = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

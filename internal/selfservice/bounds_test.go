@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portvakt/portvakt/internal/selfservice"
+	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/internal/testpki"
 	"github.com/portvakt/portvakt/pkg/client"
 )
@@ -309,6 +311,29 @@ func testJWKSBounds(t *testing.T, eng engine) {
 		}
 		if _, err := w.fetch(w.clientID, s, "", "acme:api"); err != nil {
 			t.Fatalf("token with a 128-character kid: %v", err)
+		}
+	})
+	t.Run("ok/jwks/stored-private-member-not-answered", func(t *testing.T) {
+		// A key stored before uploads were checked: answers leave out its
+		// private members.
+		legacy, err := json.Marshal(with(pub, "kid", "legacy", "p", priv["p"], "D", priv["d"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = w.db.Update(t.Context(), func(tx store.Tx) error {
+			cl, err := tx.GetClient(t.Context(), w.clientID)
+			if err != nil {
+				return err
+			}
+			cl.Keys = append(cl.Keys, store.ClientKey{KID: "legacy", JWK: legacy, Created: time.Now(), Expires: time.Now().AddDate(1, 0, 0)})
+			return tx.UpdateClient(t.Context(), cl)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := w.must(C, "GET", path, nil, http.StatusOK, nil).body
+		if !bytes.Contains(got, []byte(`"legacy"`)) || bytes.Contains(got, []byte(priv["p"].(string))) || bytes.Contains(got, []byte(priv["d"].(string))) {
+			t.Fatalf("GET /jwks: %.600s", got)
 		}
 	})
 	t.Run("ok/jwks/rsa-8192", func(t *testing.T) {

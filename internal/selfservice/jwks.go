@@ -26,7 +26,12 @@ type jwksBody struct {
 func publicJWK(k store.ClientKey) json.RawMessage {
 	var m map[string]any
 	if err := json.Unmarshal(k.JWK, &m); err != nil {
-		return k.JWK
+		return json.RawMessage(`{}`) // never the raw bytes: they are not known to be public
+	}
+	for name := range m {
+		if records.PrivateMember(name) {
+			delete(m, name) // a key stored before uploads were checked
+		}
 	}
 	m["exp"] = k.Expires.Unix()
 	b, err := json.Marshal(m)
