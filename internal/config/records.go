@@ -2,15 +2,16 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/portvakt/portvakt/internal/norid"
 	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 )
 
@@ -76,27 +77,30 @@ type ClientRecord struct {
 	Inactive            bool              `mapstructure:"inactive"`
 }
 
-var (
-	prefixRE   = regexp.MustCompile(`^[a-z0-9]+$`)
-	subscopeRE = regexp.MustCompile(`^[a-zA-Z0-9._/-]+$`)
-)
+// ValidPrefix reports whether p is a valid scope prefix (records.ValidPrefix).
+func ValidPrefix(p string) bool { return records.ValidPrefix(p) }
 
-// ValidPrefix reports whether p is a valid scope prefix.
-func ValidPrefix(p string) bool { return prefixRE.MatchString(p) }
+// ValidSubscope reports whether s is a valid subscope (records.ValidSubscope).
+func ValidSubscope(s string) bool { return records.ValidSubscope(s) }
 
-// ValidSubscope reports whether s is a valid subscope.
-func ValidSubscope(s string) bool { return subscopeRE.MatchString(s) }
-
+// validate checks the declared records with the rules every record
+// follows (package records) and those of the file (declared prefixes,
+// unique client ids), every problem at once.
 func (r *Records) validate(c *Config) []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
+	follow := func(key string, problems []records.FieldError) {
+		for _, p := range records.Within(key, problems) {
+			errs = append(errs, p)
+		}
+	}
 	prefixes := map[string]bool{"portvakt": true}
 	for i, p := range r.Prefixes {
 		key := fmt.Sprintf("records.prefixes[%d]", i)
 		if !ValidPrefix(p.Prefix) {
-			bad(key+".prefix", "%q must match [a-z0-9]+", p.Prefix)
+			bad(key+".prefix", "%q must match [a-z0-9]+, at most %d characters", p.Prefix, records.MaxPrefix)
 		}
 		if p.Prefix == "portvakt" {
 			bad(key+".prefix", "the prefix portvakt is built in and owned by platform.org")
@@ -111,26 +115,15 @@ func (r *Records) validate(c *Config) []error {
 		if !prefixes[s.Prefix] || s.Prefix == "portvakt" {
 			bad(key+".prefix", "%q is not a declared prefix", s.Prefix)
 		}
-		if !ValidSubscope(s.Subscope) {
-			bad(key+".subscope", "%q must match [a-zA-Z0-9._/-]+", s.Subscope)
+		if ValidPrefix(s.Prefix) { // else named above
+			follow(key, records.ValidateScopeName(s.Prefix, s.Subscope))
 		}
-		if len(s.Prefix)+1+len(s.Subscope) > 255 {
-			bad(key, "scope name longer than 255 characters")
-		}
-		if s.Description == "" {
-			bad(key+".description", "is required")
-		}
-		if s.ATMaxAge < 0 || s.ATMaxAge > 7200 {
-			bad(key+".at_max_age", "must be between 0 and 7200 seconds, got %d", s.ATMaxAge)
-		}
-		if s.Visibility != "" && s.Visibility != store.VisibilityPublic && s.Visibility != store.VisibilityPrivate {
-			bad(key+".visibility", "must be PUBLIC or PRIVATE, got %q", s.Visibility)
-		}
-		for j, a := range s.Audiences {
-			if !protocol.ValidResource(a) {
-				bad(fmt.Sprintf("%s.audiences[%d]", key, j), "%q is not an absolute URI", a)
-			}
-		}
+		// A declared delegable scope names this issuer: always valid.
+		follow(key, records.ValidateScopeContent(store.Scope{
+			Description: s.Description, LongDescription: s.LongDescription,
+			AllowedIntegrationTypes: s.AllowedIntegrationTypes, ATMaxAge: s.ATMaxAge,
+			Visibility: s.Visibility, Audiences: s.Audiences,
+		}, c.Issuer))
 	}
 	for i, a := range r.Access {
 		key := fmt.Sprintf("records.access[%d]", i)
@@ -169,14 +162,15 @@ func (r *Records) validate(c *Config) []error {
 		if !norid.ValidOrg(cl.ClientOrgno) {
 			bad(key+".client_orgno", "%q is not a valid organisation number", cl.ClientOrgno)
 		}
-		if cl.Description == "" {
-			bad(key+".description", "is required")
-		}
-		if cl.AccessTokenLifetime < 0 || cl.AccessTokenLifetime > 7200 {
-			bad(key+".access_token_lifetime", "must be between 0 and 7200 seconds")
-		}
+		follow(key, records.ValidateClient(store.Client{
+			ClientName: cl.ClientName, Description: cl.Description,
+			Scopes: cl.Scopes, AccessTokenLifetime: cl.AccessTokenLifetime,
+		}))
 		if len(cl.JWKS) > 0 && cl.JWKSFile != "" {
 			bad(key, "give jwks or jwks_file, not both")
+		}
+		if _, problems := records.ValidateClientKeys("jwks", cl.JWKS); len(cl.JWKS) > 0 {
+			follow(key, problems)
 		}
 		if cl.JWKSFile != "" {
 			if _, err := os.Stat(c.Path(cl.JWKSFile)); err != nil {
@@ -269,17 +263,26 @@ func (c *Config) clientKeys(cl ClientRecord, now time.Time) ([]store.ClientKey, 
 		}
 		raw = set.Keys
 	}
-	keys := make([]store.ClientKey, 0, len(raw))
-	for j, k := range raw {
-		var hdr struct {
-			KID string `json:"kid"`
+	// The same rules as an upload: public members only, key sizes, kid.
+	keys, problems := records.ValidateClientKeys("jwks", raw)
+	if len(problems) > 0 {
+		errs := make([]error, len(problems))
+		for i, p := range problems {
+			errs[i] = p
 		}
-		if err := json.Unmarshal(k, &hdr); err != nil || hdr.KID == "" {
-			return nil, fmt.Errorf("jwks[%d]: a key needs a kid", j)
-		}
-		keys = append(keys, store.ClientKey{KID: hdr.KID, JWK: k, Created: now, Expires: now.AddDate(1, 0, 0)})
+		return nil, errors.Join(errs...)
 	}
-	return keys, nil
+	for i := range keys {
+		keys[i].Created, keys[i].Expires = now, now.AddDate(1, 0, 0)
+	}
+	return nonNilKeys(keys), nil
+}
+
+func nonNilKeys(k []store.ClientKey) []store.ClientKey {
+	if k == nil {
+		return []store.ClientKey{}
+	}
+	return k
 }
 
 func nonNil(s []string) []string {

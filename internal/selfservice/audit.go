@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/portvakt/portvakt/internal/config"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 )
 
@@ -147,6 +149,10 @@ func parseAuditQuery(r *http.Request) (auditQuery, error) {
 	}
 	if aq.action != "" && !actionRE.MatchString(aq.action) {
 		errs = append(errs, FieldError{"action", "must be an action such as token.issue or scope.create"})
+	}
+	if len(aq.target) > records.MaxScopeName {
+		// A target is a scope name, a client_id or a prefix: never longer.
+		errs = append(errs, FieldError{"target", fmt.Sprintf("is longer than %d characters, so it names no record", records.MaxScopeName)})
 	}
 	if aq.scope != "" {
 		prefix, sub, ok := strings.Cut(aq.scope, ":")

@@ -14,11 +14,9 @@ import (
 	"github.com/portvakt/portvakt/internal/access"
 	"github.com/portvakt/portvakt/internal/norid"
 	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 )
-
-// maxClientLifetime caps access_token_lifetime, as at_max_age.
-const maxClientLifetime = 7200
 
 // clientBody is a client as sent by a caller. Read-only fields are
 // accepted so a GET result can be sent back; when present they must match.
@@ -44,19 +42,15 @@ type clientBody struct {
 // endpoint refuse it, and must not block editing the client's other fields.
 // It runs inside the write transaction, over its records (txRecords).
 func (b *clientBody) validate(recs access.SupplierRecords, org string, keep []string) []FieldError {
-	var errs []FieldError
-	if b.Description == "" {
-		errs = append(errs, FieldError{"description", "is required"})
-	}
-	if len(b.ClientName) > 255 {
-		errs = append(errs, FieldError{"client_name", "is longer than 255 characters"})
-	}
-	if b.AccessTokenLifetime < 0 || b.AccessTokenLifetime > maxClientLifetime {
-		errs = append(errs, FieldError{"access_token_lifetime", fmt.Sprintf("must be between 0 (no cap) and %d seconds", maxClientLifetime)})
+	errs := b.content()
+	if len(b.Scopes) > records.MaxClientScopes {
+		return errs // refused by count: no per-scope work
 	}
 	for i, s := range b.Scopes {
 		field := fmt.Sprintf("scopes[%d]", i)
 		switch {
+		case !records.ValidScopeName(s):
+			// Reported by content.
 		case slices.Index(b.Scopes, s) < i:
 			errs = append(errs, FieldError{field, fmt.Sprintf("scope %s is listed twice", s)})
 		case slices.Contains(keep, s):
@@ -86,12 +80,33 @@ func (b *clientBody) apply(cl *store.Client) {
 	}
 }
 
+// content checks the body's own fields (records.ValidateClient): name,
+// description, lifetime, and the scope list's length and names.
+func (b *clientBody) content() []FieldError {
+	return fromRecords(records.ValidateClient(store.Client{
+		ClientName: b.ClientName, Description: b.Description, Scopes: b.Scopes, AccessTokenLifetime: b.AccessTokenLifetime,
+	}))
+}
+
+// tooLarge refuses a body whose scope list is over the bound right after
+// decoding, before any other check or transaction: the count alone
+// decides, at the cost of a comparison.
+func (b *clientBody) tooLarge() error {
+	if len(b.Scopes) <= records.MaxClientScopes {
+		return nil
+	}
+	return invalid(b.content())
+}
+
 // createClient is POST /clients. The client belongs to the caller's org;
 // the platform admin (portvakt:admin) may name another client_orgno, which
 // is how an organisation gets its first, certificate-authenticated client.
 func (h *handler) createClient(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var b clientBody
 	if err := decodeBody(w, r, &b); err != nil {
+		return err
+	}
+	if err := b.tooLarge(); err != nil {
 		return err
 	}
 	org := cmp.Or(b.ClientOrgno, c.Org)
@@ -179,6 +194,9 @@ func (h *handler) getClient(w http.ResponseWriter, r *http.Request, c *caller) e
 func (h *handler) updateClient(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var b clientBody
 	if err := decodeBody(w, r, &b); err != nil {
+		return err
+	}
+	if err := b.tooLarge(); err != nil {
 		return err
 	}
 	var out store.Client

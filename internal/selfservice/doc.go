@@ -7,7 +7,14 @@
 // function, writeError, turns them into responses: a *Problem is written as
 // it is; a store sentinel becomes its problem (ErrUnavailable 503,
 // ErrReadOnly 409); anything else is a generic 500 whose cause goes only to
-// the access log.
+// the access log. A validation problem lists at most 20 field errors and
+// counts the rest (errors_omitted), so a body with thousands of bad entries
+// gets a small answer.
+//
+// What a record may hold (names, descriptions, list sizes, uploaded keys)
+// is package records' rule, shared with the config file's declared
+// records; this package adds the rules that need the store (may the org
+// list that scope?) and checks counts before it looks at items.
 //
 // Every change runs in one store.Update transaction that also appends the
 // audit event, and is followed by rules.Cache.Invalidate, so the token

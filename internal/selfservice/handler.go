@@ -20,6 +20,7 @@ import (
 	"github.com/portvakt/portvakt/internal/accesslog"
 	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/norid"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/signer"
 	"github.com/portvakt/portvakt/internal/store"
@@ -253,6 +254,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 		fe = FieldError{Field: "body", Detail: "empty; send a JSON object"}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if len(name) > 64 || records.CheckName("", name) != nil {
+			name = "body" // not echoed: no known field is like it
+		}
 		fe = FieldError{Field: name, Detail: "unknown field; see the API description at " + Base + "/openapi.json"}
 	default:
 		fe = FieldError{Field: "body", Detail: "not a single valid JSON object"}
@@ -298,6 +302,8 @@ func scopeParam(r *http.Request) (string, error) {
 		return "", invalid([]FieldError{{Field: "scope", Detail: "the query parameter scope is required, e.g. ?scope=prefix:name"}})
 	case len(q) > 1:
 		return "", invalid([]FieldError{{Field: "scope", Detail: "give the query parameter scope once"}})
+	case len(q[0]) > records.MaxScopeName:
+		return "", invalid([]FieldError{{Field: "scope", Detail: fmt.Sprintf("is longer than %d characters, so it names no scope", records.MaxScopeName)}})
 	}
 	return q[0], nil
 }

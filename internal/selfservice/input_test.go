@@ -108,9 +108,10 @@ func testInput(t *testing.T, eng engine) {
 		{"ok/jwks-empty", C, "POST", cl + "/jwks", map[string]any{"keys": []any{}}, 200, nil},
 		{"fail/jwks-missing", C, "POST", cl + "/jwks", map[string]any{}, 400, []string{"keys"}},
 		{"fail/jwks-too-many", C, "POST", cl + "/jwks", map[string]any{"keys": six}, 400, []string{"keys"}},
-		{"fail/jwks-bad-keys", C, "POST", cl + "/jwks", map[string]any{"keys": []any{rsa1024, ecPriv, encKey, badAlg, ec256, dup, map[string]any{"kty": "oct", "k": "AAAA", "kid": "h"}, "str"}}, 400,
-			[]string{"keys", "keys[0]", "keys[1]", "keys[2]", "keys[3]", "keys[5]", "keys[6]", "keys[7]"}},
-		{"fail/jwks-no-kid", C, "POST", cl + "/jwks", map[string]any{"keys": []any{ecJWKNoKid(t)}}, 400, []string{"keys[0]"}},
+		{"fail/jwks-bad-keys", C, "POST", cl + "/jwks", map[string]any{"keys": []any{rsa1024, ecPriv, encKey, badAlg, map[string]any{"kty": "oct", "k": "AAAA", "kid": "h"}}}, 400,
+			[]string{"keys[0].n", "keys[1].d", "keys[2].use", "keys[3].alg", "keys[4].k"}},
+		{"fail/jwks-bad-keys-2", C, "POST", cl + "/jwks", map[string]any{"keys": []any{ec256, dup, "str"}}, 400, []string{"keys[1].kid", "keys[2]"}},
+		{"fail/jwks-no-kid", C, "POST", cl + "/jwks", map[string]any{"keys": []any{ecJWKNoKid(t)}}, 400, []string{"keys[0].kid"}},
 
 		// delegations
 		{"ok/delegation", C, "PUT", "/delegations/" + otherOrg + "?scope=acme:api", nil, 200, nil},

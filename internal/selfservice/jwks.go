@@ -3,23 +3,15 @@ package selfservice
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 )
-
-// maxKeys is the most keys a client may register (SPEC 1).
-const maxKeys = 5
 
 // keyLifetime is how long an uploaded key is valid (SPEC 1: one year).
 const keyLifetime = 1
@@ -34,7 +26,12 @@ type jwksBody struct {
 func publicJWK(k store.ClientKey) json.RawMessage {
 	var m map[string]any
 	if err := json.Unmarshal(k.JWK, &m); err != nil {
-		return k.JWK
+		return json.RawMessage(`{}`) // never the raw bytes: they are not known to be public
+	}
+	for name := range m {
+		if records.PrivateMember(name) {
+			delete(m, name) // a key stored before uploads were checked
+		}
 	}
 	m["exp"] = k.Expires.Unix()
 	b, err := json.Marshal(m)
@@ -50,81 +47,6 @@ func jwksOf(cl store.Client) map[string][]json.RawMessage {
 		keys = append(keys, publicJWK(k))
 	}
 	return map[string][]json.RawMessage{"keys": keys}
-}
-
-// parseKeys validates an uploaded key set, every problem at once: at most
-// five keys, public only, RSA of at least 2048 bits or EC P-256/P-384, a
-// unique kid, use sig when given, alg matching the key when given.
-func parseKeys(raw []json.RawMessage) ([]store.ClientKey, []FieldError) {
-	var errs []FieldError
-	if len(raw) > maxKeys {
-		errs = append(errs, FieldError{"keys", fmt.Sprintf("%d keys; a client may have at most %d", len(raw), maxKeys)})
-	}
-	var keys []store.ClientKey
-	var kids []string
-	for i, r := range raw {
-		field := fmt.Sprintf("keys[%d]", i)
-		bad := func(format string, args ...any) {
-			errs = append(errs, FieldError{field, fmt.Sprintf(format, args...)})
-		}
-		var members map[string]json.RawMessage
-		if err := json.Unmarshal(r, &members); err != nil {
-			bad("is not a JSON object")
-			continue
-		}
-		if _, ok := members["d"]; ok {
-			bad("holds a private key (member d); upload only the public key")
-			continue
-		}
-		var k jose.JSONWebKey
-		if err := k.UnmarshalJSON(r); err != nil {
-			bad("is not a valid JWK: %v", joseMessage(err))
-			continue
-		}
-		if !k.IsPublic() {
-			bad("holds a private key; upload only the public key")
-			continue
-		}
-		if k.KeyID == "" {
-			bad("needs a kid")
-		} else if slices.Contains(kids, k.KeyID) {
-			bad("kid %q is used by another key in the set", k.KeyID)
-		}
-		kids = append(kids, k.KeyID)
-		if k.Use != "" && k.Use != "sig" {
-			bad("use is %q; a client key signs grants, so use must be sig", k.Use)
-		}
-		switch pub := k.Key.(type) {
-		case *rsa.PublicKey:
-			if pub.N.BitLen() < 2048 {
-				bad("RSA key of %d bits; at least 2048 are required", pub.N.BitLen())
-			}
-			if k.Algorithm != "" && !slices.Contains([]string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, k.Algorithm) {
-				bad("alg %q does not fit an RSA key", k.Algorithm)
-			}
-		case *ecdsa.PublicKey:
-			want := map[elliptic.Curve]string{elliptic.P256(): "ES256", elliptic.P384(): "ES384"}[pub.Curve]
-			if want == "" {
-				bad("EC key on curve %s; use P-256 or P-384", pub.Curve.Params().Name)
-			} else if k.Algorithm != "" && k.Algorithm != want {
-				bad("alg %q does not fit an EC %s key; use %s", k.Algorithm, pub.Curve.Params().Name, want)
-			}
-		default:
-			bad("key type %T is not allowed; use RSA (2048 bits or more) or EC P-256/P-384", k.Key)
-		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, r); err != nil {
-			bad("is not valid JSON")
-			continue
-		}
-		keys = append(keys, store.ClientKey{KID: k.KeyID, JWK: compact.Bytes()})
-	}
-	return keys, errs
-}
-
-// joseMessage strips go-jose's package prefix from a parse error.
-func joseMessage(err error) string {
-	return strings.TrimPrefix(err.Error(), "go-jose/go-jose: ")
 }
 
 func (h *handler) getJWKS(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -150,9 +72,9 @@ func (h *handler) putJWKS(w http.ResponseWriter, r *http.Request, c *caller) err
 	if b.Keys == nil {
 		return invalid([]FieldError{{"keys", "is required: send {\"keys\":[...]} (an empty list removes every key)"}})
 	}
-	keys, errs := parseKeys(b.Keys)
+	keys, errs := records.ValidateClientKeys("keys", b.Keys)
 	if len(errs) > 0 {
-		return invalid(errs)
+		return invalid(fromRecords(errs))
 	}
 	var out store.Client
 	err := h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/portvakt/portvakt/internal/accesslog"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 )
 
@@ -32,6 +33,22 @@ type FieldError struct {
 	Detail string `json:"detail"`
 }
 
+// fromRecords turns the problems of the records rules into field errors.
+func fromRecords(errs []records.FieldError) []FieldError {
+	if errs == nil {
+		return nil
+	}
+	out := make([]FieldError, len(errs))
+	for i, e := range errs {
+		out[i] = FieldError{Field: e.Field, Detail: e.Detail}
+	}
+	return out
+}
+
+// maxProblems is the most field problems one problem document lists (SPEC
+// 4): a body with thousands of bad entries gets a small answer.
+const maxProblems = 20
+
 // Problem is an RFC 9457 problem detail. Its public face is the JSON; cause
 // is private and goes only to the access log.
 type Problem struct {
@@ -40,6 +57,9 @@ type Problem struct {
 	Status int          `json:"status"`
 	Detail string       `json:"detail"`
 	Errors []FieldError `json:"errors,omitempty"`
+	// ErrorsOmitted counts the field problems left out of Errors (at most
+	// maxProblems are listed).
+	ErrorsOmitted int `json:"errors_omitted,omitempty"`
 
 	code      string // short code for the access log
 	wwwAuth   string // WWW-Authenticate value, when set
@@ -65,17 +85,24 @@ func badRequest(format string, args ...any) *Problem {
 	return newProblem(http.StatusBadRequest, TypeValidation, "invalid_request", format, args...)
 }
 
-// invalid is a 400 listing every field problem at once.
+// invalid is a 400 listing every field problem at once, up to maxProblems;
+// the rest are counted in errors_omitted and the detail.
 func invalid(errs []FieldError) *Problem {
-	p := badRequest("the request is invalid: %s", summary(errs))
+	omitted := max(len(errs)-maxProblems, 0)
+	errs = errs[:len(errs)-omitted]
+	p := badRequest("the request is invalid: %s", summary(errs, omitted))
 	p.Errors = errs
+	p.ErrorsOmitted = omitted
 	return p
 }
 
-func summary(errs []FieldError) string {
-	parts := make([]string, len(errs))
+func summary(errs []FieldError, omitted int) string {
+	parts := make([]string, len(errs), len(errs)+1)
 	for i, e := range errs {
 		parts[i] = e.Field + ": " + e.Detail
+	}
+	if omitted > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more problems, left out", omitted))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -10,17 +10,10 @@ import (
 	"time"
 
 	"github.com/portvakt/portvakt/internal/access"
-	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/norid"
-	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 )
-
-// maxScopeName is the longest scope name (SPEC 1).
-const maxScopeName = 255
-
-// maxATMaxAge caps a scope's token lifetime (SPEC 1).
-const maxATMaxAge = 7200
 
 // --- prefixes (platform admin) ---
 
@@ -38,8 +31,8 @@ func (h *handler) putPrefix(w http.ResponseWriter, r *http.Request, c *caller) e
 		return err
 	}
 	var errs []FieldError
-	if !config.ValidPrefix(name) {
-		errs = append(errs, FieldError{"prefix", fmt.Sprintf("%q must match [a-z0-9]+", name)})
+	if !records.ValidPrefix(name) {
+		errs = append(errs, FieldError{"prefix", fmt.Sprintf("must match [a-z0-9]+, at most %d characters", records.MaxPrefix)})
 	}
 	if b.Prefix != nil && *b.Prefix != name {
 		errs = append(errs, FieldError{"prefix", "the body's prefix differs from the one in the path"})
@@ -120,32 +113,15 @@ type scopeBody struct {
 	LastUpdated             json.RawMessage `json:"last_updated"`
 }
 
-// validate checks the fields every scope body shares.
+// validate checks the fields every scope body shares: the scope's content
+// (records.ValidateScopeContent), this server being the only delegation
+// source.
 func (b *scopeBody) validate(issuer string) []FieldError {
-	var errs []FieldError
-	if b.Description == "" {
-		errs = append(errs, FieldError{"description", "is required"})
-	}
-	if b.DelegationSource != "" && b.DelegationSource != issuer {
-		errs = append(errs, FieldError{"delegation_source", fmt.Sprintf("must be empty (not delegable) or %q, this server (see %s/delegationsources)", issuer, Base)})
-	}
-	for i, t := range b.AllowedIntegrationTypes {
-		if t != protocol.IntegrationMaskinporten {
-			errs = append(errs, FieldError{fmt.Sprintf("allowed_integration_types[%d]", i), fmt.Sprintf("%q is not an integration type; the only one is %q", t, protocol.IntegrationMaskinporten)})
-		}
-	}
-	if b.ATMaxAge < 0 || b.ATMaxAge > maxATMaxAge {
-		errs = append(errs, FieldError{"at_max_age", fmt.Sprintf("must be between 0 (no cap) and %d seconds", maxATMaxAge)})
-	}
-	if b.Visibility != "" && b.Visibility != store.VisibilityPublic && b.Visibility != store.VisibilityPrivate {
-		errs = append(errs, FieldError{"visibility", "must be PUBLIC or PRIVATE"})
-	}
-	for i, a := range b.Audiences {
-		if !protocol.ValidResource(a) {
-			errs = append(errs, FieldError{fmt.Sprintf("audiences[%d]", i), fmt.Sprintf("%q is not an absolute URI", a)})
-		}
-	}
-	return errs
+	return fromRecords(records.ValidateScopeContent(store.Scope{
+		Description: b.Description, LongDescription: b.LongDescription, DelegationSource: b.DelegationSource,
+		AllowedIntegrationTypes: b.AllowedIntegrationTypes, ATMaxAge: b.ATMaxAge, Visibility: b.Visibility,
+		Audiences: b.Audiences,
+	}, issuer))
 }
 
 // apply copies the mutable fields onto s.
@@ -170,16 +146,7 @@ func (h *handler) createScope(w http.ResponseWriter, r *http.Request, c *caller)
 		return err
 	}
 	name := b.Prefix + ":" + b.Subscope
-	var errs []FieldError
-	if !config.ValidPrefix(b.Prefix) {
-		errs = append(errs, FieldError{"prefix", "is required and must match [a-z0-9]+"})
-	}
-	if !config.ValidSubscope(b.Subscope) {
-		errs = append(errs, FieldError{"subscope", "is required and must match [a-zA-Z0-9._/-]+"})
-	}
-	if len(name) > maxScopeName {
-		errs = append(errs, FieldError{"subscope", fmt.Sprintf("the scope name %s:%s is longer than %d characters", b.Prefix, b.Subscope, maxScopeName)})
-	}
+	errs := fromRecords(records.ValidateScopeName(b.Prefix, b.Subscope))
 	if b.Name != nil && *b.Name != name {
 		errs = append(errs, FieldError{"name", fmt.Sprintf("is made from prefix and subscope (%q); leave it out", name)})
 	}
