@@ -45,6 +45,7 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ok/access/put-get-list-filter", testAccess},
 		{"ok/delegation/put-get-list-filter", testDelegation},
 		{"ok/client/create-get-list-update", testClient},
+		{"ok/client/managed-by-and-uploaded-by", testClientDelegatedAdmin},
 		{"ok/roundtrip/times", testTimes},
 		{"ok/roundtrip/lists", testLists},
 		{"ok/update/reads-own-writes", testReadsOwnWrites},
@@ -372,6 +373,40 @@ func testClient(t *testing.T, s store.Store) {
 	got, err = s.GetClient(ctx, a.ClientID)
 	noErr(t, err, "GetClient after update")
 	equal(t, got, a, "GetClient after update")
+}
+
+// testClientDelegatedAdmin: managed_by and each key's uploaded_by round-trip,
+// empty or set, through create, list and update.
+func testClientDelegatedAdmin(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	managed, own := clientRec("c-managed"), clientRec("c-own")
+	managed.ManagedBy = "910000003"
+	managed.Keys[0].UploadedBy = "910000003"
+	managed.Keys = append(managed.Keys, store.ClientKey{KID: "k-owner", JWK: json.RawMessage(`{"kid":"k-owner","kty":"RSA"}`),
+		Created: t0, Expires: t0.AddDate(1, 0, 0), UploadedBy: managed.ClientOrgno})
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.CreateClient(ctx, managed); err != nil {
+			return err
+		}
+		return tx.CreateClient(ctx, own)
+	})
+	got, err := s.GetClient(ctx, managed.ClientID)
+	noErr(t, err, "GetClient")
+	equal(t, got, managed, "GetClient of a managed client")
+	list, err := s.ListClients(ctx)
+	noErr(t, err, "ListClients")
+	equal(t, list, []store.Client{managed, own}, "ListClients")
+
+	// The vendor's key goes, the owner's stays, the client is deactivated.
+	managed.Keys = managed.Keys[1:]
+	managed.Active = false
+	update(t, s, func(tx store.Tx) error { return tx.UpdateClient(ctx, managed) })
+	got, err = s.GetClient(ctx, managed.ClientID)
+	noErr(t, err, "GetClient after update")
+	equal(t, got, managed, "GetClient after update")
+	if got.ManagedBy != "910000003" || got.Keys[0].UploadedBy != got.ClientOrgno {
+		t.Fatalf("after update: managed_by %q, uploaded_by %q", got.ManagedBy, got.Keys[0].UploadedBy)
+	}
 }
 
 func testTimes(t *testing.T, s store.Store) {
