@@ -118,6 +118,12 @@ func checkScope(p Policy, req Request, recs Records, name string) (store.Scope, 
 		}
 		return s, nil
 	}
+	if c.ManagedBy != "" {
+		// A client a vendor manages for its owner acts only for the owner:
+		// the vendor was given the owner's clients, not what other orgs
+		// delegated to the owner (SPEC 4, delegated administration).
+		return s, protocol.InvalidScope("client %s is managed by a vendor for organisation %s and acts only for it; request scope %q without consumer_org", c.ClientID, c.ClientOrgno, name)
+	}
 	if !recs.HasAccess(name, req.ConsumerOrg) && !s.AccessibleForAll {
 		return s, protocol.InvalidScope("consumer_org %s has no access to scope %q, so it cannot delegate it; the consumer must first be granted the scope by its owner", req.ConsumerOrg, name)
 	}
