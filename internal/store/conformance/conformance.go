@@ -914,6 +914,15 @@ func testIssuedFilter(t *testing.T, s store.Store) {
 	for _, tok := range toks {
 		noErr(t, s.InsertIssuedToken(ctx, tok), "InsertIssuedToken")
 	}
+	// c3 is a client a vendor manages for 910000004.
+	managed := clientRec("c3")
+	managed.ClientOrgno, managed.ManagedBy = "910000004", "910000007"
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.CreateClient(ctx, managed); err != nil {
+			return err
+		}
+		return tx.CreateClient(ctx, clientRec("c2"))
+	})
 	// Same IssuedAt: TokenJTI breaks the tie, newest (largest) first.
 	tie := mk(5, "c4", "910000009", "")
 	tie.IssuedAt, tie.TokenJTI = toks[4].IssuedAt, "t99"
@@ -930,6 +939,9 @@ func testIssuedFilter(t *testing.T, s store.Store) {
 		{"ok/from-inclusive-to-exclusive", store.IssuedTokenFilter{From: toks[1].IssuedAt, To: toks[3].IssuedAt}, []store.IssuedToken{toks[2], toks[1]}},
 		{"ok/limit", store.IssuedTokenFilter{Limit: 2}, []store.IssuedToken{tie, toks[4]}},
 		{"ok/org+client", store.IssuedTokenFilter{Org: "910000002", ClientID: "c2", Limit: 1}, []store.IssuedToken{toks[4]}},
+		{"ok/managed-by", store.IssuedTokenFilter{ManagedBy: "910000007"}, []store.IssuedToken{toks[3]}},
+		{"ok/org-or-managed-by", store.IssuedTokenFilter{Org: "910000003", ManagedBy: "910000007"}, []store.IssuedToken{toks[4], toks[3], toks[1]}},
+		{"ok/managed-by-nobody-else", store.IssuedTokenFilter{ManagedBy: "910000004"}, []store.IssuedToken{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
