@@ -403,3 +403,95 @@ func testManagedClientConsumerOrg(t *testing.T, d *deladmin) {
 		t.Fatalf("consumer's own client with consumer_org: %v", err)
 	}
 }
+
+// TestDelegatedAdminStory is the whole story, through HTTP: the vendor
+// creates a client for the consumer and uploads its key, gets a token with
+// it; the consumer revokes the vendor's portvakt:clients.write; the next
+// token request with the vendor's key fails, the managed client is
+// deactivated, and both orgs' audit views show every step.
+func TestDelegatedAdminStory(t *testing.T) { eachEngine(t, testDelegatedAdminStory) }
+
+func testDelegatedAdminStory(t *testing.T, eng engine) {
+	d := newDelegatedAdmin(t, eng)
+	v := d.asConsumer("portvakt:clients.write")
+
+	m := d.managed(v, "acme:api")
+	vk := d.newKey("vendor-key")
+	if r := d.upload(v, m.ClientID, vk); r.status != http.StatusOK {
+		t.Fatalf("vendor upload: %d %s", r.status, r.body)
+	}
+	// The consumer's lists show who manages the client and who uploaded its key.
+	var listed []store.Client
+	d.must(d.consumer, "GET", "/clients", nil, http.StatusOK, &listed)
+	i := slices.IndexFunc(listed, func(c store.Client) bool { return c.ClientID == m.ClientID })
+	if i < 0 || listed[i].ManagedBy != vendorOrg || len(listed[i].Keys) != 1 || listed[i].Keys[0].UploadedBy != vendorOrg {
+		t.Fatalf("consumer's GET /clients: %+v, want the client managed by %s with the vendor's key", listed, vendorOrg)
+	}
+	if got := d.getClient(d.consumer, m.ClientID); got.ManagedBy != vendorOrg || got.Keys[0].UploadedBy != vendorOrg {
+		t.Fatalf("consumer's GET /clients/{id}: %+v", got)
+	}
+	if got := d.uploaders(m.ClientID); got["vendor-key"] != vendorOrg {
+		t.Fatalf("consumer's GET /clients/{id}/jwks: uploaded_by %v", got)
+	}
+
+	tok, err := d.fetch(m.ClientID, vk.signer, "", "acme:api")
+	if err != nil {
+		t.Fatalf("token with the vendor's key: %v", err)
+	}
+	tokJTI := tokenClaims(t, tok)["jti"].(string)
+
+	d.revoke("portvakt:clients.write")
+	if _, err := d.fetch(m.ClientID, vk.signer, "", "acme:api"); oauthCode(err) != "invalid_grant" {
+		t.Fatalf("token with the vendor's key after revocation: %v, want invalid_grant", err)
+	}
+	if got := d.getClient(d.consumer, m.ClientID); got.Active || len(got.Keys) != 0 {
+		t.Fatalf("managed client after revocation: active %v, keys %+v; want inactive without the vendor's key", got.Active, got.Keys)
+	}
+
+	// Both audit views, oldest first: the steps of the story.
+	wantSteps := []string{
+		"delegation.create portvakt:clients.write",
+		"client.create " + m.ClientID,
+		"client.keys.replace " + m.ClientID,
+		"delegation.revoke portvakt:clients.write",
+		"client.keys.revoke " + m.ClientID,
+		"client.deactivate " + m.ClientID,
+	}
+	for _, view := range []struct{ org, clientID string }{{consumerOrg, d.consumerAdmin}, {vendorOrg, d.vendorAdmin}} {
+		auditor := d.certToken(view.clientID, view.org, "", "portvakt:audit.read")
+		var page struct {
+			Events []struct {
+				store.AuditEvent
+				Token *struct {
+					ConsumerOrgno string   `json:"consumer_orgno"`
+					Scopes        []string `json:"scopes"`
+				} `json:"token"`
+			} `json:"events"`
+		}
+		d.must(auditor, "GET", "/audit?limit=500", nil, http.StatusOK, &page)
+		var steps []string
+		sawToken := false
+		for _, ev := range slices.Backward(page.Events) {
+			switch {
+			case ev.Action == "token.issue" && ev.Target == tokJTI:
+				sawToken = ev.ActorClientID == m.ClientID && ev.Token != nil && ev.Token.ConsumerOrgno == consumerOrg &&
+					slices.Equal(ev.Token.Scopes, []string{"acme:api"}) && slices.Contains(ev.Orgs, vendorOrg)
+			case ev.Target == m.ClientID || ev.Target == "portvakt:clients.write":
+				steps = append(steps, ev.Action+" "+ev.Target)
+				if !slices.Contains(ev.Orgs, consumerOrg) || !slices.Contains(ev.Orgs, vendorOrg) {
+					t.Errorf("%s's view: %s %s concerns %v, want both orgs", view.org, ev.Action, ev.Target, ev.Orgs)
+				}
+				if ev.Action == "client.create" && (ev.ActorOrg != consumerOrg || ev.ActorClientID != d.vendorAdmin) {
+					t.Errorf("%s's view: client.create by %s (client %s), want the vendor's client %s acting for %s",
+						view.org, ev.ActorOrg, ev.ActorClientID, d.vendorAdmin, consumerOrg)
+				}
+			}
+		}
+		if !slices.Equal(steps, wantSteps) {
+			t.Errorf("%s's audit view:\n got %q\nwant %q", view.org, steps, wantSteps)
+		}
+		if !sawToken {
+			t.Errorf("%s's audit view does not show the token %s issued with the vendor's key", view.org, tokJTI)
+		}
+	}
+}
