@@ -188,6 +188,9 @@ func (h *handler) updateClient(w http.ResponseWriter, r *http.Request, c *caller
 		if err != nil {
 			return change{}, err
 		}
+		if err := adminClientRefusal(c, before); err != nil {
+			return change{}, err
+		}
 		recs := newTxRecords(r.Context(), tx)
 		errs := b.validate(recs, c.Org, before.Scopes)
 		if c.Supplier != "" || before.ManagedBy != "" {
@@ -238,6 +241,9 @@ func (h *handler) deleteClient(w http.ResponseWriter, r *http.Request, c *caller
 	err := h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
 		before, err := ownClient(r, tx, c)
 		if err != nil {
+			return change{}, err
+		}
+		if err := adminClientRefusal(c, before); err != nil {
 			return change{}, err
 		}
 		after := before

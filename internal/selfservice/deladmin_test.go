@@ -177,6 +177,7 @@ func TestDelegatedAdmin(t *testing.T) {
 			{"fail/delegated-admin/reactivate", testReactivate},
 			{"fail/delegated-admin/change-managed-by", testChangeManagedBy},
 			{"fail/delegated-admin/managed-client-consumer-org", testManagedClientConsumerOrg},
+			{"fail/delegated-admin/consumer-admin-client", testConsumerAdminClient},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.run(t, newDelegatedAdmin(t, eng)) })
 		}
@@ -190,17 +191,38 @@ func testAdminScopeOnConsumerClient(t *testing.T, d *deladmin) {
 	})
 	wantProblem(t, r, http.StatusBadRequest, "scopes[1]", "portvakt:delegations.write", "admin scope")
 
-	// Nor on the consumer's own clients: the vendor edits its admin client.
-	own := d.getClient(v, d.consumerAdmin)
-	r = d.putClient(v, own, func(m map[string]any) { m["scopes"] = append(slices.Clone(own.Scopes), "portvakt:admin") })
-	wantProblem(t, r, http.StatusBadRequest, "portvakt:admin")
+	// Nor on the consumer's own clients.
+	var own store.Client
+	d.must(d.consumer, "POST", "/clients", map[string]any{"description": "own", "scopes": []string{"acme:internal"}}, http.StatusCreated, &own)
+	r = d.putClient(v, own, func(m map[string]any) { m["scopes"] = []string{"acme:internal", "portvakt:admin"} })
+	wantProblem(t, r, http.StatusBadRequest, "scopes[1]", "portvakt:admin")
 	// What is already there may stay (the vendor renames the client).
-	d.putClient(v, own, func(m map[string]any) { m["client_name"] = "renamed by the vendor" })
-	if got := d.getClient(d.consumer, d.consumerAdmin); got.ClientName != "renamed by the vendor" || !slices.Equal(got.Scopes, own.Scopes) {
+	if r := d.putClient(v, own, func(m map[string]any) { m["client_name"] = "renamed by the vendor" }); r.status != http.StatusOK {
+		t.Fatalf("vendor renames the consumer's client: %d %s", r.status, r.body)
+	}
+	if got := d.getClient(d.consumer, own.ClientID); got.ClientName != "renamed by the vendor" || !slices.Equal(got.Scopes, own.Scopes) {
 		t.Fatalf("consumer's client after the vendor's rename: %+v", got)
 	}
 	// The consumer itself may.
-	d.putClient(d.consumer, own, func(m map[string]any) { m["scopes"] = append(slices.Clone(own.Scopes), "portvakt:clients.read") })
+	own = d.getClient(d.consumer, own.ClientID)
+	if r := d.putClient(d.consumer, own, func(m map[string]any) { m["scopes"] = []string{"acme:internal", "portvakt:clients.read"} }); r.status != http.StatusOK {
+		t.Fatalf("the consumer adds an admin scope to its client: %d %s", r.status, r.body)
+	}
+}
+
+// testConsumerAdminClient: the clients the consumer administers itself
+// with are out of the vendor's reach, or it could lock the consumer out of
+// revoking it.
+func testConsumerAdminClient(t *testing.T, d *deladmin) {
+	v := d.asConsumer("portvakt:clients.write")
+	admin := d.getClient(v, d.consumerAdmin)
+	wantProblem(t, d.putClient(v, admin, func(m map[string]any) { m["scopes"] = []string{"acme:api"} }), http.StatusForbidden, "cannot change or deactivate")
+	wantProblem(t, d.do(v, "DELETE", "/clients/"+d.consumerAdmin, nil), http.StatusForbidden, "cannot change or deactivate")
+	if got := d.getClient(d.consumer, d.consumerAdmin); !got.Active || !slices.Equal(got.Scopes, admin.Scopes) {
+		t.Fatalf("the consumer's admin client after the vendor's attempts: %+v", got)
+	}
+	// The consumer can still revoke.
+	d.revoke("portvakt:clients.write")
 }
 
 func testNonDelegableScope(t *testing.T, d *deladmin) {

@@ -34,6 +34,9 @@ import (
 //     the token endpoint refuses it, internal/access).
 //   - It uploads keys only to the clients it manages, and never replaces or
 //     removes a key it did not upload.
+//   - It leaves alone the clients through which the consumer administers
+//     itself (those listing a portvakt admin scope): deactivating them
+//     would lock the consumer out of revoking the vendor.
 //   - It never reactivates a client (the consumer may have deactivated it,
 //     or revoking the delegation did), delegates nothing to itself, and
 //     delegates no portvakt admin scope (it would hand its power on to an
@@ -83,6 +86,15 @@ func managedScopeErrors(recs access.Records, issuer, consumer string, scopes, ke
 		}
 	}
 	return errs
+}
+
+// adminClientRefusal refuses a delegated caller any change to a client that
+// lists a portvakt admin scope: one the consumer administers itself with.
+func adminClientRefusal(c *caller, cl store.Client) error {
+	if c.Supplier == "" || !slices.ContainsFunc(cl.Scopes, isAdminScope) {
+		return nil
+	}
+	return forbidden("client %s lists %s admin scopes: organisation %s administers itself with it, and a vendor cannot change or deactivate it", cl.ClientID, adminPrefix, c.Org)
 }
 
 // viaDelegation is the check that a vendor still holds one of the admin
