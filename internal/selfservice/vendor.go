@@ -74,12 +74,14 @@ func managedScopeRefusal(recs access.Records, issuer, consumer, name string) str
 
 // managedScopeErrors checks the scopes of a client body that a vendor writes,
 // or that a managed client will list: each scope not in keep (already on the
-// client) must pass managedScopeRefusal.
-func managedScopeErrors(recs access.Records, issuer, consumer string, scopes, keep []string) []FieldError {
+// client) must pass managedScopeRefusal. What clientBody.validate reports
+// (a duplicate, a scope the consumer's clients cannot list at all) is not
+// reported twice.
+func managedScopeErrors(recs access.SupplierRecords, issuer, consumer string, scopes, keep []string) []FieldError {
 	var errs []FieldError
 	for i, s := range scopes {
-		if slices.Index(scopes, s) < i || slices.Contains(keep, s) {
-			continue // a duplicate is reported by validate
+		if slices.Index(scopes, s) < i || slices.Contains(keep, s) || !access.ClientMayList(recs, s, consumer) {
+			continue
 		}
 		if why := managedScopeRefusal(recs, issuer, consumer, s); why != "" {
 			errs = append(errs, FieldError{fmt.Sprintf("scopes[%d]", i), why})
