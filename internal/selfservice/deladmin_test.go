@@ -1,12 +1,16 @@
 package selfservice_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/portvakt/portvakt/internal/selfservice"
 	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/pkg/client"
 )
@@ -516,4 +520,77 @@ func testDelegatedAdminStory(t *testing.T, eng engine) {
 			t.Errorf("%s's audit view does not show the token %s issued with the vendor's key", view.org, tokJTI)
 		}
 	}
+}
+
+// TestDelegatedAdminUploadRacingRevocation: the vendor keeps uploading keys
+// to its managed client while the consumer revokes. Once the revocation
+// has returned and the uploads have stopped, no key of the vendor is left:
+// an upload that passed its request's delegation check before the revoke
+// must not commit after it (the check is repeated in the transaction).
+func TestDelegatedAdminUploadRacingRevocation(t *testing.T) {
+	eachEngine(t, func(t *testing.T, eng engine) {
+		d := newDelegatedAdmin(t, eng)
+		v := d.asConsumer("portvakt:clients.write")
+		m := d.managed(v, "acme:api")
+		const workers, perWorker = 4, 15
+		bodies := make([][]byte, workers*perWorker)
+		for i := range bodies {
+			b, err := json.Marshal(map[string]any{"keys": []any{d.newKey("vendor-key").jwk}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bodies[i] = b
+		}
+		url := strings.TrimSuffix(d.issuer, "/") + selfservice.Base + "/clients/" + m.ClientID + "/jwks"
+		upload := func(body []byte) (int, error) {
+			req, err := http.NewRequestWithContext(t.Context(), "POST", url, bytes.NewReader(body))
+			if err != nil {
+				return 0, err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+v)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		started := make(chan struct{}, workers)
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Go(func() {
+				started <- struct{}{}
+				for i := range perWorker {
+					status, err := upload(bodies[w*perWorker+i])
+					switch {
+					case err != nil:
+						errs <- err
+						return
+					case status == http.StatusForbidden:
+						return // revoked: every later upload is refused too
+					case status != http.StatusOK:
+						errs <- fmt.Errorf("upload: status %d", status)
+						return
+					}
+				}
+			})
+		}
+		for range workers {
+			<-started
+		}
+		d.revoke("portvakt:clients.write")
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if got := d.uploaders(m.ClientID); len(got) != 0 {
+			t.Fatalf("keys after the revocation: %v, want none", got)
+		}
+		if status, err := upload(bodies[0]); err != nil || status != http.StatusForbidden {
+			t.Fatalf("upload after the revocation: %d %v, want 403", status, err)
+		}
+	})
 }
