@@ -173,6 +173,7 @@ func TestDelegatedAdmin(t *testing.T) {
 			// delegate, whoever edits it.
 			{"fail/delegated-admin/non-delegable-scope", testNonDelegableScope},
 			{"fail/delegated-admin/self-delegation", testSelfDelegation},
+			{"fail/delegated-admin/self-access", testSelfAccess},
 			{"fail/delegated-admin/key-after-revocation", testKeyAfterRevocation},
 			{"fail/delegated-admin/managed-client-after-revocation", testManagedClientAfterRevocation},
 			{"fail/delegated-admin/bearer-after-revocation", testBearerAfterRevocation},
@@ -269,6 +270,19 @@ func testSelfDelegation(t *testing.T, d *deladmin) {
 	}
 	// What the consumer delegated, it may use: acme:api to another org.
 	d.must(v, "PUT", "/delegations/"+otherOrg+"?scope=acme:api", nil, http.StatusOK, nil)
+}
+
+// testSelfAccess: a provider's vendor, given portvakt:scopes.write, cannot
+// put itself on the provider's allow-list.
+func testSelfAccess(t *testing.T, d *deladmin) {
+	d.must(d.provider, "PUT", "/delegations/"+vendorOrg+"?scope=portvakt:scopes.write", nil, http.StatusOK, nil)
+	v := d.certToken(d.vendorAdmin, vendorOrg, providerOrg, "portvakt:scopes.write")
+	wantProblem(t, d.do(v, "PUT", "/scopes/access/"+vendorOrg+"?scope=acme:api", nil), http.StatusForbidden, "cannot grant itself access")
+	if r := d.do(d.provider, "GET", "/scopes/access?scope=acme:api&inactive=true", nil); strings.Contains(string(r.body), vendorOrg) {
+		t.Fatalf("the vendor is on the allow-list: %s", r.body)
+	}
+	// Managing the allow-list for others is what it was given.
+	d.must(v, "PUT", "/scopes/access/"+otherOrg+"?scope=acme:internal", nil, http.StatusOK, nil)
 }
 
 func testKeyAfterRevocation(t *testing.T, d *deladmin) {

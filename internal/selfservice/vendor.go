@@ -38,7 +38,8 @@ import (
 //     itself (those listing a portvakt admin scope): deactivating them
 //     would lock the consumer out of revoking the vendor.
 //   - It never reactivates a client (the consumer may have deactivated it,
-//     or revoking the delegation did), delegates nothing to itself, and
+//     or revoking the delegation did), delegates nothing to itself, grants
+//     itself no access to the consumer's scopes (a provider's vendor), and
 //     delegates no portvakt admin scope (it would hand its power on to an
 //     org of its choosing, its own included).
 //   - When the consumer revokes its portvakt:clients.write delegation, in
