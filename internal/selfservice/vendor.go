@@ -160,8 +160,9 @@ func vendorKeysRefusal(c *caller, cl store.Client, next []store.ClientKey) error
 // its keys on the consumer's clients are removed, and the clients it manages
 // are deactivated. It returns one change per step, for the audit log.
 func revokeVendorClients(ctx context.Context, tx store.Tx, consumer, supplier string, now time.Time) ([]change, error) {
-	// Revocations are rare admin changes; the store has no index by owner
-	// beyond the list, and this runs once per revocation.
+	// The store lists clients only whole. That is paid once per revocation
+	// of portvakt:clients.write, a rare admin change, never on the token
+	// path or per request.
 	all, err := tx.ListClients(ctx)
 	if err != nil {
 		return nil, err
@@ -189,6 +190,7 @@ func revokeVendorClients(ctx context.Context, tx store.Tx, consumer, supplier st
 				before: jwksOf(cl), after: jwksOf(after)})
 		}
 		if deactivate {
+			// The second event starts where the first left the client.
 			mid := cl
 			mid.Keys = after.Keys
 			out = append(out, change{action: "client.deactivate", kind: "client", target: cl.ClientID, orgs: orgs,
