@@ -168,9 +168,10 @@ func TestDelegatedAdmin(t *testing.T) {
 			name string
 			run  func(t *testing.T, d *deladmin)
 		}{
-			{"fail/delegated-admin/admin-scope-on-consumer-client", testAdminScopeOnConsumerClient},
 			// The rule: a managed client lists only scopes its owner could
-			// delegate, whoever edits it.
+			// delegate, whoever edits it, and never a portvakt admin scope.
+			{"ok/delegated-admin/managed-client-lists-scopes-the-consumer-could-delegate", testManagedClientDelegableScopes},
+			{"fail/delegated-admin/admin-scope-on-consumer-client", testAdminScopeOnConsumerClient},
 			{"fail/delegated-admin/non-delegable-scope", testNonDelegableScope},
 			{"fail/delegated-admin/self-delegation", testSelfDelegation},
 			{"fail/delegated-admin/self-access", testSelfAccess},
@@ -187,6 +188,25 @@ func TestDelegatedAdmin(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) { tc.run(t, newDelegatedAdmin(t, eng)) })
 		}
 	})
+}
+
+func testManagedClientDelegableScopes(t *testing.T, d *deladmin) {
+	v := d.asConsumer("portvakt:clients.write")
+	m := d.managed(v, "acme:api")
+	if m.ClientOrgno != consumerOrg || m.ManagedBy != vendorOrg || !slices.Equal(m.Scopes, []string{"acme:api"}) {
+		t.Fatalf("managed client %+v", m)
+	}
+	vk := d.newKey("vendor-key")
+	if r := d.upload(v, m.ClientID, vk); r.status != http.StatusOK {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	tok, err := d.fetch(m.ClientID, vk.signer, "", "acme:api")
+	if err != nil {
+		t.Fatalf("token from the managed client: %v", err)
+	}
+	if c := tokenClaims(t, tok); c["consumer"].(map[string]any)["ID"] != "0192:"+consumerOrg || c["supplier"] != nil {
+		t.Fatalf("token claims %v", c)
+	}
 }
 
 func testAdminScopeOnConsumerClient(t *testing.T, d *deladmin) {
