@@ -256,9 +256,9 @@ var (
 	prefixCols     = []string{"prefix", "owner_org", "last_updated"}
 	scopeCols      = []string{"name", "active", "visibility", "accessible_for_all", "delegation_source", "at_max_age", "description"}
 	accessCols     = []string{"scope", "consumer_orgno", "owner_orgno", "state", "last_updated"}
-	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "scopes", "description"}
+	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "managed_by", "scopes", "description"}
 	delegationCols = []string{"scope", "consumer_orgno", "supplier_orgno", "state", "last_updated"}
-	keyCols        = []string{"kid", "kty", "alg", "crv", "exp"}
+	keyCols        = []string{"kid", "kty", "alg", "crv", "exp", "uploaded_by"}
 )
 
 func (a *adminCLI) prefixesCmd() *cobra.Command {

@@ -112,6 +112,19 @@ func checkScope(p Policy, req Request, recs Records, name string) (store.Scope, 
 		return s, protocol.InvalidScope("scope %q is not available to clients of integration type %q; use a client of type %s",
 			name, c.IntegrationType, strings.Join(s.AllowedIntegrationTypes, " or "))
 	}
+	if c.ManagedBy != "" {
+		// A client a vendor manages for its owner gets only what the owner
+		// could delegate, and acts only for the owner: the vendor was given
+		// the owner's clients, not what other orgs delegated to the owner
+		// (SPEC 4, delegated administration). The self-service API keeps
+		// such scopes off the client; this holds when a scope changes later.
+		if req.ConsumerOrg != "" {
+			return s, protocol.InvalidScope("client %s is managed by a vendor for organisation %s and acts only for it; request scope %q without consumer_org", c.ClientID, c.ClientOrgno, name)
+		}
+		if !delegable(p, s) {
+			return s, protocol.InvalidScope("scope %q cannot be delegated, and client %s is managed by a vendor: its owner must use a client of its own", name, c.ClientID)
+		}
+	}
 	if req.ConsumerOrg == "" {
 		if !recs.HasAccess(name, c.ClientOrgno) && !s.AccessibleForAll {
 			return s, protocol.InvalidScope("organisation %s has no access to scope %q; ask the scope's owner to grant it", c.ClientOrgno, name)

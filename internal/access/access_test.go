@@ -267,6 +267,26 @@ func TestDecide(t *testing.T) {
 			code: protocol.CodeInvalidScope, desc: `organisation 222222222 has not delegated scope "acme:nodelegrow" to organisation 333333333`,
 		},
 		{
+			// The ok/delegation request, from a client a vendor manages for
+			// the same org: it acts only for its owner.
+			name: "fail/delegated-admin/managed-client-consumer-org",
+			req: access.Request{Client: client(vendor, func(c *store.Client) { c.ManagedBy = stranger }),
+				Scopes: []string{"acme:deleg"}, ConsumerOrg: consumer},
+			code: protocol.CodeInvalidScope, desc: `is managed by a vendor for organisation 333333333 and acts only for it`,
+		},
+		{
+			// The ok/direct access request from a managed client: acme:direct
+			// is not delegable.
+			name: "fail/delegated-admin/managed-client-non-delegable-scope",
+			req:  access.Request{Client: client(consumer, func(c *store.Client) { c.ManagedBy = vendor }), Scopes: []string{"acme:direct"}},
+			code: protocol.CodeInvalidScope, desc: `scope "acme:direct" cannot be delegated, and client`,
+		},
+		{
+			name: "ok/delegated-admin/managed-client-delegable-scope",
+			req:  access.Request{Client: client(consumer, func(c *store.Client) { c.ManagedBy = vendor }), Scopes: []string{"acme:deleg"}},
+			want: access.Grant{Scopes: []string{"acme:deleg"}, ConsumerOrg: consumer, Lifetime: 120 * time.Second},
+		},
+		{
 			name: "fail/delegation revoked", req: delegated(consumer, "acme:revoked"),
 			code: protocol.CodeInvalidScope, desc: `has not delegated scope "acme:revoked"`,
 		},

@@ -229,7 +229,7 @@ func (h *handler) audit(w http.ResponseWriter, r *http.Request, c *caller) error
 		}
 	}
 	if !aq.cursor.TokenDone && aq.target == "" && (aq.action == "" || aq.action == ActionTokenIssue) {
-		f := store.IssuedTokenFilter{Org: c.Org, ScopePrefixes: own, ClientID: aq.clientID, Scope: aq.scope,
+		f := store.IssuedTokenFilter{Org: c.Org, ManagedBy: c.Org, ScopePrefixes: own, ClientID: aq.clientID, Scope: aq.scope,
 			From: aq.from, To: aq.to, Limit: aq.limit + 1}
 		if aq.scope != "" && !underAny(aq.scope, own) {
 			// Filtering a provider's view by another provider's scope would
@@ -244,6 +244,21 @@ func (h *handler) audit(w http.ResponseWriter, r *http.Request, c *caller) error
 		}
 	}
 
+	// The vendor that manages a token's client is one of its orgs, and
+	// sees it as a party does. managed_by never changes, so the rules
+	// snapshot (in memory) answers for any client the tokens name.
+	managedBy := func(store.IssuedToken) string { return "" }
+	if len(tokens) > 0 {
+		snap, err := h.rules.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		managedBy = func(t store.IssuedToken) string {
+			cl, _ := snap.Client(t.ClientID)
+			return cl.ManagedBy
+		}
+	}
+
 	// Merge newest first, at most limit events.
 	page := auditPage{Events: []auditEvent{}}
 	next := aq.cursor
@@ -252,7 +267,7 @@ func (h *handler) audit(w http.ResponseWriter, r *http.Request, c *caller) error
 		takeToken := ai == len(admin) || (ti < len(tokens) && !tokens[ti].IssuedAt.Before(admin[ai].Time))
 		if takeToken {
 			tok := tokens[ti]
-			page.Events = append(page.Events, tokenEvent(tok, c.Org, own, owner))
+			page.Events = append(page.Events, tokenEvent(tok, c.Org, managedBy(tok), own, owner))
 			next.TokenBefore, next.TokenJTI = tok.IssuedAt.UnixMicro(), tok.TokenJTI
 			ti++
 		} else {
@@ -291,9 +306,12 @@ func (h *handler) audit(w http.ResponseWriter, r *http.Request, c *caller) error
 }
 
 // tokenEvent is the event of one issued token as org sees it. The actor is
-// the client's org: the vendor when delegated, else the consumer.
-func tokenEvent(t store.IssuedToken, org string, own []string, owner map[string]string) auditEvent {
-	party := org == t.ConsumerOrgno || org == t.SupplierOrgno
+// the client's org: the vendor when delegated, else the consumer. managedBy
+// is the vendor that manages the token's client for the consumer (or ""):
+// it is among the token's orgs and sees the token whole, as the consumer
+// does.
+func tokenEvent(t store.IssuedToken, org, managedBy string, own []string, owner map[string]string) auditEvent {
+	party := org == t.ConsumerOrgno || org == t.SupplierOrgno || (managedBy != "" && org == managedBy)
 	scopes := t.Scopes
 	aud := t.Audience
 	if !party {
@@ -301,7 +319,7 @@ func tokenEvent(t store.IssuedToken, org string, own []string, owner map[string]
 		aud = nil
 	}
 	actor := cmp.Or(t.SupplierOrgno, t.ConsumerOrgno)
-	orgs := []string{t.ConsumerOrgno, t.SupplierOrgno}
+	orgs := []string{t.ConsumerOrgno, t.SupplierOrgno, managedBy}
 	for _, s := range scopes {
 		prefix, _, _ := strings.Cut(s, ":")
 		orgs = append(orgs, owner[prefix])

@@ -20,6 +20,10 @@ type caller struct {
 	ClientID string
 	TokenJTI string
 	Scopes   []string
+	// via are the admin scopes of the route that the token holds: what a
+	// vendor acts through, so the delegation of one of them must be
+	// active (viaDelegation).
+	via []string
 }
 
 func (c *caller) has(scope string) bool { return slices.Contains(c.Scopes, scope) }

@@ -30,6 +30,7 @@ type clientBody struct {
 	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
 	Scopes                  []string        `json:"scopes"`
 	AccessTokenLifetime     int             `json:"access_token_lifetime"`
+	ManagedBy               *string         `json:"managed_by"`
 	Active                  *bool           `json:"active"`
 	Keys                    json.RawMessage `json:"keys"`
 	Created                 json.RawMessage `json:"created"`
@@ -128,10 +129,19 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request, c *caller
 	if b.TokenEndpointAuthMethod != "" && b.TokenEndpointAuthMethod != protocol.AuthPrivateKeyJWT {
 		errs = append(errs, FieldError{"token_endpoint_auth_method", fmt.Sprintf("must be %q", protocol.AuthPrivateKeyJWT)})
 	}
+	if b.ManagedBy != nil && *b.ManagedBy != c.Supplier {
+		// managed_by says who acted, never what the caller asks for.
+		errs = append(errs, FieldError{"managed_by", "is set by the server (the vendor that creates a client for a consumer); leave it out"})
+	}
 	var out store.Client
 	err := h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
 		recs := newTxRecords(r.Context(), tx)
 		errs := append(slices.Clone(errs), b.validate(recs, org, nil)...)
+		if c.Supplier != "" {
+			// A vendor's client is managed by it: it lists only what the
+			// consumer could delegate (vendor.go).
+			errs = append(errs, managedScopeErrors(recs, h.cfg.Issuer, org, b.Scopes, nil)...)
+		}
 		if recs.err != nil {
 			return change{}, recs.err
 		}
@@ -141,7 +151,7 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request, c *caller
 		out = store.Client{
 			ClientID: uuid.NewString(), ClientOrgno: org,
 			IntegrationType: protocol.IntegrationMaskinporten, TokenEndpointAuthMethod: protocol.AuthPrivateKeyJWT,
-			Keys: []store.ClientKey{}, Active: true, Created: now, LastUpdated: now,
+			Keys: []store.ClientKey{}, ManagedBy: c.Supplier, Active: true, Created: now, LastUpdated: now,
 		}
 		b.apply(&out)
 		if err := tx.CreateClient(r.Context(), out); err != nil {
@@ -206,10 +216,21 @@ func (h *handler) updateClient(w http.ResponseWriter, r *http.Request, c *caller
 		if err != nil {
 			return change{}, err
 		}
+		if err := adminClientRefusal(c, before); err != nil {
+			return change{}, err
+		}
 		recs := newTxRecords(r.Context(), tx)
 		errs := b.validate(recs, c.Org, before.Scopes)
+		if c.Supplier != "" || before.ManagedBy != "" {
+			// What a vendor adds, and what a managed client lists, is
+			// bounded by what the consumer could delegate (vendor.go).
+			errs = append(errs, managedScopeErrors(recs, h.cfg.Issuer, c.Org, b.Scopes, before.Scopes)...)
+		}
 		if recs.err != nil {
 			return change{}, recs.err
+		}
+		if b.ManagedBy != nil && *b.ManagedBy != before.ManagedBy {
+			errs = append(errs, FieldError{"managed_by", "cannot change"})
 		}
 		if b.ClientID != nil && *b.ClientID != before.ClientID {
 			errs = append(errs, FieldError{"client_id", "cannot change"})
@@ -225,6 +246,9 @@ func (h *handler) updateClient(w http.ResponseWriter, r *http.Request, c *caller
 		}
 		if len(errs) > 0 {
 			return change{}, invalid(errs)
+		}
+		if c.Supplier != "" && !before.Active && b.Active != nil && *b.Active {
+			return change{}, forbidden("client %s is deactivated, and a vendor cannot reactivate a client: organisation %s may", before.ClientID, c.Org)
 		}
 		out = before
 		b.apply(&out)
@@ -245,6 +269,9 @@ func (h *handler) deleteClient(w http.ResponseWriter, r *http.Request, c *caller
 	err := h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
 		before, err := ownClient(r, tx, c)
 		if err != nil {
+			return change{}, err
+		}
+		if err := adminClientRefusal(c, before); err != nil {
 			return change{}, err
 		}
 		after := before

@@ -28,6 +28,15 @@ func (h *handler) putDelegation(w http.ResponseWriter, r *http.Request, c *calle
 		// No scope to check.
 		return invalid(errs)
 	}
+	switch {
+	case c.Supplier != "" && supplier == c.Supplier:
+		// A vendor acting for the consumer would grant itself what only the
+		// consumer may give (vendor.go).
+		return forbidden("you act for organisation %s as its vendor %s: a vendor cannot delegate anything to itself; organisation %s must delegate %s to you", c.Org, c.Supplier, c.Org, name)
+	case c.Supplier != "" && isAdminScope(name):
+		// It would hand its power on to an org of its choosing.
+		return forbidden("you act for organisation %s as its vendor %s: a vendor cannot delegate the %s admin scope %s; organisation %s must do that itself", c.Org, c.Supplier, adminPrefix, name, c.Org)
+	}
 	var out store.Delegation
 	err = h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
 		// The scope rule reads the transaction, so a concurrent revoke of the
@@ -92,7 +101,16 @@ func (h *handler) revokeDelegation(w http.ResponseWriter, r *http.Request, c *ca
 		if err := tx.PutDelegation(r.Context(), after); err != nil {
 			return change{}, err
 		}
-		return change{action: "delegation.revoke", kind: "delegation", target: name, orgs: []string{c.Org, supplier}, before: before, after: after}, nil
+		ch := change{action: "delegation.revoke", kind: "delegation", target: name, orgs: []string{c.Org, supplier}, before: before, after: after}
+		if name == clientsWriteScope {
+			// Take back what the vendor put in place, in this transaction
+			// (vendor.go); the commit invalidates the rules cache, so the
+			// token endpoint refuses the vendor's keys at once.
+			if ch.also, err = revokeVendorClients(r.Context(), tx, c.Org, supplier, now); err != nil {
+				return change{}, err
+			}
+		}
+		return ch, nil
 	})
 	if err != nil {
 		return err

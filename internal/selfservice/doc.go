@@ -20,4 +20,9 @@
 // audit event, and is followed by rules.Cache.Invalidate, so the token
 // endpoint of this process sees it at once (other replicas poll the store's
 // generation).
+//
+// A vendor acting for a consumer through a delegated admin scope is bounded
+// by the rules in vendor.go: it never ends up with more power than the
+// consumer delegated to it, and revoking its portvakt:clients.write takes
+// back what it put in place.
 package selfservice

@@ -208,6 +208,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, rt route) {
 			writeError(w, r, insufficientScope(rt.Scopes))
 			return
 		}
+		c.via = slices.DeleteFunc(slices.Clone(rt.Scopes), func(s string) bool { return !c.has(s) })
+		if err := viaDelegation(r.Context(), h.store, c); err != nil {
+			writeError(w, r, err)
+			return
+		}
 	}
 	if err := rt.serve(w, r, c); err != nil {
 		writeError(w, r, err)
@@ -313,6 +318,8 @@ type change struct {
 	action, kind, target string
 	orgs                 []string
 	before, after        any // nil = none
+	// also are changes the write caused, each an audit event after its own.
+	also []change
 }
 
 // commit runs fn and the audit event of what it did in one transaction,
@@ -328,24 +335,34 @@ func (h *handler) commit(ctx context.Context, c *caller, fn func(tx store.Tx, no
 		}
 	}()
 	return h.store.Update(ctx, func(tx store.Tx) error {
+		// A vendor's delegation is checked again where a revoke would
+		// conflict with the write: the transaction.
+		if err := viaDelegation(ctx, tx, c); err != nil {
+			return err
+		}
 		now := h.cfg.Now().UTC()
 		ch, err := fn(tx, now)
 		if err != nil {
 			return err
 		}
-		ev := store.AuditEvent{
-			Time: now, ActorOrg: c.Org, ActorClientID: c.ClientID, ActorTokenJTI: c.TokenJTI,
-			Action: ch.action, TargetKind: ch.kind, Target: ch.target,
-			Orgs: orgSet(append(ch.orgs, c.Org, c.Supplier)...),
+		for _, ch := range append([]change{ch}, ch.also...) {
+			ev := store.AuditEvent{
+				Time: now, ActorOrg: c.Org, ActorClientID: c.ClientID, ActorTokenJTI: c.TokenJTI,
+				Action: ch.action, TargetKind: ch.kind, Target: ch.target,
+				Orgs: orgSet(append(ch.orgs, c.Org, c.Supplier)...),
+			}
+			if ev.Before, err = rawJSON(ch.before); err != nil {
+				return err
+			}
+			if ev.After, err = rawJSON(ch.after); err != nil {
+				return err
+			}
+			wrote = true
+			if err := tx.AppendAudit(ctx, ev); err != nil {
+				return err
+			}
 		}
-		if ev.Before, err = rawJSON(ch.before); err != nil {
-			return err
-		}
-		if ev.After, err = rawJSON(ch.after); err != nil {
-			return err
-		}
-		wrote = true
-		return tx.AppendAudit(ctx, ev)
+		return nil
 	})
 }
 

@@ -22,7 +22,8 @@ type jwksBody struct {
 }
 
 // publicJWK is a stored key as answered: the uploaded JWK plus its expiry
-// (exp, Unix seconds) as Maskinporten shows it.
+// (exp, Unix seconds) as Maskinporten shows it, and who uploaded it
+// (uploaded_by; "" = the client's own org, see store.ClientKey).
 func publicJWK(k store.ClientKey) json.RawMessage {
 	var m map[string]any
 	if err := json.Unmarshal(k.JWK, &m); err != nil {
@@ -34,6 +35,7 @@ func publicJWK(k store.ClientKey) json.RawMessage {
 		}
 	}
 	m["exp"] = k.Expires.Unix()
+	m["uploaded_by"] = k.UploadedBy
 	b, err := json.Marshal(m)
 	if err != nil {
 		return k.JWK
@@ -60,7 +62,9 @@ func (h *handler) getJWKS(w http.ResponseWriter, r *http.Request, c *caller) err
 
 // putJWKS is POST /clients/{id}/jwks: the set replaces the client's keys.
 // A key already registered with the same kid and material keeps its upload
-// time and expiry, so re-sending the set does not extend old keys.
+// time, expiry and uploader, so re-sending the set does not extend old keys
+// or change who answers for them. A new key is uploaded_by the caller's org,
+// or the vendor's when delegated (vendor.go bounds what a vendor may do).
 func (h *handler) putJWKS(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var b jwksBody
 	if err := decodeBody(w, r, &b); err != nil {
@@ -84,13 +88,16 @@ func (h *handler) putJWKS(w http.ResponseWriter, r *http.Request, c *caller) err
 		}
 		next := make([]store.ClientKey, len(keys))
 		for i, k := range keys {
-			k.Created, k.Expires = now, now.AddDate(keyLifetime, 0, 0)
+			k.Created, k.Expires, k.UploadedBy = now, now.AddDate(keyLifetime, 0, 0), c.uploader()
 			for _, old := range before.Keys {
 				if old.KID == k.KID && sameKey(old.JWK, k.JWK) {
-					k.Created, k.Expires = old.Created, old.Expires
+					k.Created, k.Expires, k.UploadedBy = old.Created, old.Expires, old.UploadedBy
 				}
 			}
 			next[i] = k
+		}
+		if err := vendorKeysRefusal(c, before, next); err != nil {
+			return change{}, err
 		}
 		out = before
 		out.Keys = next
@@ -112,6 +119,9 @@ func (h *handler) deleteJWKS(w http.ResponseWriter, r *http.Request, c *caller) 
 	err := h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
 		before, err := ownClient(r, tx, c)
 		if err != nil {
+			return change{}, err
+		}
+		if err := vendorKeysRefusal(c, before, nil); err != nil {
 			return change{}, err
 		}
 		out := before

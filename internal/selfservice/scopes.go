@@ -346,6 +346,11 @@ func (h *handler) setAccess(w http.ResponseWriter, r *http.Request, c *caller, s
 	if len(errs) > 0 {
 		return invalid(errs)
 	}
+	if c.Supplier != "" && org == c.Supplier && state == store.AccessApproved {
+		// As a delegation to itself (vendor.go): the provider's allow-list
+		// is the provider's to extend to its vendor.
+		return forbidden("you act for organisation %s as its vendor %s: a vendor cannot grant itself access; organisation %s must do that", c.Org, c.Supplier, c.Org)
+	}
 	var out store.Access
 	err = h.commit(r.Context(), c, func(tx store.Tx, now time.Time) (change, error) {
 		if _, err := ownScope(r, tx, c, name); err != nil {

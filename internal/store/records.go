@@ -79,6 +79,11 @@ type ClientKey struct {
 	JWK     json.RawMessage `json:"jwk"` // the public JWK as uploaded
 	Created time.Time       `json:"created"`
 	Expires time.Time       `json:"expires"`
+	// UploadedBy is the org whose caller uploaded the key: the client's
+	// own org, or the vendor that acted for it through a delegated admin
+	// scope. Empty means the client's own org: keys declared in config and
+	// keys uploaded before the field existed.
+	UploadedBy string `json:"uploaded_by"`
 }
 
 // Client is an integration owned by ClientOrgno.
@@ -92,9 +97,14 @@ type Client struct {
 	Scopes                  []string    `json:"scopes"`
 	AccessTokenLifetime     int         `json:"access_token_lifetime"`
 	Keys                    []ClientKey `json:"keys"`
-	Active                  bool        `json:"active"`
-	Created                 time.Time   `json:"created"`
-	LastUpdated             time.Time   `json:"last_updated"`
+	// ManagedBy is the vendor org whose caller created the client while
+	// acting for ClientOrgno through a delegated admin scope; empty for a
+	// client the owner (or the platform admin, or the config) made. It
+	// never changes.
+	ManagedBy   string    `json:"managed_by"`
+	Active      bool      `json:"active"`
+	Created     time.Time `json:"created"`
+	LastUpdated time.Time `json:"last_updated"`
 }
 
 // IssuedToken records one issued access token. Its insert, unique on

@@ -50,11 +50,14 @@ type AuditFilter struct {
 // IssuedTokenFilter narrows ListIssuedTokens. Results are newest first (by
 // IssuedAt, then TokenJTI), at most Limit (0 = default 100).
 //
-// Org and ScopePrefixes say whose tokens are wanted, and a token matches when
-// either does: its consumer or supplier is Org, or one of its scopes is
-// under one of ScopePrefixes ("prefix:..."). That one disjunction is the
-// audit view of an org that is at once consumer, vendor and provider. Both
-// empty: every token.
+// Org, ManagedBy and ScopePrefixes say whose tokens are wanted, and a token
+// matches when any does: its consumer or supplier is Org, its client is
+// managed by ManagedBy (Client.ManagedBy: a vendor sees the tokens of the
+// clients it runs for its customers), or one of its scopes is under one of
+// ScopePrefixes ("prefix:..."). That one disjunction is the audit view of an
+// org that is at once consumer, vendor and provider. All empty: every token.
+// ManagedBy reads the stored clients (a client declared in config is
+// managed by nobody).
 //
 // The other fields narrow further. ClientID matches exactly. Scope keeps
 // tokens whose scopes contain exactly that name. From is inclusive and To
@@ -63,6 +66,7 @@ type AuditFilter struct {
 // BeforeTokenJTI) in the result order (zero BeforeIssuedAt = from the newest).
 type IssuedTokenFilter struct {
 	Org           string
+	ManagedBy     string
 	ScopePrefixes []string
 	ClientID      string
 	Scope         string

@@ -45,6 +45,7 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ok/access/put-get-list-filter", testAccess},
 		{"ok/delegation/put-get-list-filter", testDelegation},
 		{"ok/client/create-get-list-update", testClient},
+		{"ok/client/managed-by-and-uploaded-by", testClientDelegatedAdmin},
 		{"ok/roundtrip/times", testTimes},
 		{"ok/roundtrip/lists", testLists},
 		{"ok/update/reads-own-writes", testReadsOwnWrites},
@@ -372,6 +373,40 @@ func testClient(t *testing.T, s store.Store) {
 	got, err = s.GetClient(ctx, a.ClientID)
 	noErr(t, err, "GetClient after update")
 	equal(t, got, a, "GetClient after update")
+}
+
+// testClientDelegatedAdmin: managed_by and each key's uploaded_by round-trip,
+// empty or set, through create, list and update.
+func testClientDelegatedAdmin(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	managed, own := clientRec("c-managed"), clientRec("c-own")
+	managed.ManagedBy = "910000003"
+	managed.Keys[0].UploadedBy = "910000003"
+	managed.Keys = append(managed.Keys, store.ClientKey{KID: "k-owner", JWK: json.RawMessage(`{"kid":"k-owner","kty":"RSA"}`),
+		Created: t0, Expires: t0.AddDate(1, 0, 0), UploadedBy: managed.ClientOrgno})
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.CreateClient(ctx, managed); err != nil {
+			return err
+		}
+		return tx.CreateClient(ctx, own)
+	})
+	got, err := s.GetClient(ctx, managed.ClientID)
+	noErr(t, err, "GetClient")
+	equal(t, got, managed, "GetClient of a managed client")
+	list, err := s.ListClients(ctx)
+	noErr(t, err, "ListClients")
+	equal(t, list, []store.Client{managed, own}, "ListClients")
+
+	// The vendor's key goes, the owner's stays, the client is deactivated.
+	managed.Keys = managed.Keys[1:]
+	managed.Active = false
+	update(t, s, func(tx store.Tx) error { return tx.UpdateClient(ctx, managed) })
+	got, err = s.GetClient(ctx, managed.ClientID)
+	noErr(t, err, "GetClient after update")
+	equal(t, got, managed, "GetClient after update")
+	if got.ManagedBy != "910000003" || got.Keys[0].UploadedBy != got.ClientOrgno {
+		t.Fatalf("after update: managed_by %q, uploaded_by %q", got.ManagedBy, got.Keys[0].UploadedBy)
+	}
 }
 
 func testTimes(t *testing.T, s store.Store) {
@@ -879,6 +914,15 @@ func testIssuedFilter(t *testing.T, s store.Store) {
 	for _, tok := range toks {
 		noErr(t, s.InsertIssuedToken(ctx, tok), "InsertIssuedToken")
 	}
+	// c3 is a client a vendor manages for 910000004.
+	managed := clientRec("c3")
+	managed.ClientOrgno, managed.ManagedBy = "910000004", "910000007"
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.CreateClient(ctx, managed); err != nil {
+			return err
+		}
+		return tx.CreateClient(ctx, clientRec("c2"))
+	})
 	// Same IssuedAt: TokenJTI breaks the tie, newest (largest) first.
 	tie := mk(5, "c4", "910000009", "")
 	tie.IssuedAt, tie.TokenJTI = toks[4].IssuedAt, "t99"
@@ -895,6 +939,9 @@ func testIssuedFilter(t *testing.T, s store.Store) {
 		{"ok/from-inclusive-to-exclusive", store.IssuedTokenFilter{From: toks[1].IssuedAt, To: toks[3].IssuedAt}, []store.IssuedToken{toks[2], toks[1]}},
 		{"ok/limit", store.IssuedTokenFilter{Limit: 2}, []store.IssuedToken{tie, toks[4]}},
 		{"ok/org+client", store.IssuedTokenFilter{Org: "910000002", ClientID: "c2", Limit: 1}, []store.IssuedToken{toks[4]}},
+		{"ok/managed-by", store.IssuedTokenFilter{ManagedBy: "910000007"}, []store.IssuedToken{toks[3]}},
+		{"ok/org-or-managed-by", store.IssuedTokenFilter{Org: "910000003", ManagedBy: "910000007"}, []store.IssuedToken{toks[4], toks[3], toks[1]}},
+		{"ok/managed-by-nobody-else", store.IssuedTokenFilter{ManagedBy: "910000004"}, []store.IssuedToken{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

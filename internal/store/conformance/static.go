@@ -76,7 +76,11 @@ func seedTwins(t *testing.T, s store.Store) {
 				return err
 			}
 		}
-		for _, c := range []store.Client{clientRec("c-d"), clientRec("c-e")} {
+		// The twin of the declared client is vendor-managed with a vendor's
+		// key: the declared one (neither) must win whole.
+		twin := clientRec("c-d")
+		twin.ManagedBy, twin.Keys[0].UploadedBy = "910000003", "910000003"
+		for _, c := range []store.Client{twin, clientRec("c-e")} {
 			if err := tx.CreateClient(ctx, c); err != nil {
 				return err
 			}
@@ -144,6 +148,9 @@ func testStaticReads(t *testing.T, bare store.Store) {
 	c, err := s.GetClient(ctx, "c-d")
 	noErr(t, err, "GetClient")
 	equal(t, c, d.Clients[0], "declared client wins")
+	if c.ManagedBy != "" || c.Keys[0].UploadedBy != "" {
+		t.Fatalf("declared client: managed_by %q, uploaded_by %q; want the zero values", c.ManagedBy, c.Keys[0].UploadedBy)
+	}
 	clients, err := s.ListClients(ctx)
 	noErr(t, err, "ListClients")
 	if len(clients) != 2 || clients[0].ClientName != "declared" || clients[1].ClientID != "c-e" {

@@ -206,7 +206,8 @@ type clientRow struct {
 	TokenEndpointAuthMethod string
 	Scopes                  string
 	AccessTokenLifetime     int64
-	JWKS                    string `gorm:"column:jwks"`
+	JWKS                    string `gorm:"column:jwks"` // keys with their uploaded_by (00003)
+	ManagedBy               string
 	Active                  bool
 	Created                 dbTime
 	LastUpdated             dbTime
@@ -236,7 +237,7 @@ func clientToRow(c store.Client) (clientRow, error) {
 		ClientID: c.ClientID, ClientOrgno: c.ClientOrgno, ClientName: c.ClientName,
 		Description: c.Description, IntegrationType: c.IntegrationType,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, Scopes: scopes,
-		AccessTokenLifetime: int64(c.AccessTokenLifetime), JWKS: jwks, Active: c.Active,
+		AccessTokenLifetime: int64(c.AccessTokenLifetime), JWKS: jwks, ManagedBy: c.ManagedBy, Active: c.Active,
 		Created: ts(c.Created), LastUpdated: ts(c.LastUpdated),
 	}, nil
 }
@@ -246,7 +247,7 @@ func (r clientRow) record() (store.Client, error) {
 		ClientID: r.ClientID, ClientOrgno: r.ClientOrgno, ClientName: r.ClientName,
 		Description: r.Description, IntegrationType: r.IntegrationType,
 		TokenEndpointAuthMethod: r.TokenEndpointAuthMethod,
-		AccessTokenLifetime:     int(r.AccessTokenLifetime), Active: r.Active,
+		AccessTokenLifetime:     int(r.AccessTokenLifetime), ManagedBy: r.ManagedBy, Active: r.Active,
 		Created: r.Created.Time, LastUpdated: r.LastUpdated.Time,
 	}
 	if err := fromJSONText(r.Scopes, &c.Scopes); err != nil {

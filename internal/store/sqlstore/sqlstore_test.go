@@ -169,6 +169,32 @@ func testMigrations(t *testing.T, b backend) {
 			}
 		}
 	})
+	t.Run("ok/clients-from-before-delegated-admin", func(t *testing.T) {
+		// A client written at version 2 (no managed_by column, keys without
+		// uploaded_by) reads after the upgrade as made and keyed by its
+		// owner: both fields empty.
+		t.Parallel()
+		s := openStore(t, b.config(t))
+		ctx := t.Context()
+		if err := s.MigrateToForTest(ctx, 2); err != nil {
+			t.Fatalf("migrate to 2: %v", err)
+		}
+		const jwks = `[{"kid":"k1","jwk":{"kty":"EC","crv":"P-256","kid":"k1","x":"AA","y":"BB"},"created":"2025-01-01T00:00:00Z","expires":"2026-01-01T00:00:00Z"}]`
+		if err := s.ExecForTest(ctx, `INSERT INTO clients (client_id, client_orgno, description, scopes, jwks, active)
+			VALUES ('c-old', '910000002', 'd', '[]', '`+jwks+`', TRUE)`); err != nil {
+			t.Fatalf("insert a version-2 client: %v", err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		c, err := s.GetClient(ctx, "c-old")
+		if err != nil {
+			t.Fatalf("GetClient: %v", err)
+		}
+		if c.ManagedBy != "" || len(c.Keys) != 1 || c.Keys[0].KID != "k1" || c.Keys[0].UploadedBy != "" {
+			t.Fatalf("client from before 00003: managed_by %q keys %+v; want both empty", c.ManagedBy, c.Keys)
+		}
+	})
 	t.Run("fail/schema-newer-than-binary", func(t *testing.T) {
 		t.Parallel()
 		s := openStore(t, b.config(t))

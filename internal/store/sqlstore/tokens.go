@@ -84,6 +84,11 @@ func (s *Store) ListIssuedTokens(ctx context.Context, f store.IssuedTokenFilter)
 		who = append(who, "consumer_orgno = ?", "supplier_orgno = ?")
 		whoArgs = append(whoArgs, f.Org, f.Org)
 	}
+	if f.ManagedBy != "" {
+		// Through the partial index clients_managed_by (00003).
+		who = append(who, "client_id IN (SELECT client_id FROM clients WHERE managed_by = ?)")
+		whoArgs = append(whoArgs, f.ManagedBy)
+	}
 	for _, p := range f.ScopePrefixes {
 		who = append(who, scopesLike)
 		whoArgs = append(whoArgs, jsonLikePattern(p+":", false))
