@@ -113,6 +113,55 @@ func (ca *CA) SubCAWithKey(cn string, now time.Time, key crypto.Signer, pub cryp
 	return &CA{Cert: cert, Key: key, Issuer: ca}, nil
 }
 
+// SubCAFor makes a CA certificate signed by ca for any public key, such as
+// one from FakeRSAKey. Nobody holds its private key: it signs nothing, it
+// only stands in a chain. maxPathLen < 0 leaves the path length unbounded.
+func (ca *CA) SubCAFor(cn string, pub crypto.PublicKey, now time.Time, maxPathLen int) (*x509.Certificate, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber:          nextSerial(),
+		Subject:               pkix.Name{CommonName: cn, Country: []string{"NO"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(5 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            maxPathLen,
+		MaxPathLenZero:        maxPathLen == 0,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("testpki: create CA certificate: %w", err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+// FakeRSAKey is an RSA public key of exactly bits bits with exponent e that
+// is not a real key: its modulus is random, with the top bit set, and odd
+// unless evenModulus. Generating a real RSA key of a hundred thousand bits
+// takes hours; a certificate for this one takes a millisecond, and a
+// verifier that bounds keys before using them must refuse it the same way.
+func FakeRSAKey(bits, e int, evenModulus bool) (*rsa.PublicKey, error) {
+	if bits < 16 {
+		return nil, fmt.Errorf("testpki: FakeRSAKey of %d bits", bits)
+	}
+	b := make([]byte, (bits+7)/8)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	n := new(big.Int).SetBytes(b)
+	// Exactly bits bits: clear what is above, set the top bit.
+	n.SetBit(n, bits-1, 1)
+	for i := bits; i < len(b)*8; i++ {
+		n.SetBit(n, i, 0)
+	}
+	if evenModulus {
+		n.SetBit(n, 0, 0)
+	} else {
+		n.SetBit(n, 0, 1)
+	}
+	return &rsa.PublicKey{N: n, E: e}, nil
+}
+
 // Style selects where the org number sits in a leaf's subject.
 type Style int
 
