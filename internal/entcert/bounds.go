@@ -24,11 +24,26 @@ const (
 	// maxRSAExponent is what crypto/rsa accepts at all; a larger exponent
 	// would fail later anyway, this says so before any work.
 	maxRSAExponent = 1<<31 - 1
+	// MaxChainElements bounds the ASN.1 elements of all sent certificates
+	// together. Parsing costs per element, not per byte: a 16 KiB
+	// certificate of a thousand name attributes or extensions takes
+	// crypto/x509 milliseconds, a request's worth of CPU, while a real
+	// enterprise certificate holds 150 to 300 elements and a whole chain
+	// rarely 800.
+	MaxChainElements = 2000
 )
 
 // parseChain parses every sent certificate and checks its key against the
 // bounds. It does no signature work.
 func parseChain(chain [][]byte) ([]*x509.Certificate, error) {
+	budget := MaxChainElements
+	for i, der := range chain {
+		budget -= countElements(der, budget)
+		if budget < 0 {
+			return nil, protocol.InvalidGrant("%s brings the x5c header over %d ASN.1 elements; real certificate chains hold far fewer", certName(i), MaxChainElements).
+				WithCause(fmt.Errorf("x5c[%d]: element budget exhausted", i))
+		}
+	}
 	certs := make([]*x509.Certificate, len(chain))
 	for i, der := range chain {
 		c, err := x509.ParseCertificate(der)
@@ -188,4 +203,49 @@ func (v *Verifier) pool(sent []*x509.Certificate) (*x509.CertPool, error) {
 		return v.intermediates, nil
 	}
 	return pool, nil
+}
+
+// countElements counts the DER elements in b, descending into constructed
+// elements and into OCTET STRINGs (where extension values live, which
+// crypto/x509 parses too). It counts at most budget+1 and never fails: the
+// well-formed part is counted and the parser refuses the rest.
+func countElements(b []byte, budget int) int {
+	n := 0
+	for len(b) > 0 && n <= budget {
+		tag, content, rest, ok := readTLV(b)
+		if !ok {
+			break
+		}
+		n++
+		if tag&0x20 != 0 || tag == 0x04 { // constructed, or OCTET STRING
+			n += countElements(content, budget-n)
+		}
+		b = rest
+	}
+	return n
+}
+
+// readTLV splits the first DER element (low tag number, definite length of
+// at most three length bytes) off b.
+func readTLV(b []byte) (tag byte, content, rest []byte, ok bool) {
+	if len(b) < 2 || b[0]&0x1f == 0x1f {
+		return 0, nil, nil, false
+	}
+	tag, l := b[0], int(b[1])
+	b = b[2:]
+	if l&0x80 != 0 {
+		n := l & 0x7f
+		if n == 0 || n > 3 || len(b) < n {
+			return 0, nil, nil, false
+		}
+		l = 0
+		for _, c := range b[:n] {
+			l = l<<8 | int(c)
+		}
+		b = b[n:]
+	}
+	if l > len(b) {
+		return 0, nil, nil, false
+	}
+	return tag, b[:l], b[l:], true
 }

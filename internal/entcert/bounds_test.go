@@ -2,7 +2,11 @@ package entcert
 
 import (
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"math/big"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,6 +113,11 @@ func TestKeyBounds(t *testing.T) {
 			wantErr: "EC on P-256 or P-384",
 		},
 		{
+			name:    "fail/too-many-elements",
+			chain:   ders(leaf.Cert, f.pki.Intermediate.Cert, manyNames(t, f, 600)),
+			wantErr: "Certificate 2 of the x5c header brings the x5c header over 2000 ASN.1 elements",
+		},
+		{
 			name:    "fail/forged-intermediate",
 			chain:   ders(leaf.Cert, impostor.pki.Intermediate.Cert),
 			wantErr: "certificate 1 of the x5c header names a trusted CA as its issuer but is not signed by it",
@@ -133,6 +142,63 @@ func TestKeyBounds(t *testing.T) {
 				t.Fatalf("org %q", id.Org)
 			}
 		})
+	}
+}
+
+// manyNames is a CA certificate whose subject holds n attributes (four
+// ASN.1 elements each), signed by the fixture's root.
+func manyNames(t *testing.T, f *fixture, n int) *x509.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), NotBefore: f.now.Add(-time.Hour), NotAfter: f.now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	for range n {
+		tmpl.Subject.ExtraNames = append(tmpl.Subject.ExtraNames, pkix.AttributeTypeAndValue{Type: asn1.ObjectIdentifier{2, 5, 4, 11}, Value: "unit"})
+	}
+	k := mustEC(t, elliptic.P256())
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.pki.Root.Cert, k.Public(), f.pki.Root.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCountElements(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		der  []byte
+		want int
+	}{
+		{"ok/empty", nil, 0},
+		{"ok/integer", []byte{0x02, 0x01, 0x05}, 1},
+		{"ok/sequence-of-two", []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02}, 3},
+		{"ok/octet-string-holding-der", []byte{0x04, 0x05, 0x30, 0x03, 0x02, 0x01, 0x01}, 3},
+		{"ok/long-length", append([]byte{0x04, 0x81, 0x80}, make([]byte, 128)...), 65},
+		{"fail/truncated-counts-prefix", []byte{0x30, 0x06, 0x02, 0x01, 0x01}, 0},
+		{"fail/indefinite-length", []byte{0x30, 0x80, 0x00, 0x00}, 0},
+		{"fail/high-tag", []byte{0x1f, 0x81, 0x01, 0x00}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := countElements(c.der, 1000); got != c.want {
+				t.Fatalf("%d elements, want %d", got, c.want)
+			}
+		})
+	}
+	// The budget stops the count early.
+	deep := []byte{}
+	for range 100 {
+		deep = append([]byte{0x30, byte(len(deep))}, deep...)
+		if len(deep) > 120 {
+			break
+		}
+	}
+	if got := countElements(deep, 10); got > 11 {
+		t.Fatalf("counted %d with a budget of 10", got)
 	}
 }
 
