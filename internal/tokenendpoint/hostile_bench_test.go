@@ -38,8 +38,9 @@ const bodyLimit = 64 << 10
 // repeat/valid must stay at or below 1.
 //
 // The hostile chains:
-//   - oversized-key: a forged leaf and a CA whose RSA key has 100000 bits
-//     (before the bounds: hundreds of milliseconds per request).
+//   - oversized-key: the attack of issue 14, a CA whose RSA key has 100000
+//     bits and a leaf that names it as its issuer with a signature of that
+//     length (before the bounds: hundreds of milliseconds per request).
 //   - forged-max: the worst within the 64 KiB body that we could build: ten
 //     certificates with as many ASN.1 elements as the element bound lets
 //     through (name attributes, the costliest to parse), padded to the body
@@ -60,7 +61,7 @@ func benchHostile(b *testing.B, kind string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	chain, want := hostileChain(b, e, kind, signKey)
+	chain, sigLen, want := hostileChain(b, e, kind, signKey)
 
 	body := func(id *identity) string {
 		a := e.sign(id, e.claims(id, "demo:read"), nil)
@@ -71,7 +72,7 @@ func benchHostile(b *testing.B, kind string) {
 		if leafSig {
 			// A chain never seen before: the same certificates with another
 			// (equally wrong) leaf signature.
-			c = append([][]byte{resign(b, chain[0])}, chain[1:]...)
+			c = append([][]byte{resign(b, chain[0], sigLen)}, chain[1:]...)
 		}
 		return body(certIdentity(e, signKey, c...))
 	}
@@ -152,12 +153,12 @@ func (e *env) postBody(body string) response {
 	return e.do(http.MethodPost, "application/x-www-form-urlencoded", body)
 }
 
-// resign replaces the signature of der with random bytes of the same length
-// that stay below any 2048-bit modulus, so that verifying it costs a full
+// resign replaces the signature of der with n random bytes that stay below
+// any modulus of n bytes, so that verifying it with such a key costs a full
 // RSA operation.
-func resign(b *testing.B, der []byte) []byte {
+func resign(b *testing.B, der []byte, n int) []byte {
 	b.Helper()
-	sig := make([]byte, 256)
+	sig := make([]byte, n)
 	_, _ = rand.Read(sig)
 	sig[0] = 0x01
 	out, err := testpki.WithSignature(der, sig)
@@ -167,9 +168,9 @@ func resign(b *testing.B, der []byte) []byte {
 	return out
 }
 
-// hostileChain builds the named hostile chain and the description its
-// refusal carries.
-func hostileChain(b *testing.B, e *env, kind string, leafKey crypto.Signer) ([][]byte, string) {
+// hostileChain builds the named hostile chain, the length of its leaf's
+// signature and the description its refusal carries.
+func hostileChain(b *testing.B, e *env, kind string, leafKey crypto.Signer) ([][]byte, int, string) {
 	b.Helper()
 	now := e.clock.Now()
 	junkSigner, err := testpki.ECKey(elliptic.P256())
@@ -205,9 +206,9 @@ func hostileChain(b *testing.B, e *env, kind string, leafKey crypto.Signer) ([][
 		return out
 	}
 	// The leaf looks right in every way the server checks before the
-	// chain, and names the trusted intermediate as its issuer; it is
-	// signed by a key of the client's, not the intermediate's.
-	leaf := func(extra int, pad int) []byte {
+	// chain, and names issuer as its issuer; it is signed by a key of the
+	// client's, not the issuer's.
+	leaf := func(issuer []byte, extra int, pad int) []byte {
 		tmpl := &x509.Certificate{
 			Subject: pkix.Name{
 				CommonName: "Hostile AS", Organization: []string{"Hostile AS"}, Country: []string{"NO"},
@@ -218,7 +219,7 @@ func hostileChain(b *testing.B, e *env, kind string, leafKey crypto.Signer) ([][
 		if pad > 0 {
 			tmpl.ExtraExtensions = []pkix.Extension{opaque(pad)}
 		}
-		return create(tmpl, e.pki.Intermediate.Cert.RawSubject, leafKey.Public(), rsaSigner)
+		return create(tmpl, issuer, leafKey.Public(), rsaSigner)
 	}
 
 	switch kind {
@@ -227,12 +228,16 @@ func hostileChain(b *testing.B, e *env, kind string, leafKey crypto.Signer) ([][
 		if err != nil {
 			b.Fatal(err)
 		}
+		// The attack of issue 14: the leaf names the CA as its issuer and
+		// carries a signature as long as the CA's modulus, so that checking
+		// it is one 100000-bit RSA operation.
 		ca := create(&x509.Certificate{Subject: pkix.Name{CommonName: "Hostile CA"}, IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign},
 			e.pki.Root.Cert.RawSubject, big, junkSigner)
-		return [][]byte{leaf(0, 0), ca}, "has an RSA key of 100000 bits"
+		const sigLen = 100000 / 8
+		return [][]byte{resign(b, leaf(name("Hostile CA"), 0, 0), sigLen), ca}, sigLen, "has an RSA key of 100000 bits"
 	case "forged-max":
 		build := func(extra, pad int) [][]byte {
-			chain := [][]byte{leaf(extra, pad)}
+			chain := [][]byte{leaf(e.pki.Intermediate.Cert.RawSubject, extra, pad)}
 			for i := 1; i < 10; i++ {
 				k, err := testpki.FakeRSAKey(8192, 1<<31-1, false)
 				if err != nil {
@@ -264,10 +269,10 @@ func hostileChain(b *testing.B, e *env, kind string, leafKey crypto.Signer) ([][
 		for pad > 1 && size(pad) > bodyLimit-64 {
 			pad -= 64
 		}
-		return build(extra, pad), want
+		return build(extra, pad), 256, want
 	}
 	b.Fatalf("unknown kind %q", kind)
-	return nil, ""
+	return nil, 0, ""
 }
 
 // postable is the form body of an assertion carrying chain.
