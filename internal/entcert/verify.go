@@ -197,10 +197,10 @@ func NewVerifier(p Policy) (*Verifier, error) {
 // because a failure, unlike a success, may be the fault of any certificate in
 // it. Not cached: a revocation status that could not be had (the CRL server
 // may be back for the next request; the CRL checker remembers its own fetch
-// failures briefly instead). The work before any cache entry is bounded: every
-// key within MaxRSABits, and no signature checked with a key that no trusted
-// CA vouched for (see pool), so a failing chain costs no more than a
-// succeeding one.
+// failures briefly instead). The work before any cache entry is bounded: at
+// most MaxChainElements ASN.1 elements parsed, every key within MaxRSABits,
+// and no signature checked with a key that no trusted CA vouched for (see
+// pool), so a failing chain costs no more than a succeeding one.
 func (v *Verifier) Verify(ctx context.Context, chain [][]byte) (Identity, error) {
 	if len(chain) == 0 {
 		return Identity{}, errX5C(errors.New("empty chain"))
