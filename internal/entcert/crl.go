@@ -30,10 +30,18 @@ type CRLOptions struct {
 	// for the issuer takes precedence over the leaf's distribution points.
 	Files []string
 	// HTTPClient fetches CRLs from http(s) distribution points; nil = a
-	// client with FetchTimeout.
+	// plain client. Its redirect policy is replaced: a redirect is followed
+	// only to the same host, at most three times.
 	HTTPClient *http.Client
-	// FetchTimeout bounds one fetch; 0 = 10 s.
+	// FetchTimeout is the budget of one Check for all its fetches
+	// together, across every distribution point (not per point); the
+	// caller's context deadline bounds it further. 0 = 10 s.
 	FetchTimeout time.Duration
+	// FailureTTL is how long a failed fetch of a distribution point is
+	// remembered: a check within it fails at once (fail closed) instead of
+	// waiting for a server that was just down or slow, and the server is
+	// not asked again. 0 = 10 s, negative = not remembered.
+	FailureTTL time.Duration
 	// MaxSize bounds a CRL in bytes; 0 = 16 MiB.
 	MaxSize int64
 	// MaxAge is how long a CRL without NextUpdate is used; 0 = 1 h.
@@ -44,13 +52,21 @@ type CRLOptions struct {
 
 // CRLChecker is a RevocationChecker backed by CRLs. Parsed CRLs are cached
 // per (source, issuer) until their NextUpdate and refreshed on demand after
-// it; concurrent callers share one fetch. It fails closed: when no valid,
-// current CRL signed by the issuer can be had, Check returns an error.
-// Delta and indirect CRLs are not supported.
+// it; concurrent callers share one fetch, and a failed one is remembered for
+// FailureTTL. It fails closed: when no valid, current CRL signed by the
+// issuer can be had, Check returns an error. Delta and indirect CRLs are not
+// supported.
+//
+// Time: one Check spends at most FetchTimeout, or less when its context's
+// deadline (the request's) comes first, on all its sources together. A
+// shared fetch is not cancelled when the caller that started it goes away
+// (another caller may be waiting for it), but it ends at that caller's
+// deadline; every caller stops waiting at its own.
 type CRLChecker struct {
 	files   []string
 	client  *http.Client
 	timeout time.Duration
+	failTTL time.Duration
 	maxSize int64
 	maxAge  time.Duration
 	now     func() time.Time
@@ -59,7 +75,23 @@ type CRLChecker struct {
 	mu sync.Mutex
 	// crls holds the last good CRL per source and issuer.
 	crls map[string]*crlEntry
+	// failures holds recent failures per source and issuer, at most
+	// maxCRLFailures of them.
+	failures map[string]crlFailure
 }
+
+type crlFailure struct {
+	err   error
+	until time.Time
+}
+
+const (
+	// maxCRLRedirects bounds the redirects of one fetch.
+	maxCRLRedirects = 3
+	// maxCRLFailures bounds the remembered failures. Sources come from
+	// leaves that already chained to a trusted CA, so there are few.
+	maxCRLFailures = 1024
+)
 
 type crlEntry struct {
 	revoked map[string]struct{} // serial numbers, big.Int.String()
@@ -88,10 +120,13 @@ func NewCRLChecker(o CRLOptions) (*CRLChecker, error) {
 		files:   append([]string(nil), o.Files...),
 		client:  o.HTTPClient,
 		timeout: o.FetchTimeout,
+		failTTL: o.FailureTTL,
 		maxSize: o.MaxSize,
 		maxAge:  o.MaxAge,
 		now:     o.Now,
 		crls:    make(map[string]*crlEntry),
+
+		failures: make(map[string]crlFailure),
 	}
 	if c.timeout == 0 {
 		c.timeout = 10 * time.Second
@@ -105,9 +140,15 @@ func NewCRLChecker(o CRLOptions) (*CRLChecker, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	if c.client == nil {
-		c.client = &http.Client{Timeout: c.timeout}
+	if c.failTTL == 0 {
+		c.failTTL = 10 * time.Second
 	}
+	cl := http.Client{Timeout: c.timeout}
+	if c.client != nil {
+		cl = *c.client
+	}
+	cl.CheckRedirect = sameHostRedirect
+	c.client = &cl
 	return c, nil
 }
 
@@ -121,6 +162,11 @@ func (c *CRLChecker) Check(ctx context.Context, leaf, issuer *x509.Certificate) 
 	if ctx == nil {
 		ctx = context.Background() // context.WithoutCancel panics on nil
 	}
+	// One budget for every source: a dead first distribution point must
+	// not cost a full timeout before the second is tried, and the request's
+	// own deadline comes first.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	issuerID := sha256.Sum256(issuer.Raw)
 	var sources []string
 	for _, f := range c.files {
@@ -156,31 +202,83 @@ func (c *CRLChecker) Check(ctx context.Context, leaf, issuer *x509.Certificate) 
 
 func (c *CRLChecker) get(ctx context.Context, src string, issuer *x509.Certificate, issuerID [32]byte) (*crlEntry, error) {
 	key := src + "\x00" + string(issuerID[:])
+	now := c.now()
 	c.mu.Lock()
-	e := c.crls[key]
+	e, f := c.crls[key], c.failures[key]
 	c.mu.Unlock()
-	if e != nil && c.now().Before(e.until) {
+	if e != nil && now.Before(e.until) {
 		return e, nil
 	}
-	// One fetch serves every concurrent caller. It runs detached from the
-	// first caller's cancellation so that one impatient client cannot fail
-	// the others, but it is still bounded by the fetch timeout.
-	v, err, _ := c.sf.Do(key, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	if f.err != nil && now.Before(f.until) {
+		return nil, fmt.Errorf("failed %s ago, not retried yet: %w", c.failTTL-f.until.Sub(now), f.err)
+	}
+	// One fetch serves every concurrent caller. It is detached from the
+	// cancellation of the caller that starts it, so that a client going
+	// away does not fail the others, but not from its deadline.
+	ch := c.sf.DoChan(key, func() (any, error) {
+		fctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+		if d, ok := ctx.Deadline(); ok {
+			fctx, cancel = context.WithDeadline(fctx, d)
+		}
 		defer cancel()
 		e, err := c.load(fctx, src, issuer)
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		if err != nil {
+			c.rememberFailure(key, err)
 			return nil, err
 		}
-		c.mu.Lock()
 		c.crls[key] = e
-		c.mu.Unlock()
+		delete(c.failures, key)
 		return e, nil
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*crlEntry), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("no CRL within the time left: %w", context.Cause(ctx))
 	}
-	return v.(*crlEntry), nil
+}
+
+// rememberFailure records a failed load; c.mu is held.
+func (c *CRLChecker) rememberFailure(key string, err error) {
+	if c.failTTL < 0 {
+		return
+	}
+	now := c.now()
+	if len(c.failures) >= maxCRLFailures {
+		for k, f := range c.failures {
+			if !now.Before(f.until) {
+				delete(c.failures, k)
+			}
+		}
+	}
+	for k := range c.failures {
+		if len(c.failures) < maxCRLFailures {
+			break
+		}
+		delete(c.failures, k)
+	}
+	c.failures[key] = crlFailure{err: err, until: now.Add(c.failTTL)}
+}
+
+// sameHostRedirect follows a redirect only to the host of the distribution
+// point (an http to https upgrade is fine), at most maxCRLRedirects times:
+// a CRL server must not send the fetcher to probe other hosts.
+func sameHostRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > maxCRLRedirects {
+		return fmt.Errorf("more than %d redirects", maxCRLRedirects)
+	}
+	if s := req.URL.Scheme; s != "http" && s != "https" {
+		return fmt.Errorf("redirect to scheme %q refused", s)
+	}
+	if !strings.EqualFold(req.URL.Host, via[0].URL.Host) {
+		return fmt.Errorf("redirect from %s to another host (%s) refused", via[0].URL.Host, req.URL.Host)
+	}
+	return nil
 }
 
 func (c *CRLChecker) load(ctx context.Context, src string, issuer *x509.Certificate) (*crlEntry, error) {

@@ -1,13 +1,16 @@
 package entcert
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -237,4 +240,163 @@ func TestCRLSingleflight(t *testing.T) {
 	if n := srv.hits.Load(); n != 1 {
 		t.Fatalf("%d fetches for 20 concurrent checks, want 1", n)
 	}
+}
+
+// hangingServer never answers until the test ends; it counts requests.
+func hangingServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var hits atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	return srv, &hits
+}
+
+func TestCRLFetchBounds(t *testing.T) {
+	f := newFixture(t)
+	crl, err := f.pki.Intermediate.CRL(f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return f.now }
+	check := func(t *testing.T, rc *CRLChecker, ctx context.Context, urls ...string) error {
+		t.Helper()
+		l := f.leaf(testpki.LeafOptions{CRLURLs: urls})
+		return rc.Check(ctx, l.Cert, f.pki.Intermediate.Cert)
+	}
+	redirector := func(t *testing.T, to func(r *http.Request) string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, to(r), http.StatusFound)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+
+	t.Run("ok/same-host-redirect", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/moved" {
+				http.Redirect(w, r, "/crl", http.StatusFound)
+				return
+			}
+			_, _ = w.Write(crl)
+		}))
+		t.Cleanup(srv.Close)
+		rc, err := NewCRLChecker(CRLOptions{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := check(t, rc, t.Context(), srv.URL+"/moved"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("fail/redirect-to-another-host", func(t *testing.T) {
+		good := newCRLServer(t)
+		good.set(crl)
+		srv := redirector(t, func(*http.Request) string { return good.URL + "/crl" })
+		rc, err := NewCRLChecker(CRLOptions{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = check(t, rc, t.Context(), srv.URL+"/crl")
+		wantGrantError(t, err, "revocation status could not be checked")
+		if !strings.Contains(err.Error(), "to another host") || good.hits.Load() != 0 {
+			t.Fatalf("cause %v; %d requests reached the other host", err, good.hits.Load())
+		}
+	})
+	t.Run("fail/redirect-loop", func(t *testing.T) {
+		var hits atomic.Int32
+		srv := redirector(t, func(r *http.Request) string { hits.Add(1); return "/again" })
+		rc, err := NewCRLChecker(CRLOptions{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = check(t, rc, t.Context(), srv.URL+"/crl")
+		wantGrantError(t, err, "could not be checked")
+		if n := hits.Load(); n != maxCRLRedirects+1 {
+			t.Fatalf("%d requests, want %d", n, maxCRLRedirects+1)
+		}
+	})
+	t.Run("fail/slow-server-bounded-by-deadline", func(t *testing.T) {
+		srv, hits := hangingServer(t)
+		rc, err := NewCRLChecker(CRLOptions{Now: now, FetchTimeout: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The server never answers before the test ends, so returning at
+		// all shows the caller's deadline bounded the wait.
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		err = check(t, rc, ctx, srv.URL+"/crl")
+		wantGrantError(t, err, "could not be checked")
+		if !errors.Is(err, context.DeadlineExceeded) || hits.Load() != 1 {
+			t.Fatalf("cause %v, %d requests", err, hits.Load())
+		}
+	})
+	t.Run("fail/one-budget-for-all-points", func(t *testing.T) {
+		slow, slowHits := hangingServer(t)
+		good := newCRLServer(t)
+		good.set(crl)
+		rc, err := NewCRLChecker(CRLOptions{Now: now, FetchTimeout: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first point eats the whole budget: the second is not tried
+		// (with a timeout per point it would be, after the first's).
+		err = check(t, rc, t.Context(), slow.URL+"/crl", good.URL+"/crl")
+		wantGrantError(t, err, "could not be checked")
+		if slowHits.Load() != 1 || good.hits.Load() != 0 {
+			t.Fatalf("%d requests to the slow point, %d to the second", slowHits.Load(), good.hits.Load())
+		}
+	})
+	t.Run("fail/failure-remembered", func(t *testing.T) {
+		clk := &clock{t: f.now}
+		srv := newCRLServer(t) // 404 until set
+		rc, err := NewCRLChecker(CRLOptions{Now: clk.Now, FailureTTL: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := f.leaf(testpki.LeafOptions{CRLURLs: []string{srv.URL + "/crl"}})
+		for range 3 {
+			wantGrantError(t, rc.Check(t.Context(), l.Cert, f.pki.Intermediate.Cert), "could not be checked")
+		}
+		if n := srv.hits.Load(); n != 1 {
+			t.Fatalf("%d fetches within the failure TTL, want 1", n)
+		}
+		// Still fail closed while remembered, even though the CRL is back.
+		srv.set(crl)
+		clk.Set(f.now.Add(29 * time.Second))
+		wantGrantError(t, rc.Check(t.Context(), l.Cert, f.pki.Intermediate.Cert), "could not be checked")
+		clk.Set(f.now.Add(30 * time.Second))
+		if err := rc.Check(t.Context(), l.Cert, f.pki.Intermediate.Cert); err != nil {
+			t.Fatal(err)
+		}
+		if n := srv.hits.Load(); n != 2 {
+			t.Fatalf("%d fetches, want 2", n)
+		}
+	})
+	t.Run("fail/oversize-streamed", func(t *testing.T) {
+		// No Content-Length: the limit holds on the bytes read.
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for range 64 {
+				_, _ = w.Write(make([]byte, 1024))
+				w.(http.Flusher).Flush()
+			}
+		}))
+		t.Cleanup(srv.Close)
+		rc, err := NewCRLChecker(CRLOptions{Now: now, MaxSize: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = check(t, rc, t.Context(), srv.URL+"/crl")
+		wantGrantError(t, err, "could not be checked")
+		if !strings.Contains(err.Error(), "byte limit") {
+			t.Fatalf("cause %v", err)
+		}
+	})
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -40,6 +38,17 @@ type Policy struct {
 	// OnCacheLookup, when set, is told whether each lookup of the
 	// verified-chain cache hit (metrics). It must be cheap and not block.
 	OnCacheLookup func(hit bool)
+	// NegativeCacheSize is the number of failed chains remembered; 0 =
+	// 10000, negative disables the negative cache. An entry holds a key and
+	// the error's texts (at most about 1 KiB), never a certificate.
+	NegativeCacheSize int
+	// NegativeCacheTTL is how long a failed chain is refused from memory;
+	// 0 = 30 s. Short, so that a fix on the client's or the CA's side (a
+	// missing intermediate, a certificate not valid yet) takes effect soon.
+	NegativeCacheTTL time.Duration
+	// OnNegativeLookup, when set, is told whether each lookup of the
+	// failed-chain cache hit (metrics, tests). Cheap and non-blocking.
+	OnNegativeLookup func(hit bool)
 }
 
 // Identity is what a verified enterprise certificate says about its holder.
@@ -61,8 +70,10 @@ type RevocationChecker interface {
 }
 
 const (
-	defaultCacheSize = 10000
-	defaultCacheTTL  = 5 * time.Minute
+	defaultCacheSize    = 10000
+	defaultCacheTTL     = 5 * time.Minute
+	defaultNegCacheSize = 10000
+	defaultNegCacheTTL  = 30 * time.Second
 )
 
 // Verifier verifies x5c chains under one Policy. It is safe for concurrent
@@ -77,6 +88,13 @@ type Verifier struct {
 	ttl           time.Duration
 	cache         *cache // nil when disabled
 	onLookup      func(hit bool)
+	neg           *negCache // nil when disabled
+	negTTL        time.Duration
+	onNegLookup   func(hit bool)
+	// configured holds the SHA-256 of every configured root and
+	// intermediate; bySubject indexes them by raw subject (see pool).
+	configured map[[32]byte]bool
+	bySubject  map[string][]*x509.Certificate
 }
 
 // NewVerifier checks p and builds a Verifier from it.
@@ -93,6 +111,17 @@ func NewVerifier(p Policy) (*Verifier, error) {
 		now:           p.Now,
 		ttl:           p.CacheTTL,
 		onLookup:      p.OnCacheLookup,
+		negTTL:        p.NegativeCacheTTL,
+		onNegLookup:   p.OnNegativeLookup,
+		configured:    map[[32]byte]bool{},
+		bySubject:     map[string][]*x509.Certificate{},
+	}
+	trust := func(c *x509.Certificate) {
+		fp := sha256.Sum256(c.Raw)
+		if !v.configured[fp] {
+			v.configured[fp] = true
+			v.bySubject[string(c.RawSubject)] = append(v.bySubject[string(c.RawSubject)], c)
+		}
 	}
 	for i, c := range p.Roots {
 		if c == nil {
@@ -100,6 +129,7 @@ func NewVerifier(p Policy) (*Verifier, error) {
 			continue
 		}
 		v.roots.AddCert(c)
+		trust(c)
 	}
 	for i, c := range p.Intermediates {
 		if c == nil {
@@ -111,9 +141,13 @@ func NewVerifier(p Policy) (*Verifier, error) {
 			continue
 		}
 		v.intermediates.AddCert(c)
+		trust(c)
 	}
 	if p.CacheTTL < 0 {
 		errs = append(errs, errors.New("entcert: CacheTTL must not be negative"))
+	}
+	if p.NegativeCacheTTL < 0 {
+		errs = append(errs, errors.New("entcert: NegativeCacheTTL must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -130,6 +164,15 @@ func NewVerifier(p Policy) (*Verifier, error) {
 	case p.CacheSize > 0:
 		v.cache = newCache(p.CacheSize)
 	}
+	if v.negTTL == 0 {
+		v.negTTL = defaultNegCacheTTL
+	}
+	switch {
+	case p.NegativeCacheSize == 0:
+		v.neg = newNegCache(defaultNegCacheSize)
+	case p.NegativeCacheSize > 0:
+		v.neg = newNegCache(p.NegativeCacheSize)
+	}
 	return v, nil
 }
 
@@ -137,7 +180,7 @@ func NewVerifier(p Policy) (*Verifier, error) {
 // returns them) and returns the leaf's identity. It never panics on any input
 // and every failure is a *protocol.Error with code invalid_grant.
 //
-// The result is cached by the SHA-256 of the leaf DER, so a repeat costs a
+// A success is cached by the SHA-256 of the leaf DER, so a repeat costs a
 // hash and a map lookup. Only the leaf is part of the key, on purpose: the
 // verdict depends only on the leaf bytes and the trust configuration (which
 // is fixed for the life of the Verifier). A leaf that verified once was signed
@@ -145,8 +188,19 @@ func NewVerifier(p Policy) (*Verifier, error) {
 // certificates the client sends next to it next time; a header can add
 // intermediates but never remove the proof already checked. What can change
 // with time is bounded instead: the entry lapses at the earliest NotAfter of
-// the chain that was used, and, with revocation on, after CacheTTL. Failures
-// are never cached, so a fixed configuration or CRL takes effect at once.
+// the chain that was used, and, with revocation on, after CacheTTL.
+//
+// A failure is cached too, for NegativeCacheTTL, by the SHA-256 of the whole
+// chain as sent (every certificate with its length, so that no other split
+// of the same bytes shares the key): the same failing chain sent again gets
+// the same error without the work (SPEC 2.1). The key is the whole chain
+// because a failure, unlike a success, may be the fault of any certificate in
+// it. Not cached: a revocation status that could not be had (the CRL server
+// may be back for the next request; the CRL checker remembers its own fetch
+// failures briefly instead). The work before any cache entry is bounded: at
+// most MaxChainElements ASN.1 elements parsed, every key within MaxRSABits,
+// and no signature checked with a key that no trusted CA vouched for (see
+// pool), so a failing chain costs no more than a succeeding one.
 func (v *Verifier) Verify(ctx context.Context, chain [][]byte) (Identity, error) {
 	if len(chain) == 0 {
 		return Identity{}, errX5C(errors.New("empty chain"))
@@ -174,8 +228,26 @@ func (v *Verifier) Verify(ctx context.Context, chain [][]byte) (Identity, error)
 			return id, nil
 		}
 	}
-	id, notBefore, notAfter, err := v.verify(ctx, chain, fp, now)
+	var key [32]byte
+	if v.neg != nil {
+		key = chainKey(chain)
+		err, ok := v.neg.get(key, now)
+		if v.onNegLookup != nil {
+			v.onNegLookup(ok)
+		}
+		if ok {
+			return Identity{}, err
+		}
+	}
+	res, err := v.verify(ctx, chain, fp, now)
 	if err != nil {
+		if v.neg != nil && !res.transient {
+			until := now.Add(v.negTTL)
+			if !res.negUntil.IsZero() && res.negUntil.Before(until) {
+				until = res.negUntil
+			}
+			v.neg.put(key, err, now, until)
+		}
 		return Identity{}, err
 	}
 	if v.cache != nil {
@@ -183,53 +255,71 @@ func (v *Verifier) Verify(ctx context.Context, chain [][]byte) (Identity, error)
 		if v.rev != nil {
 			deadline = now.Add(v.ttl)
 		}
-		v.cache.put(fp, entry{id: id, notBefore: notBefore, notAfter: notAfter, deadline: deadline})
+		v.cache.put(fp, entry{id: res.id, notBefore: res.notBefore, notAfter: res.notAfter, deadline: deadline})
 	}
-	return id, nil
+	return res.id, nil
+}
+
+// chainKey is the SHA-256 of the chain as sent: each certificate's length
+// (4 bytes, big-endian) and then its bytes.
+func chainKey(chain [][]byte) [32]byte {
+	h := sha256.New()
+	var n [4]byte
+	for _, der := range chain {
+		binary.BigEndian.PutUint32(n[:], uint32(len(der)))
+		h.Write(n[:])
+		h.Write(der)
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
 }
 
 // verify does the full, uncached check. It returns the identity and the
-// window (latest NotBefore, earliest NotAfter) of the chain it verified.
-func (v *Verifier) verify(ctx context.Context, chain [][]byte, fp [32]byte, now time.Time) (Identity, time.Time, time.Time, error) {
-	var zero time.Time
-	fail := func(err error) (Identity, time.Time, time.Time, error) { return Identity{}, zero, zero, err }
-
-	leaf, err := x509.ParseCertificate(chain[0])
+// window (latest NotBefore, earliest NotAfter) of the chain it verified. The
+// cheap checks come first and no signature is verified before every sent key
+// is within bounds (SPEC 2.1).
+func (v *Verifier) verify(ctx context.Context, chain [][]byte, fp [32]byte, now time.Time) (result, error) {
+	certs, err := parseChain(chain)
 	if err != nil {
-		return fail(protocol.InvalidGrant("The first certificate of the x5c header (the leaf) is not a valid DER X.509 certificate").WithCause(err))
+		return result{}, err
 	}
-	inter := v.intermediates
-	if len(chain) > 1 {
-		inter = v.intermediates.Clone()
-		for i, der := range chain[1:] {
-			c, err := x509.ParseCertificate(der)
-			if err != nil {
-				return fail(protocol.InvalidGrant("Certificate %d of the x5c header is not a valid DER X.509 certificate", i+1).WithCause(err))
-			}
-			inter.AddCert(c)
-		}
-	}
-
-	// Before the chain: a self-signed leaf would otherwise only show up as an
-	// untrusted chain, which tells the developer less.
-	if bytes.Equal(leaf.RawIssuer, leaf.RawSubject) &&
-		leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil {
-		return fail(protocol.InvalidGrant("The certificate is self-signed; use an enterprise certificate issued by a trusted CA").
-			WithCause(errors.New("self-signed leaf")))
+	leaf := certs[0]
+	// A leaf that names itself as its issuer is self-signed for every
+	// purpose here; checking its signature would let the client choose
+	// the key of the first verification.
+	if bytes.Equal(leaf.RawIssuer, leaf.RawSubject) {
+		return result{}, protocol.InvalidGrant("The certificate is self-signed; use an enterprise certificate issued by a trusted CA").
+			WithCause(errors.New("self-signed leaf (issuer = subject)"))
 	}
 	if now.Before(leaf.NotBefore) {
-		return fail(protocol.InvalidGrant("The certificate is not valid yet: it is valid from %s", leaf.NotBefore.UTC().Format(time.RFC3339)).
-			WithCause(fmt.Errorf("leaf NotBefore %s, now %s", leaf.NotBefore, now)))
+		// Remembered only until it becomes valid.
+		return result{negUntil: leaf.NotBefore}, protocol.InvalidGrant("The certificate is not valid yet: it is valid from %s", leaf.NotBefore.UTC().Format(time.RFC3339)).
+			WithCause(fmt.Errorf("leaf NotBefore %s, now %s", leaf.NotBefore, now))
 	}
 	if now.After(leaf.NotAfter) {
-		return fail(protocol.InvalidGrant("The certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339)).
-			WithCause(fmt.Errorf("leaf NotAfter %s, now %s", leaf.NotAfter, now)))
+		return result{}, protocol.InvalidGrant("The certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339)).
+			WithCause(fmt.Errorf("leaf NotAfter %s, now %s", leaf.NotAfter, now))
 	}
 	if leaf.IsCA {
-		return fail(protocol.InvalidGrant("The first x5c certificate is a CA certificate; send the enterprise certificate itself first").
-			WithCause(errors.New("leaf is a CA")))
+		return result{}, protocol.InvalidGrant("The first x5c certificate is a CA certificate; send the enterprise certificate itself first").
+			WithCause(errors.New("leaf is a CA"))
+	}
+	if err := checkKeyUsage(leaf); err != nil {
+		return result{}, err
+	}
+	if err := v.checkPolicies(leaf); err != nil {
+		return result{}, err
+	}
+	org, seid, err := orgOf(leaf)
+	if err != nil {
+		return result{}, err
 	}
 
+	inter, err := v.pool(certs[1:])
+	if err != nil {
+		return result{}, err
+	}
 	chains, err := leaf.Verify(x509.VerifyOptions{
 		Roots:         v.roots,
 		Intermediates: inter,
@@ -237,22 +327,7 @@ func (v *Verifier) verify(ctx context.Context, chain [][]byte, fp [32]byte, now 
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
 	if err != nil {
-		return fail(chainError(err))
-	}
-
-	if err := checkKeyUsage(leaf); err != nil {
-		return fail(err)
-	}
-	pub, err := checkKey(leaf)
-	if err != nil {
-		return fail(err)
-	}
-	if err := v.checkPolicies(leaf); err != nil {
-		return fail(err)
-	}
-	org, seid, err := orgOf(leaf)
-	if err != nil {
-		return fail(err)
+		return result{}, chainError(err)
 	}
 
 	// The first chain is the one we vouch for: its window bounds the cache
@@ -271,19 +346,36 @@ func (v *Verifier) verify(ctx context.Context, chain [][]byte, fp [32]byte, now 
 
 	if v.rev != nil {
 		if len(used) < 2 {
-			return fail(protocol.InvalidGrant("The certificate's revocation status could not be checked").
-				WithCause(errors.New("verified chain has no issuer")))
+			return result{}, protocol.InvalidGrant("The certificate's revocation status could not be checked").
+				WithCause(errors.New("verified chain has no issuer"))
 		}
 		if err := v.rev.Check(ctx, leaf, used[1]); err != nil {
 			var pe *protocol.Error
-			if errors.As(err, &pe) && pe.Code == protocol.CodeInvalidGrant {
-				return fail(pe)
+			if errors.As(err, &pe) && pe.Code == protocol.CodeInvalidGrant && !errors.Is(pe, errRevocationUnavailable) {
+				return result{}, pe
 			}
-			return fail(errRevocationUnknown(err))
+			// Unknown revocation status is not the chain's fault: the
+			// next request may find the CRL, so it is not remembered.
+			return result{transient: true}, errRevocationUnknown(err)
 		}
 	}
 
-	return Identity{Org: org, Leaf: leaf, PublicKey: pub, Fingerprint: fp, SEID: seid}, notBefore, notAfter, nil
+	return result{
+		id:        Identity{Org: org, Leaf: leaf, PublicKey: leaf.PublicKey, Fingerprint: fp, SEID: seid},
+		notBefore: notBefore, notAfter: notAfter,
+	}, nil
+}
+
+// result is what verify found beside its error.
+type result struct {
+	id                  Identity
+	notBefore, notAfter time.Time // the verified chain's window
+	// transient marks a failure that says nothing about the chain (the
+	// revocation status could not be had): it is not negatively cached.
+	transient bool
+	// negUntil, when set, ends a negative cache entry early (a leaf that
+	// becomes valid then).
+	negUntil time.Time
 }
 
 func chainError(err error) error {
@@ -319,23 +411,6 @@ func checkKeyUsage(leaf *x509.Certificate) error {
 		WithCause(errors.New("no keyUsage"))
 }
 
-func checkKey(leaf *x509.Certificate) (crypto.PublicKey, error) {
-	switch k := leaf.PublicKey.(type) {
-	case *rsa.PublicKey:
-		if k.N.BitLen() < 2048 {
-			return nil, protocol.InvalidGrant("The certificate's RSA key has %d bits; at least 2048 are required", k.N.BitLen()).
-				WithCause(errors.New("short RSA key"))
-		}
-		return k, nil
-	case *ecdsa.PublicKey:
-		if k.Curve == elliptic.P256() || k.Curve == elliptic.P384() {
-			return k, nil
-		}
-	}
-	return nil, protocol.InvalidGrant("The certificate's key must be RSA (at least 2048 bits) or EC on P-256 or P-384").
-		WithCause(fmt.Errorf("key type %T", leaf.PublicKey))
-}
-
 func (v *Verifier) checkPolicies(leaf *x509.Certificate) error {
 	if len(v.allowed) == 0 {
 		return nil
@@ -351,6 +426,11 @@ func (v *Verifier) checkPolicies(leaf *x509.Certificate) error {
 		WithCause(fmt.Errorf("leaf policies %v, allowed %v", leaf.PolicyIdentifiers, v.allowed))
 }
 
+// errRevocationUnavailable marks a revocation error as "status unknown"
+// rather than "revoked"; it is the private cause's outermost wrapper.
+var errRevocationUnavailable = errors.New("revocation status unavailable")
+
 func errRevocationUnknown(cause error) error {
-	return protocol.InvalidGrant("The certificate's revocation status could not be checked; try again later").WithCause(cause)
+	return protocol.InvalidGrant("The certificate's revocation status could not be checked; try again later").
+		WithCause(fmt.Errorf("%w: %w", errRevocationUnavailable, cause))
 }

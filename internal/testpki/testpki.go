@@ -80,6 +80,17 @@ func (ca *CA) SubCA(cn string, now time.Time) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ca.SubCAWithKey(cn, now, key, nil)
+}
+
+// SubCAWithKey makes a CA signed by ca for key, or, when pub is set, for pub
+// (a CA that cannot sign: its Key is nil).
+func (ca *CA) SubCAWithKey(cn string, now time.Time, key crypto.Signer, pub crypto.PublicKey) (*CA, error) {
+	if pub == nil {
+		pub = key.Public()
+	} else {
+		key = nil
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          nextSerial(),
 		Subject:               pkix.Name{CommonName: cn, Country: []string{"NO"}},
@@ -91,12 +102,64 @@ func (ca *CA) SubCA(cn string, now time.Time) (*CA, error) {
 		MaxPathLen:            0,
 		MaxPathLenZero:        true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		return nil, err
 	}
-	cert, _ := x509.ParseCertificate(der)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
 	return &CA{Cert: cert, Key: key, Issuer: ca}, nil
+}
+
+// SubCAFor makes a CA certificate signed by ca for any public key, such as
+// one from FakeRSAKey. Nobody holds its private key: it signs nothing, it
+// only stands in a chain. maxPathLen < 0 leaves the path length unbounded.
+func (ca *CA) SubCAFor(cn string, pub crypto.PublicKey, now time.Time, maxPathLen int) (*x509.Certificate, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber:          nextSerial(),
+		Subject:               pkix.Name{CommonName: cn, Country: []string{"NO"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(5 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            maxPathLen,
+		MaxPathLenZero:        maxPathLen == 0,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("testpki: create CA certificate: %w", err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+// FakeRSAKey is an RSA public key of exactly bits bits with exponent e that
+// is not a real key: its modulus is random, with the top bit set, and odd
+// unless evenModulus. Generating a real RSA key of a hundred thousand bits
+// takes hours; a certificate for this one takes a millisecond, and a
+// verifier that bounds keys before using them must refuse it the same way.
+func FakeRSAKey(bits, e int, evenModulus bool) (*rsa.PublicKey, error) {
+	if bits < 16 {
+		return nil, fmt.Errorf("testpki: FakeRSAKey of %d bits", bits)
+	}
+	b := make([]byte, (bits+7)/8)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	n := new(big.Int).SetBytes(b)
+	// Exactly bits bits: clear what is above, set the top bit.
+	n.SetBit(n, bits-1, 1)
+	for i := bits; i < len(b)*8; i++ {
+		n.SetBit(n, i, 0)
+	}
+	if evenModulus {
+		n.SetBit(n, 0, 0)
+	} else {
+		n.SetBit(n, 0, 1)
+	}
+	return &rsa.PublicKey{N: n, E: e}, nil
 }
 
 // Style selects where the org number sits in a leaf's subject.
@@ -129,6 +192,9 @@ type LeafOptions struct {
 	Policies            []asn1.ObjectIdentifier
 	CRLURLs             []string
 	SelfSigned          bool
+	// PublicKey, when set, is certified instead of Key's public key: a key
+	// no private key belongs to (see FakeRSAKey). The leaf cannot sign then.
+	PublicKey crypto.PublicKey
 }
 
 // Leaf is an enterprise certificate with its key and chain (leaf first,
@@ -150,7 +216,7 @@ func (ca *CA) Leaf(o LeafOptions, now time.Time) (*Leaf, error) {
 	if o.Style == 0 {
 		o.Style = SEID2
 	}
-	if o.Key == nil {
+	if o.Key == nil && o.PublicKey == nil {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
 			return nil, err
@@ -215,7 +281,11 @@ func (ca *CA) Leaf(o LeafOptions, now time.Time) (*Leaf, error) {
 	if o.SelfSigned {
 		parent, signer = tmpl, o.Key
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, o.Key.Public(), signer)
+	pub := o.Key.Public()
+	if o.PublicKey != nil {
+		pub = o.PublicKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
 	if err != nil {
 		return nil, fmt.Errorf("testpki: create leaf: %w", err)
 	}
@@ -319,6 +389,39 @@ func (l *Leaf) PKCS12Legacy(password string) ([]byte, error) {
 
 // RSAKey makes an RSA key of the given size.
 func RSAKey(bits int) (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, bits) }
+
+// RSAKeyFast makes an RSA key of the given size from several primes of at
+// most 1024 bits each, for tests that need a real large key: an 8192-bit
+// key takes a second this way instead of many. Its public half is an
+// ordinary RSA public key.
+func RSAKeyFast(bits int) (*rsa.PrivateKey, error) {
+	n := max(2, bits/1024)
+	if n == 2 {
+		return rsa.GenerateKey(rand.Reader, bits)
+	}
+	// Deprecated for real keys, fine for throwaway test keys.
+	return rsa.GenerateMultiPrimeKey(rand.Reader, n, bits)
+}
+
+// WithSignature returns the certificate der with its signature value
+// replaced by sig (the signed part and the algorithm are kept): a
+// certificate that claims an issuer whose key never signed it.
+func WithSignature(der, sig []byte) ([]byte, error) {
+	var c struct {
+		TBS    asn1.RawValue
+		Alg    asn1.RawValue
+		Signed asn1.BitString
+	}
+	rest, err := asn1.Unmarshal(der, &c)
+	if err != nil {
+		return nil, fmt.Errorf("testpki: certificate: %w", err)
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("testpki: %d trailing bytes after the certificate", len(rest))
+	}
+	c.Signed = asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}
+	return asn1.Marshal(c)
+}
 
 // ECKey makes an EC key on the given curve.
 func ECKey(c elliptic.Curve) (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(c, rand.Reader) }
