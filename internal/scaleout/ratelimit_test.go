@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,13 @@ func TestRateLimitReplicas(t *testing.T) {
 			if over.retryAfterBad > 0 {
 				t.Errorf("%d 429 answers without a Retry-After of at least 1", over.retryAfterBad)
 			}
+			var counted float64
+			for _, s := range servers {
+				counted += metric(t, hc, s, `portvakt_token_rate_limited_total{kind="client"}`)
+			}
+			if want := float64(over.limited + under.limited); counted != want {
+				t.Errorf("the metric counted %v requests limited by client, want %v", counted, want)
+			}
 			if tc.replicas > 1 {
 				if n := sqlInt(t, dsn, "SELECT count(DISTINCT replica) FROM rate_limit_counts"); n != int64(tc.replicas) {
 					t.Errorf("%d replicas wrote counters, want %d", n, tc.replicas)
@@ -178,6 +186,28 @@ func TestRateLimitReplicas(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metric is one sample of srv's /metrics (0 when absent).
+func metric(t *testing.T, hc *http.Client, srv *testserver.Server, name string) float64 {
+	t.Helper()
+	resp, err := hc.Get(srv.OpsURL + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	return 0
 }
 
 // A flood of idle keep-alive connections, and of connections that never

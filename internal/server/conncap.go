@@ -158,6 +158,9 @@ func (c *ConnCap) release(cc *capConn) {
 // ConnState follows the http.Server's view of each connection: idle ones
 // may be evicted, busy ones not.
 func (c *ConnCap) ConnState(nc net.Conn, st http.ConnState) {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn() // a TLS connection over a counted one
+	}
 	cc, ok := nc.(*capConn)
 	if !ok {
 		return
