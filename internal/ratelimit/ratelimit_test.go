@@ -273,7 +273,7 @@ func TestSharedAcrossReplicas(t *testing.T) {
 					t.Errorf("%d refused, want none", refused)
 				}
 			})
-			t.Run("fail/without-sharing-each-replica-admits-the-rate", func(t *testing.T) {
+			t.Run("ok/unshared-replicas-admit-a-burst-each", func(t *testing.T) {
 				// The baseline the sharing is measured against.
 				c := newClock()
 				admitted := 0

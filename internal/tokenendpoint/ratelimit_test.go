@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,8 +33,16 @@ import (
 // chains the server verified (the signature work a flood must not cause).
 type limitedEnv struct {
 	*env
-	chains  atomic.Int64
-	limited map[ratelimit.Kind]int
+	chains atomic.Int64
+	mu     sync.Mutex
+	counts map[ratelimit.Kind]int
+}
+
+// limited is how many requests the limit of kind refused.
+func (e *limitedEnv) limited(k ratelimit.Kind) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.counts[k]
 }
 
 func newLimitedEnv(t *testing.T, mod func(*ratelimit.Config)) *limitedEnv {
@@ -50,7 +59,7 @@ func newLimitedEnv(t *testing.T, mod func(*ratelimit.Config)) *limitedEnv {
 	}
 	st := store.WithStatic(db, records(t, ids, c.Now()))
 	cache := rules.NewCache(st, rules.CacheConfig{})
-	le := &limitedEnv{limited: map[ratelimit.Kind]int{}}
+	le := &limitedEnv{counts: map[ratelimit.Kind]int{}}
 	certs, err := entcert.NewVerifier(entcert.Policy{
 		Roots: []*x509.Certificate{pki.Root.Cert}, Intermediates: []*x509.Certificate{pki.Intermediate.Cert}, Now: c.Now,
 		OnCacheLookup: func(bool) { le.chains.Add(1) },
@@ -63,8 +72,11 @@ func newLimitedEnv(t *testing.T, mod func(*ratelimit.Config)) *limitedEnv {
 		Org:     ratelimit.Rate{PerSecond: 100, Burst: 100},
 		Address: ratelimit.Rate{PerSecond: 1, Burst: 2},
 		Now:     c.Now,
-		// Called on the server's goroutines, one request at a time here.
-		OnLimited: func(k ratelimit.Kind) { le.limited[k]++ },
+		OnLimited: func(k ratelimit.Kind) {
+			le.mu.Lock()
+			le.counts[k]++
+			le.mu.Unlock()
+		},
 	}
 	if mod != nil {
 		mod(&rc)
@@ -155,8 +167,8 @@ func TestRateLimits(t *testing.T) {
 		if n := e.issued(); n != 5 {
 			t.Errorf("%d issued-token rows, want 5: a refused request writes nothing", n)
 		}
-		if e.limited[ratelimit.KindClient] != 2 {
-			t.Errorf("limited by client: %d, want 2", e.limited[ratelimit.KindClient])
+		if e.limited(ratelimit.KindClient) != 2 {
+			t.Errorf("limited by client: %d, want 2", e.limited(ratelimit.KindClient))
 		}
 	})
 	t.Run("fail/client/retry-after-whole-seconds", func(t *testing.T) {
@@ -171,8 +183,8 @@ func TestRateLimits(t *testing.T) {
 		}
 		wantOK(t, e.token("kid-ec384"), "within the org's burst")
 		wantLimited(t, e.token("kid-rsa"), "1", "organisation "+consumerOrg)
-		if e.limited[ratelimit.KindOrg] != 1 {
-			t.Errorf("limited by org: %d, want 1", e.limited[ratelimit.KindOrg])
+		if e.limited(ratelimit.KindOrg) != 1 {
+			t.Errorf("limited by org: %d, want 1", e.limited(ratelimit.KindOrg))
 		}
 	})
 	t.Run("ok/override", func(t *testing.T) {
@@ -202,8 +214,8 @@ func TestRateLimits(t *testing.T) {
 		if r := e.unknown("127.0.0.2"); r.status != http.StatusBadRequest || r.code() != "invalid_grant" {
 			t.Fatalf("unknown iss from another address: %d %s %s", r.status, r.code(), r.desc())
 		}
-		if e.limited[ratelimit.KindAddress] != 1 {
-			t.Errorf("limited by address: %d, want 1", e.limited[ratelimit.KindAddress])
+		if e.limited(ratelimit.KindAddress) != 1 {
+			t.Errorf("limited by address: %d, want 1", e.limited(ratelimit.KindAddress))
 		}
 	})
 	t.Run("fail/flood/no-signature-work", func(t *testing.T) {
