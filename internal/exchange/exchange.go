@@ -129,10 +129,11 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	var keyErr error
 	var client store.Client
 	tok, err := e.parser.Parse(req.Assertion, func(t *jwt.Token) (any, error) {
+		var key any
+		// The rate limits, before any key or signature work (SPEC 2.5).
 		if keyErr = e.limit(snap, t, req.RemoteAddr, res); keyErr != nil {
 			return nil, keyErr
 		}
-		var key any
 		client, res.ClientAMR, key, keyErr = e.clientKey(vctx, snap, t, now)
 		if keyErr != nil {
 			res.ClientID = client.ClientID
