@@ -353,3 +353,54 @@ func TestSyncBaselineAndDebt(t *testing.T) {
 		})
 	}
 }
+
+// A counter restarts after its key was idle: a reader takes the new
+// counter whole, not as a difference with the old one.
+func TestSyncCounterRestart(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			c := newClock()
+			r := ratelimit.Rate{PerSecond: 1, Burst: 5}
+			mk := func(name string) *ratelimit.Limiter {
+				return ratelimit.New(ratelimit.Config{Client: r, Org: ratelimit.Rate{PerSecond: 100, Burst: 100}, Address: r,
+					Store: st, Replica: name, Now: c.Now, IdleReset: 5 * time.Second})
+			}
+			a, b := mk("a"), mk("b")
+			sync := func() {
+				t.Helper()
+				for _, l := range []*ratelimit.Limiter{a, b} {
+					if err := l.Sync(t.Context()); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			sync() // baselines
+			c.Add(100 * time.Millisecond)
+			for range 5 {
+				a.AllowClient("x", "o")
+			}
+			sync()
+			// Idle past the read window (2 x IdleReset): b forgets a's row,
+			// and a's counter restarts, so b takes the 2 new admissions
+			// whole (a counter that went on at 7 would be read as 7).
+			for range 8 {
+				c.Add(1500 * time.Millisecond)
+				sync()
+			}
+			a.AllowClient("x", "o")
+			a.AllowClient("x", "o")
+			sync()
+			got := 0
+			for range 10 {
+				if b.AllowClient("x", "o").Allowed() {
+					got++
+				}
+			}
+			// b's full bucket of 5 less a's 2 new admissions.
+			if got != 3 {
+				t.Errorf("b admitted %d, want 3", got)
+			}
+		})
+	}
+}
