@@ -24,6 +24,7 @@ import (
 	"github.com/portvakt/portvakt/internal/exchange"
 	"github.com/portvakt/portvakt/internal/protocol"
 	"github.com/portvakt/portvakt/internal/purge"
+	"github.com/portvakt/portvakt/internal/ratelimit"
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/selfservice"
 	"github.com/portvakt/portvakt/internal/server"
@@ -87,6 +88,7 @@ type app struct {
 	store  store.Store
 	rules  *rules.Cache
 	keys   *signer.Set
+	limits *ratelimit.Limiter // nil when rate limits are off
 	public http.Handler
 	ops    http.Handler
 }
@@ -193,9 +195,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 		return nil, err
 	}
 
+	limits := rateLimits(cfg, st, log, metrics)
 	ex := exchange.New(exchange.Config{
 		Issuer: cfg.Issuer, ClockSkew: cfg.Token.ClockSkew, DefaultLifetime: cfg.Token.DefaultLifetime, Now: now,
-		Tracer: tel.Tracer, OnSign: metrics.Signing,
+		Tracer: tel.Tracer, OnSign: metrics.Signing, Limits: limits,
 	}, cache, certs, st, keys)
 	api, err := selfservice.New(selfservice.Config{
 		Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, Now: now, Log: log,
@@ -223,7 +226,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if w := traced(tel, "ops"); w != nil {
 		ops = w("ops", ops)
 	}
-	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, public: public, ops: ops}, nil
+	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, limits: limits, public: public, ops: ops}, nil
 }
 
 // traced wraps handlers in otelhttp when tracing is on; off, it adds nothing.
@@ -341,11 +344,18 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 		Retention: a.cfg.Audit.Retention, Interval: a.cfg.Audit.PurgeInterval, Batch: a.cfg.Audit.PurgeBatch, Log: a.log,
 		OnPurge: a.tel.Metrics.Purge,
 	})
+	if a.limits != nil {
+		go a.limits.Run(ctx)
+	}
 	settings := server.Settings{
 		ReadHeaderTimeout: a.cfg.Server.ReadHeaderTimeout, ReadTimeout: a.cfg.Server.ReadTimeout,
 		WriteTimeout: a.cfg.Server.WriteTimeout, IdleTimeout: a.cfg.Server.IdleTimeout,
 	}
 	pub := server.NewHTTPServer(publicLn.Addr().String(), a.public, settings, a.log)
+	// The public listener's connection cap, and the open files it needs
+	// (SPEC 2.5).
+	server.RaiseOpenFileLimit(uint64(a.cfg.Server.MaxConnections)+server.OpenFileReserve, a.log)
+	publicLn = server.CapConnections(pub, publicLn, a.cfg.Server.MaxConnections, a.log)
 	ops := server.NewHTTPServer(opsLn.Addr().String(), a.ops, settings, a.log)
 	errc := make(chan error, 2)
 	go func() { errc <- pub.Serve(publicLn) }()

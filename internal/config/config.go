@@ -38,6 +38,8 @@ type Config struct {
 	Rules    Rules    `mapstructure:"rules"`
 	Tracing  Tracing  `mapstructure:"tracing"`
 	Records  Records  `mapstructure:"records"`
+	// RateLimit sets the token endpoint's rate limits (ratelimit.go).
+	RateLimit RateLimit `mapstructure:"rate_limit"`
 
 	// Dev is set by `serve --dev`, not by the file.
 	Dev bool `mapstructure:"-"`
@@ -101,6 +103,9 @@ type Server struct {
 	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
 	RequestTimeout    time.Duration `mapstructure:"request_timeout"`
+	// MaxConnections caps the public listener's open connections (default
+	// 4096): past it, the oldest idle keep-alive connection is closed.
+	MaxConnections int `mapstructure:"max_connections"`
 }
 
 // Log selects the log format and level.
@@ -172,6 +177,10 @@ func (c *Config) Defaults() {
 	if c.Tracing.SampleRatio == 0 {
 		c.Tracing.SampleRatio = 1
 	}
+	if c.Server.MaxConnections == 0 {
+		c.Server.MaxConnections = DefaultMaxConnections
+	}
+	c.RateLimit.defaults(c.Dev)
 }
 
 // Validate reports every problem at once, each naming its key.
@@ -257,6 +266,8 @@ func (c *Config) Validate() error {
 	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
 		bad("tracing.sample_ratio", "must be between 0 and 1, got %v", c.Tracing.SampleRatio)
 	}
+	c.Server.validateConnections(bad)
+	c.RateLimit.validate(bad)
 	errs = append(errs, c.Records.validate(c)...)
 	return errors.Join(errs...)
 }

@@ -4,5 +4,7 @@
 // decision for the scopes, signs the access token and writes the one
 // issued-token row whose unique insert is the replay check. Every rule runs in
 // the fixed order of SPEC 2.2 so one request always gets the same answer.
-// It knows nothing of HTTP or fosite.
+// Before the client's key or certificate is touched, the request is counted
+// against the rate limits (internal/ratelimit), so a flood costs no
+// signature work. It knows nothing of HTTP or fosite.
 package exchange

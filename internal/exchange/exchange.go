@@ -18,6 +18,7 @@ import (
 	"github.com/portvakt/portvakt/internal/access"
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/ratelimit"
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/signer"
 	"github.com/portvakt/portvakt/internal/store"
@@ -40,6 +41,9 @@ type Config struct {
 	Tracer trace.Tracer
 	// OnSign, when set, is told how long each token signature took (metrics).
 	OnSign func(ctx context.Context, took time.Duration)
+	// Limits, when set, are the rate limits, counted before any signature
+	// work (SPEC 2.5).
+	Limits *ratelimit.Limiter
 }
 
 // RuleSource hands out the current access-rules snapshot.
@@ -90,6 +94,9 @@ func New(cfg Config, rs RuleSource, certs *entcert.Verifier, tokens TokenRecorde
 // Request is the typed token request: the form is already checked.
 type Request struct {
 	Assertion string
+	// RemoteAddr is the client's address ("host:port"): the rate limit of
+	// requests that name no known client.
+	RemoteAddr string
 }
 
 // Result describes a token request. On failure the fields learned before the
@@ -131,6 +138,10 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 			return nil, keyErr
 		}
 		var key any
+		// The rate limits, before any key or signature work (SPEC 2.5).
+		if keyErr = e.limit(snap, t, req.RemoteAddr, res); keyErr != nil {
+			return nil, keyErr
+		}
 		client, res.ClientAMR, key, keyErr = e.clientKey(vctx, snap, t, now)
 		if keyErr != nil {
 			res.ClientID = client.ClientID

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // OAuth 2.0 error codes (RFC 6749 section 5.2, RFC 8707 section 2).
@@ -26,6 +27,9 @@ type Error struct {
 	Status      int
 	Description string
 	Cause       error
+	// RetryAfter, when positive, is sent as the Retry-After header (in whole
+	// seconds, rounded up): how long a rate-limited client should wait.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -83,6 +87,23 @@ func TemporarilyUnavailable(cause error) *Error {
 		"The service is temporarily unavailable; try again shortly", nil)
 	e.Cause = cause
 	return e
+}
+
+// RateLimited is a request over a rate limit (429 temporarily_unavailable):
+// the description says whose limit it was, retryAfter when to try again.
+func RateLimited(retryAfter time.Duration, format string, args ...any) *Error {
+	e := newError(CodeTemporarilyUnavailable, http.StatusTooManyRequests, format, args)
+	e.RetryAfter = retryAfter
+	return e
+}
+
+// RetryAfterSeconds is RetryAfter in whole seconds, rounded up and at least
+// 1 (0 when RetryAfter is not set).
+func (e *Error) RetryAfterSeconds() int64 {
+	if e.RetryAfter <= 0 {
+		return 0
+	}
+	return max(1, int64((e.RetryAfter+time.Second-1)/time.Second))
 }
 
 // ServerError is anything unexpected (500). The description is always generic.

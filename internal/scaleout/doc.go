@@ -12,7 +12,12 @@
 //     /readyz unready, and recovery without restarting portvakt;
 //   - migrations: concurrent `portvakt migrate up`, and `serve` refusing a
 //     newer schema;
-//   - cost: SQL statements per issued token (pg_stat_statements).
+//   - cost: SQL statements per issued token (pg_stat_statements);
+//   - rate limits: a client at three times its rate gets 0.9 to 1.2 times
+//     its rate in tokens on one replica and spread over two sharing the
+//     limit, while a client at half its rate is never refused; a flood of
+//     idle connections over a small connection cap leaves a fresh request
+//     answered at once.
 //
 // The tests need PostgreSQL: PORTVAKT_TEST_POSTGRES_DSN (scripts/pg.sh), and
 // initdb/pg_ctl for the dedicated clusters. Without them they skip loudly,

@@ -1,6 +1,7 @@
 // Package server is portvakt's HTTP layer: the public mux (token endpoint,
 // discovery metadata, JWKS, and the self-service API when wired in), the
 // ops mux (health, readiness, metrics), and the http.Server settings that
-// harden both (timeouts, header limits). It routes and wraps; the work is
+// harden both (timeouts, header limits, the public listener's connection
+// cap and the open-file limit it needs). It routes and wraps; the work is
 // done by the packages it is handed.
 package server

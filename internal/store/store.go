@@ -147,6 +147,13 @@ type Store interface {
 	// cutoff, and returns how many it deleted.
 	PurgeIssuedTokens(ctx context.Context, cutoff time.Time, limit int) (int, error)
 
+	// ExchangeRateCounts is one replica's turn in sharing rate limits: it
+	// writes x.Counts as the caller's rows (replace by (replica, key)),
+	// deletes rows updated before x.ExpireBefore, and returns the other
+	// replicas' rows updated at or after x.Since (at most x.Limit). One
+	// round trip where the engine allows it.
+	ExchangeRateCounts(ctx context.Context, x RateExchange) ([]RateCount, error)
+
 	// ListAudit reads audit events, newest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 

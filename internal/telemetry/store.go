@@ -11,9 +11,9 @@ import (
 )
 
 // InstrumentStore times the store calls that matter to operators: the
-// per-token insert, transactions, the generation poll, purges, pings and the
-// audit reads. Other reads pass through (they run inside rules reloads, which
-// are timed as a whole).
+// per-token insert, transactions, the generation poll, purges, pings, the
+// rate-limit exchange and the audit reads. Other reads pass through (they
+// run inside rules reloads, which are timed as a whole).
 func InstrumentStore(s store.Store, m *Metrics, tracer trace.Tracer) store.Store {
 	return &instrumentedStore{Store: s, m: m, tracer: tracer}
 }
@@ -90,4 +90,11 @@ func (s *instrumentedStore) ListIssuedTokens(ctx context.Context, f store.Issued
 	t, err := s.Store.ListIssuedTokens(ctx, f)
 	s.observe(ctx, "list_issued_tokens", start, err)
 	return t, err
+}
+
+func (s *instrumentedStore) ExchangeRateCounts(ctx context.Context, x store.RateExchange) ([]store.RateCount, error) {
+	start := time.Now()
+	rows, err := s.Store.ExchangeRateCounts(ctx, x)
+	s.observe(ctx, "exchange_rate_counts", start, err)
+	return rows, err
 }

@@ -139,6 +139,8 @@ type Metrics struct {
 	rulesReloads    metric.Int64Counter
 	purged          metric.Int64Counter
 	purgeErrors     metric.Int64Counter
+	rateLimited     metric.Int64Counter
+	rateAttrs       *attrSets // kind
 	tokenAttrs      *attrSets // client_amr, delegated, outcome
 	tokenOutcome    *attrSets // outcome
 	tokenError      *attrSets // error
@@ -173,6 +175,7 @@ func newMetrics(m metric.Meter) (*Metrics, error) {
 		rulesReloads:  c("portvakt.rules.reloads", "{reload}", "Access-rule snapshot reloads by outcome"),
 		purged:        c("portvakt.issued_tokens.purged", "{row}", "Issued-token rows purged past retention"),
 		purgeErrors:   c("portvakt.issued_tokens.purge.errors", "{error}", "Failed purge batches"),
+		rateLimited:   c("portvakt.token.rate_limited", "{request}", "Token requests refused by a rate limit, by kind (client, org, address)"),
 	}
 	// Batches hold 1 to 64 rows (sqlstore's maxBatch): powers of two.
 	var err error
@@ -185,6 +188,7 @@ func newMetrics(m metric.Meter) (*Metrics, error) {
 	out.tokenError = newAttrSets("error")
 	out.httpAttrs = newAttrSets("route", "method", "status_class")
 	out.storeAttrs = newAttrSets("op", "outcome")
+	out.rateAttrs = newAttrSets("kind")
 	out.hit = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))
 	out.miss = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))
 	out.reloadOK = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "ok")))
@@ -274,6 +278,12 @@ func (m *Metrics) RulesReload(_ int64, _ time.Duration, err error) {
 	} else {
 		m.rulesReloads.Add(context.Background(), 1, m.reloadOK)
 	}
+}
+
+// RateLimited counts a token request refused by a rate limit of kind
+// (client, org, address).
+func (m *Metrics) RateLimited(kind string) {
+	m.rateLimited.Add(context.Background(), 1, m.rateAttrs.get([3]string{kind}))
 }
 
 // Purge counts purged rows.

@@ -362,6 +362,10 @@ func (s *Server) writeConfig(pub, ops string) error {
 		"signing": map[string]any{"key_file": s.signingKey},
 		"log":     map[string]any{"format": "json", "level": "info"},
 		"records": mapOf(reflect.ValueOf(s.Records)),
+		// Load and interoperability tests send far more than a client's
+		// default rate; rate-limit tests switch the limits on in
+		// Options.Config.
+		"rate_limit": map[string]any{"enabled": false},
 	}
 	merge(cfg, s.opts.Config)
 	// JSON is YAML: no YAML encoder needed, and nothing is lost.

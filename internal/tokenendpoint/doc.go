@@ -9,5 +9,6 @@
 // authenticated (CanSkipClientAuth), nothing is persisted through its
 // storage (its Storage refuses everything) and no token is issued through
 // its HandleHelper, so issuing a token writes exactly the one issued-token
-// row.
+// row. A request over a rate limit is answered 429 with Retry-After (the
+// exchange counts it; this package writes the header).
 package tokenendpoint

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/ory/fosite"
@@ -49,7 +50,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ctx := r.Context()
 	log := accesslog.From(ctx)
-	sess := &session{}
+	sess := &session{remoteAddr: r.RemoteAddr}
 	res, perr := e.serve(ctx, w, r, sess)
 	if res == nil {
 		res = &exchange.Result{}
@@ -137,6 +138,9 @@ func toProtocol(err error) *protocol.Error {
 // writeError renders pe through fosite, with the trace id at the end of the
 // description so a developer can quote it to the operator.
 func (e *Endpoint) writeError(ctx context.Context, w http.ResponseWriter, pe *protocol.Error, traceID string) {
+	if s := pe.RetryAfterSeconds(); s > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(s, 10))
+	}
 	e.provider.WriteAccessError(ctx, w, nil, &fosite.RFC6749Error{
 		ErrorField:       pe.Code,
 		DescriptionField: pe.Description + " (trace_id: " + traceID + ")",

@@ -14,7 +14,8 @@ import (
 // session carries the grant's result from Handle to Populate.
 type session struct {
 	fosite.DefaultSession
-	result *exchange.Result
+	result     *exchange.Result
+	remoteAddr string // the rate limit of unknown clients
 }
 
 // grantHandler is portvakt's fosite TokenEndpointHandler for the JWT grant.
@@ -37,7 +38,7 @@ func (h *grantHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosite
 	if !ok {
 		return fosite.ErrServerError.WithDebug("unexpected session type")
 	}
-	res, err := h.ex.Exchange(ctx, exchange.Request{Assertion: ar.GetRequestForm().Get("assertion")})
+	res, err := h.ex.Exchange(ctx, exchange.Request{Assertion: ar.GetRequestForm().Get("assertion"), RemoteAddr: sess.remoteAddr})
 	sess.result = res
 	if err != nil {
 		return err

@@ -67,6 +67,9 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ok/issued/scope-filter", testIssuedScopeFilter},
 		{"ok/issued/keyset-paging", testIssuedKeyset},
 		{"ok/issued/purge-batches", testIssuedPurge},
+		{"ok/ratelimit/exchange", testRateExchange},
+		{"ok/ratelimit/expire-others", testRateExpire},
+		{"ok/ratelimit/many-and-limit", testRateManyAndLimit},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
