@@ -296,3 +296,64 @@ func (t *staticTx) UpdateClient(ctx context.Context, c Client) error {
 func (t *staticTx) AppendAudit(ctx context.Context, e AuditEvent) error {
 	return t.tx.AppendAudit(ctx, e)
 }
+
+// The Page methods ask the database for the page with room for every
+// declared key it may hold (a declared record hides its twin), then merge.
+
+func (r staticReader) PagePrefixes(ctx context.Context, p Page) ([]Prefix, error) {
+	db, err := r.next.PagePrefixes(ctx, widen(p, len(r.rec.prefixes)))
+	if err != nil {
+		return nil, err
+	}
+	return mergePage(db, r.rec.prefixes, func(v Prefix) string { return v.Prefix }, Prefix.Key, all, p), nil
+}
+
+func (r staticReader) PageScopes(ctx context.Context, f ScopeFilter, p Page) ([]Scope, error) {
+	db, err := r.next.PageScopes(ctx, f, widen(p, len(r.rec.scopes)))
+	if err != nil {
+		return nil, err
+	}
+	return mergePage(db, r.rec.scopes, func(v Scope) string { return v.Name }, Scope.Key, f.Match, p), nil
+}
+
+func (r staticReader) PageAccess(ctx context.Context, f AccessFilter, p Page) ([]Access, error) {
+	db, err := r.next.PageAccess(ctx, f, widen(p, len(r.rec.access)))
+	if err != nil {
+		return nil, err
+	}
+	return mergePage(db, r.rec.access, func(v Access) accessKey { return accessKey{v.Scope, v.ConsumerOrgno} }, Access.Key, f.Match, p), nil
+}
+
+func (r staticReader) PageDelegations(ctx context.Context, f DelegationFilter, p Page) ([]Delegation, error) {
+	db, err := r.next.PageDelegations(ctx, f, widen(p, len(r.rec.delegations)))
+	if err != nil {
+		return nil, err
+	}
+	return mergePage(db, r.rec.delegations, func(v Delegation) delegationKey {
+		return delegationKey{v.Scope, v.ConsumerOrgno, v.SupplierOrgno}
+	}, Delegation.Key, f.Match, p), nil
+}
+
+func (r staticReader) PageClients(ctx context.Context, f ClientFilter, p Page) ([]Client, error) {
+	db, err := r.next.PageClients(ctx, f, widen(p, len(r.rec.clients)))
+	if err != nil {
+		return nil, err
+	}
+	return mergePage(db, r.rec.clients, func(v Client) string { return v.ClientID }, Client.Key, f.Match, p), nil
+}
+
+func (s *staticStore) PagePrefixes(ctx context.Context, p Page) ([]Prefix, error) {
+	return s.reader().PagePrefixes(ctx, p)
+}
+func (s *staticStore) PageScopes(ctx context.Context, f ScopeFilter, p Page) ([]Scope, error) {
+	return s.reader().PageScopes(ctx, f, p)
+}
+func (s *staticStore) PageAccess(ctx context.Context, f AccessFilter, p Page) ([]Access, error) {
+	return s.reader().PageAccess(ctx, f, p)
+}
+func (s *staticStore) PageDelegations(ctx context.Context, f DelegationFilter, p Page) ([]Delegation, error) {
+	return s.reader().PageDelegations(ctx, f, p)
+}
+func (s *staticStore) PageClients(ctx context.Context, f ClientFilter, p Page) ([]Client, error) {
+	return s.reader().PageClients(ctx, f, p)
+}

@@ -24,6 +24,9 @@ type AccessFilter struct {
 	Scope         string
 	ConsumerOrgno string
 	OwnerOrgno    string
+	// States keeps rows in one of these states (PageAccess only; empty =
+	// any).
+	States []string
 }
 
 // DelegationFilter narrows ListDelegations; empty fields match anything.
@@ -31,6 +34,10 @@ type DelegationFilter struct {
 	Scope         string
 	ConsumerOrgno string
 	SupplierOrgno string
+	// Org keeps delegations given or received by it, and States those in
+	// one of these states (PageDelegations only; empty = any).
+	Org    string
+	States []string
 }
 
 // AuditFilter narrows ListAudit. Org, when set, keeps events whose Orgs hold
@@ -90,6 +97,14 @@ type Reader interface {
 	ListDelegations(ctx context.Context, f DelegationFilter) ([]Delegation, error)
 	GetClient(ctx context.Context, clientID string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
+
+	// The Page methods read one page of a list, filtered in the query and
+	// in key order, so that a list costs what it returns (see Page).
+	PagePrefixes(ctx context.Context, p Page) ([]Prefix, error)
+	PageScopes(ctx context.Context, f ScopeFilter, p Page) ([]Scope, error)
+	PageAccess(ctx context.Context, f AccessFilter, p Page) ([]Access, error)
+	PageDelegations(ctx context.Context, f DelegationFilter, p Page) ([]Delegation, error)
+	PageClients(ctx context.Context, f ClientFilter, p Page) ([]Client, error)
 }
 
 // Tx is one transaction: reads see its own writes, and every write commits

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			return store.WithStatic(open(t), store.StaticRecords{})
 		})
 		runStatic(t, open)
+		t.Run("ok/page/declared-records-merge", func(t *testing.T) { testStaticPages(t, open) })
 	})
 }
 
@@ -71,6 +72,7 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ok/ratelimit/expire-others", testRateExpire},
 		{"ok/ratelimit/many-and-limit", testRateManyAndLimit},
 	}
+	cases = append(cases, pageCases()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,153 @@
+package sqlstore
+
+import (
+	"context"
+	"strings"
+
+	"gorm.io/gorm"
+
+	"github.com/portvakt/portvakt/internal/store"
+)
+
+// The Page methods filter in SQL and page by key (a row-value comparison
+// on the primary key, which both engines answer from the key's index), so
+// a page costs what it returns. Each filter has an index to start from:
+// prefixes, scopes and clients by their key or owner, access rows and
+// delegations by scope, consumer, owner or supplier (00001_init.sql).
+
+// keyset orders q by cols and keeps the rows after p.After.
+func keyset(q *gorm.DB, p store.Page, cols ...string) *gorm.DB {
+	list := strings.Join(cols, ", ")
+	if p.After != nil {
+		if len(p.After) != len(cols) {
+			// A cursor of another list: nothing sorts after it.
+			return q.Where("1 = 0")
+		}
+		args := make([]any, len(p.After))
+		for i, v := range p.After {
+			args[i] = v
+		}
+		q = q.Where("("+list+") > ("+strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")+")", args...)
+	}
+	return q.Order(list).Limit(p.Size())
+}
+
+func (r reader) PagePrefixes(ctx context.Context, p store.Page) ([]store.Prefix, error) {
+	var rows []prefixRow
+	if err := keyset(r.db.WithContext(ctx), p, "prefix").Find(&rows).Error; err != nil {
+		return nil, wrap(err, "page prefixes")
+	}
+	out := make([]store.Prefix, len(rows))
+	for i, row := range rows {
+		out[i] = row.record()
+	}
+	return out, nil
+}
+
+// likePattern is a LIKE pattern matching s anywhere, s's own % _ and \
+// escaped (with ESCAPE '\').
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(s)) + "%"
+}
+
+func (r reader) PageScopes(ctx context.Context, f store.ScopeFilter, p store.Page) ([]store.Scope, error) {
+	q := r.db.WithContext(ctx)
+	if f.OwnerOrgno != "" {
+		q = q.Where("owner_orgno = ?", f.OwnerOrgno)
+	}
+	if f.ActiveOnly {
+		q = q.Where("active = ?", true)
+	}
+	if f.Query != "" {
+		pat := likePattern(f.Query)
+		q = q.Where(`(LOWER(name) LIKE ? ESCAPE '\' OR LOWER(description) LIKE ? ESCAPE '\')`, pat, pat)
+	}
+	var rows []scopeRow
+	if err := keyset(q, p, "name").Find(&rows).Error; err != nil {
+		return nil, wrap(err, "page scopes")
+	}
+	out := make([]store.Scope, len(rows))
+	for i, row := range rows {
+		var err error
+		if out[i], err = row.record(); err != nil {
+			return nil, wrap(err, "page scopes")
+		}
+	}
+	return out, nil
+}
+
+func (r reader) PageAccess(ctx context.Context, f store.AccessFilter, p store.Page) ([]store.Access, error) {
+	q := r.db.WithContext(ctx)
+	if f.Scope != "" {
+		q = q.Where("scope = ?", f.Scope)
+	}
+	if f.ConsumerOrgno != "" {
+		q = q.Where("consumer_orgno = ?", f.ConsumerOrgno)
+	}
+	if f.OwnerOrgno != "" {
+		q = q.Where("owner_orgno = ?", f.OwnerOrgno)
+	}
+	if len(f.States) > 0 {
+		q = q.Where("state IN ?", f.States)
+	}
+	var rows []accessRow
+	if err := keyset(q, p, "scope", "consumer_orgno").Find(&rows).Error; err != nil {
+		return nil, wrap(err, "page access")
+	}
+	out := make([]store.Access, len(rows))
+	for i, row := range rows {
+		out[i] = row.record()
+	}
+	return out, nil
+}
+
+func (r reader) PageDelegations(ctx context.Context, f store.DelegationFilter, p store.Page) ([]store.Delegation, error) {
+	q := r.db.WithContext(ctx)
+	if f.Scope != "" {
+		q = q.Where("scope = ?", f.Scope)
+	}
+	if f.ConsumerOrgno != "" {
+		q = q.Where("consumer_orgno = ?", f.ConsumerOrgno)
+	}
+	if f.SupplierOrgno != "" {
+		q = q.Where("supplier_orgno = ?", f.SupplierOrgno)
+	}
+	if f.Org != "" {
+		q = q.Where("(consumer_orgno = ? OR supplier_orgno = ?)", f.Org, f.Org)
+	}
+	if len(f.States) > 0 {
+		q = q.Where("state IN ?", f.States)
+	}
+	var rows []delegationRow
+	if err := keyset(q, p, "scope", "consumer_orgno", "supplier_orgno").Find(&rows).Error; err != nil {
+		return nil, wrap(err, "page delegations")
+	}
+	out := make([]store.Delegation, len(rows))
+	for i, row := range rows {
+		out[i] = row.record()
+	}
+	return out, nil
+}
+
+func (r reader) PageClients(ctx context.Context, f store.ClientFilter, p store.Page) ([]store.Client, error) {
+	q := r.db.WithContext(ctx)
+	if f.ClientOrgno != "" {
+		q = q.Where("client_orgno = ?", f.ClientOrgno)
+	}
+	if f.ActiveOnly {
+		q = q.Where("active = ?", true)
+	}
+	var rows []clientRow
+	if err := keyset(q, p, "client_id").Find(&rows).Error; err != nil {
+		return nil, wrap(err, "page clients")
+	}
+	out := make([]store.Client, len(rows))
+	for i, row := range rows {
+		var err error
+		if out[i], err = row.record(); err != nil {
+			return nil, wrap(err, "page clients")
+		}
+	}
+	return out, nil
+}
