@@ -182,13 +182,15 @@ func (h *handler) listClients(w http.ResponseWriter, r *http.Request, c *caller)
 	if err != nil {
 		return err
 	}
-	all, err := h.store.ListClients(r.Context())
+	p, err := pageParam(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, filter(all, func(cl store.Client) bool {
-		return cl.ClientOrgno == c.Org && (cl.Active || inactive)
-	}))
+	got, err := h.store.PageClients(r.Context(), store.ClientFilter{ClientOrgno: c.Org, ActiveOnly: !inactive}, more(p))
+	if err != nil {
+		return err
+	}
+	writePage(w, r, h.cfg.Issuer, p, got)
 	return nil
 }
 

@@ -126,15 +126,18 @@ func (h *handler) listDelegations(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	given, err := h.store.ListDelegations(r.Context(), store.DelegationFilter{ConsumerOrgno: c.Org})
+	p, err := pageParam(r)
 	if err != nil {
 		return err
 	}
-	received, err := h.store.ListDelegations(r.Context(), store.DelegationFilter{SupplierOrgno: c.Org})
+	f := store.DelegationFilter{Org: c.Org}
+	if !inactive {
+		f.States = []string{store.DelegationActive}
+	}
+	got, err := h.store.PageDelegations(r.Context(), f, more(p))
 	if err != nil {
 		return err
 	}
-	keep := func(d store.Delegation) bool { return inactive || d.State == store.DelegationActive }
-	writeJSON(w, http.StatusOK, append(filter(given, keep), filter(received, keep)...))
+	writePage(w, r, h.cfg.Issuer, p, got)
 	return nil
 }

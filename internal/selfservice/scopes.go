@@ -81,11 +81,15 @@ func (h *handler) putPrefix(w http.ResponseWriter, r *http.Request, c *caller) e
 }
 
 func (h *handler) listPrefixes(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	ps, err := h.store.ListPrefixes(r.Context())
+	p, err := pageParam(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, nonNil(ps))
+	ps, err := h.store.PagePrefixes(r.Context(), more(p))
+	if err != nil {
+		return err
+	}
+	writePage(w, r, h.cfg.Issuer, p, ps)
 	return nil
 }
 
@@ -211,17 +215,15 @@ func (h *handler) getScopes(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err != nil {
 		return err
 	}
-	all, err := h.store.ListScopes(r.Context())
+	p, err := pageParam(r)
 	if err != nil {
 		return err
 	}
-	out := []store.Scope{}
-	for _, s := range all {
-		if s.OwnerOrgno == c.Org && (s.Active || inactive) {
-			out = append(out, s)
-		}
+	got, err := h.store.PageScopes(r.Context(), store.ScopeFilter{OwnerOrgno: c.Org, ActiveOnly: !inactive}, more(p))
+	if err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	writePage(w, r, h.cfg.Issuer, p, got)
 	return nil
 }
 
@@ -300,29 +302,62 @@ func (h *handler) deleteScope(w http.ResponseWriter, r *http.Request, c *caller)
 }
 
 // allScopes is GET /scopes/all: the active public scopes, and with a token
-// also the private ones the caller's org owns or can get.
+// also the private ones the caller's org owns or can get; ?q= searches names
+// and descriptions. The store filters and pages; the private scopes the
+// caller may not see are left out here, reading further pages until this
+// one is full (each read is a page, so the walk costs what it passes).
 func (h *handler) allScopes(w http.ResponseWriter, r *http.Request, c *caller) error {
+	p, err := pageParam(r)
+	if err != nil {
+		return err
+	}
+	query, err := queryParam(r)
+	if err != nil {
+		return err
+	}
 	snap, err := h.rules.Snapshot(r.Context())
 	if err != nil {
 		return err
 	}
-	all, err := h.store.ListScopes(r.Context())
-	if err != nil {
-		return err
+	f := store.ScopeFilter{ActiveOnly: true, Query: query}
+	visible := func(s store.Scope) bool {
+		return s.Visibility != store.VisibilityPrivate ||
+			(c != nil && (s.OwnerOrgno == c.Org || access.ClientMayList(snap, s.Name, c.Org)))
 	}
 	out := []store.Scope{}
-	for _, s := range all {
-		if !s.Active {
-			continue
+	read := more(p)
+	for len(out) <= p.Size() {
+		got, err := h.store.PageScopes(r.Context(), f, read)
+		if err != nil {
+			return err
 		}
-		if s.Visibility == store.VisibilityPrivate &&
-			(c == nil || (s.OwnerOrgno != c.Org && !access.ClientMayList(snap, s.Name, c.Org))) {
-			continue
+		for _, s := range got {
+			if visible(s) && len(out) <= p.Size() {
+				out = append(out, s)
+			}
 		}
-		out = append(out, s)
+		if len(got) < read.Size() {
+			break
+		}
+		read.After = got[len(got)-1].Key()
 	}
-	writeJSON(w, http.StatusOK, out)
+	writePage(w, r, h.cfg.Issuer, p, out)
 	return nil
+}
+
+// maxQuery bounds the ?q= search text.
+const maxQuery = 255
+
+// queryParam reads the optional ?q= search of /scopes/all.
+func queryParam(r *http.Request) (string, error) {
+	vs := r.URL.Query()["q"]
+	switch {
+	case len(vs) == 0:
+		return "", nil
+	case len(vs) > 1 || len(vs[0]) > maxQuery:
+		return "", invalid([]FieldError{{"q", fmt.Sprintf("must be given once, at most %d characters", maxQuery)}})
+	}
+	return vs[0], nil
 }
 
 // --- access (the provider's allow-list) ---
@@ -403,11 +438,24 @@ func (h *handler) listAccess(w http.ResponseWriter, r *http.Request, c *caller) 
 	if _, err := ownScope(r, h.store, c, name); err != nil {
 		return err
 	}
-	rows, err := h.store.ListAccess(r.Context(), store.AccessFilter{Scope: name})
+	return h.pageAccess(w, r, store.AccessFilter{Scope: name}, inactive)
+}
+
+// pageAccess writes a page of access rows matching f: APPROVED ones, or
+// every state with ?inactive=true.
+func (h *handler) pageAccess(w http.ResponseWriter, r *http.Request, f store.AccessFilter, inactive bool) error {
+	p, err := pageParam(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, filter(rows, func(a store.Access) bool { return inactive || a.State == store.AccessApproved }))
+	if !inactive {
+		f.States = []string{store.AccessApproved}
+	}
+	rows, err := h.store.PageAccess(r.Context(), f, more(p))
+	if err != nil {
+		return err
+	}
+	writePage(w, r, h.cfg.Issuer, p, rows)
 	return nil
 }
 
@@ -417,22 +465,7 @@ func (h *handler) myAccess(w http.ResponseWriter, r *http.Request, c *caller) er
 	if err != nil {
 		return err
 	}
-	rows, err := h.store.ListAccess(r.Context(), store.AccessFilter{ConsumerOrgno: c.Org})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, filter(rows, func(a store.Access) bool { return inactive || a.State == store.AccessApproved }))
-	return nil
-}
-
-func filter[T any](in []T, keep func(T) bool) []T {
-	out := make([]T, 0, len(in))
-	for _, v := range in {
-		if keep(v) {
-			out = append(out, v)
-		}
-	}
-	return out
+	return h.pageAccess(w, r, store.AccessFilter{ConsumerOrgno: c.Org}, inactive)
 }
 
 func nonNil[T any](s []T) []T {
