@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -127,11 +128,57 @@ func (a *adminCLI) call(cmd *cobra.Command, scopes []string, method, path string
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(a.sf.issuer, "/")+"/api/v1"+path, rd)
-	if err != nil {
-		return nil, err
+	base := strings.TrimSuffix(a.sf.issuer, "/") + "/api/v1"
+	b, next, err := a.do(ctx, method, base+path, tok, rd)
+	if err != nil || method != http.MethodGet {
+		return b, err
 	}
-	if body != nil {
+	// A list answers one page and links the next (RFC 8288): follow the
+	// links, only under the API's own URL (the token goes with them), and
+	// join the pages into one array.
+	var all []json.RawMessage
+	for page := 0; ; page++ {
+		if next == "" {
+			if page == 0 {
+				return b, nil
+			}
+			break
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(b, &items); err != nil {
+			return nil, fmt.Errorf("a paged answer is not a JSON array: %w", err)
+		}
+		all = append(all, items...)
+		if !strings.HasPrefix(next, base+"/") {
+			return nil, fmt.Errorf("the server's next page %q is not under %s", next, base)
+		}
+		if page >= maxPages {
+			return nil, fmt.Errorf("the list has more than %d pages", maxPages)
+		}
+		if b, next, err = a.do(ctx, method, next, tok, nil); err != nil {
+			return nil, err
+		}
+	}
+	var last []json.RawMessage
+	if err := json.Unmarshal(b, &last); err != nil {
+		return nil, fmt.Errorf("a paged answer is not a JSON array: %w", err)
+	}
+	return json.Marshal(append(all, last...))
+}
+
+// maxPages bounds how many pages of one list the CLI follows.
+const maxPages = 10000
+
+var linkNext = regexp.MustCompile(`^<([^>]*)>;\s*rel="next"$`)
+
+// do sends one request and returns the body of a 2xx answer and its
+// rel="next" link, if any.
+func (a *adminCLI) do(ctx context.Context, method, url, tok string, rd io.Reader) ([]byte, string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, "", err
+	}
+	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if tok != "" {
@@ -139,21 +186,25 @@ func (a *adminCLI) call(cmd *cobra.Command, scopes []string, method, path string
 	}
 	resp, err := a.httpClient.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if resp.StatusCode >= 300 {
 		p := &problem{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
 		if json.Unmarshal(b, p) != nil || p.Detail == "" {
 			p.Detail = strings.TrimSpace(string(b))
 		}
-		return nil, p
+		return nil, "", p
 	}
-	return b, nil
+	next := ""
+	if m := linkNext.FindStringSubmatch(resp.Header.Get("Link")); m != nil {
+		next = m[1]
+	}
+	return b, next, nil
 }
 
 // show prints an answer: its JSON with --json, else rows of the columns.
