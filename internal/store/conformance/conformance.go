@@ -67,6 +67,7 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ok/issued/keyset-paging", testIssuedKeyset},
 		{"ok/issued/purge-batches", testIssuedPurge},
 	}
+	cases = append(cases, changeCases...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
