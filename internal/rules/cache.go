@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,10 @@ type CacheConfig struct {
 	// LoadTimeout bounds one reload, which runs detached from the request
 	// that triggered it (it is shared with other callers). Default 10s.
 	LoadTimeout time.Duration
+	// MaxChanges is the most changes a reload fetches one record at a
+	// time; when more were made since the current snapshot it reads
+	// everything instead. Default 1000.
+	MaxChanges int
 	// Now is the clock used to time reloads. Default time.Now.
 	Now func() time.Time
 	// OnReload, when set, is called after every reload attempt and every
@@ -33,6 +38,7 @@ type CacheConfig struct {
 const (
 	defaultPollInterval = 500 * time.Millisecond
 	defaultLoadTimeout  = 10 * time.Second
+	defaultMaxChanges   = 1000
 )
 
 // Cache holds the current Snapshot of the access rules.
@@ -78,6 +84,9 @@ func NewCache(s store.Store, cfg CacheConfig) *Cache {
 	}
 	if cfg.LoadTimeout <= 0 {
 		cfg.LoadTimeout = defaultLoadTimeout
+	}
+	if cfg.MaxChanges <= 0 {
+		cfg.MaxChanges = defaultMaxChanges
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -164,7 +173,105 @@ func (c *Cache) reload(parent context.Context) (*Snapshot, error) {
 	return s, nil
 }
 
+// load brings the current snapshot up to date with the store: through the
+// change log when it can (catchUp), else by reading everything (loadAll).
 func (c *Cache) load(ctx context.Context) (*Snapshot, error) {
+	if cur := c.cur.Load(); cur != nil {
+		s, err := c.catchUp(ctx, cur)
+		if !errors.Is(err, store.ErrChangesUnknown) {
+			return s, err
+		}
+	}
+	return c.loadAll(ctx)
+}
+
+// catchUp reads the changes committed since cur was loaded, fetches just
+// the records they name (one read each, after reading the changes, so each
+// is at least as new as its change) and applies them to a copy of cur that
+// shares everything else. ErrChangesUnknown: the log cannot say (hand-written
+// SQL, a gap, too many changes); read everything.
+func (c *Cache) catchUp(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
+	log, gen, err := c.store.ListChanges(ctx, cur.gen, c.cfg.MaxChanges)
+	if err != nil {
+		return nil, fmt.Errorf("rules: list changes: %w", err)
+	}
+	ch := changes{
+		scopes:  map[string]*store.Scope{},
+		access:  map[accessKey]bool{},
+		dels:    map[delegationKey]bool{},
+		clients: map[string]*store.Client{},
+	}
+	for _, x := range log {
+		if err := c.fetch(ctx, x, &ch); err != nil {
+			return nil, err
+		}
+	}
+	s := cur.apply(&ch)
+	s.gen = gen
+	return s, nil
+}
+
+// fetch reads the record that x names into ch, once per key.
+func (c *Cache) fetch(ctx context.Context, x store.Change, ch *changes) error {
+	switch x.Kind {
+	case store.ChangeScope:
+		if _, done := ch.scopes[x.Name]; done {
+			return nil
+		}
+		sc, err := c.store.GetScope(ctx, x.Name)
+		if gone(err) {
+			ch.scopes[x.Name] = nil
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("rules: get scope: %w", err)
+		}
+		ch.scopes[x.Name] = &sc
+	case store.ChangeAccess:
+		k := accessKey{x.Name, x.ConsumerOrgno}
+		if _, done := ch.access[k]; done {
+			return nil
+		}
+		a, err := c.store.GetAccess(ctx, x.Name, x.ConsumerOrgno)
+		if err != nil && !gone(err) {
+			return fmt.Errorf("rules: get access: %w", err)
+		}
+		ch.access[k] = err == nil && a.State == store.AccessApproved
+	case store.ChangeDelegation:
+		k := delegationKey{x.Name, x.ConsumerOrgno, x.SupplierOrgno}
+		if _, done := ch.dels[k]; done {
+			return nil
+		}
+		d, err := c.store.GetDelegation(ctx, x.Name, x.ConsumerOrgno, x.SupplierOrgno)
+		if err != nil && !gone(err) {
+			return fmt.Errorf("rules: get delegation: %w", err)
+		}
+		ch.dels[k] = err == nil && d.State == store.DelegationActive
+	case store.ChangeClient:
+		if _, done := ch.clients[x.Name]; done {
+			return nil
+		}
+		cl, err := c.store.GetClient(ctx, x.Name)
+		if gone(err) {
+			ch.clients[x.Name] = nil
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("rules: get client: %w", err)
+		}
+		ch.clients[x.Name] = &cl
+	default:
+		// Prefixes and Updates that wrote no record: nothing in a snapshot
+		// depends on them. Kinds this binary does not know (written by a
+		// newer one) are ignored the same way.
+	}
+	return nil
+}
+
+func gone(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// loadAll reads every record: at start, and when the change log cannot
+// say what changed. The new snapshot is built beside the current one,
+// which stays in use until it is published.
+func (c *Cache) loadAll(ctx context.Context) (*Snapshot, error) {
 	gen, err := c.store.Generation(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rules: read generation: %w", err)
