@@ -41,7 +41,13 @@ const (
 	defaultMaxChanges   = 1000
 )
 
-// Cache holds the current Snapshot of the access rules.
+// Cache holds the current Snapshot of the access rules. A reload normally
+// catches up: it reads the change log since the current snapshot's
+// generation and applies just the records it names (see the package doc);
+// it reads everything only at the first load or when the log cannot say.
+// Either way it runs in the single flight described below, and a request
+// waits for it only after an Invalidate or while Run has seen a newer
+// generation, never for records it did not change.
 //
 // Staleness is one atomic word, state: bit 0 is set while Run has seen a new
 // generation and is reloading; the bits above count Invalidate calls. Every
@@ -96,7 +102,7 @@ func NewCache(s store.Store, cfg CacheConfig) *Cache {
 
 // Snapshot returns the current snapshot. The first call loads it; a call
 // after Invalidate, or while Run reloads a newer generation, waits for the
-// reload, which concurrent callers share. Errors wrap the store's (test
+// reload (a catch-up through the change log), which concurrent callers share. Errors wrap the store's (test
 // with errors.Is(err, store.ErrUnavailable)); the caller answers 503.
 func (c *Cache) Snapshot(ctx context.Context) (*Snapshot, error) {
 	s := c.cur.Load()
@@ -304,7 +310,8 @@ func (c *Cache) report(gen int64, took time.Duration, err error) {
 }
 
 // Invalidate records that a write committed in this process: the next
-// Snapshot call reloads, and fails rather than serve the old rules. Call it
+// Snapshot call catches up with the change log, and fails rather than serve
+// the old rules. Call it
 // after the commit, before answering the request that wrote.
 func (c *Cache) Invalidate() { c.state.Add(invalidateStep) }
 
@@ -321,8 +328,8 @@ func (c *Cache) Refresh() {
 	}
 }
 
-// Run polls the store's Generation every PollInterval and reloads when it
-// differs from the current snapshot's; it also loads the first snapshot if
+// Run polls the store's Generation every PollInterval and catches up when
+// it differs from the current snapshot's; it also loads the first snapshot if
 // no request has yet. A failed poll or reload keeps the current snapshot and
 // is retried on the next tick. Run returns when ctx is done. Call it once.
 func (c *Cache) Run(ctx context.Context) {
