@@ -33,7 +33,10 @@ const (
 
 var pmSeed = maphash.MakeSeed()
 
+// pmEntry keeps its key's hash: a lookup compares hashes first, and reads
+// the key (its string data, elsewhere in memory) only when they match.
 type pmEntry[K comparable, V any] struct {
+	h uint64
 	k K
 	v V
 }
@@ -88,8 +91,9 @@ func (m pmap[K, V]) Get(k K) (V, bool) {
 	if r := m.root; r != nil {
 		h := hashOf(k)
 		if mid := r.mids[h>>r.rootShift]; mid != nil {
-			for _, e := range mid.leaves[(h>>r.leafShift)&r.leafMask] {
-				if e.k == k {
+			for i := range mid.leaves[(h>>r.leafShift)&r.leafMask] {
+				e := &mid.leaves[(h>>r.leafShift)&r.leafMask][i]
+				if e.h == h && e.k == k {
 					return e.v, true
 				}
 			}
@@ -171,7 +175,7 @@ func (e *pmEditor[K, V]) Set(k K, v V) {
 	lp := e.leaf(h)
 	old := *lp
 	for i, en := range old {
-		if en.k == k {
+		if en.h == h && en.k == k {
 			nl := append([]pmEntry[K, V](nil), old...)
 			nl[i].v = v
 			*lp = nl
@@ -180,7 +184,7 @@ func (e *pmEditor[K, V]) Set(k K, v V) {
 	}
 	nl := make([]pmEntry[K, V], len(old), len(old)+1)
 	copy(nl, old)
-	*lp = append(nl, pmEntry[K, V]{k, v})
+	*lp = append(nl, pmEntry[K, V]{h, k, v})
 	e.m.n++
 }
 
