@@ -131,6 +131,9 @@ func (m pmap[K, V]) All(yield func(K, V) bool) {
 type pmEditor[K comparable, V any] struct {
 	m    pmap[K, V]
 	edit *pmEdit
+	// fresh: the editor built every table and leaf of m itself (editorFor),
+	// so nothing is shared and leaves may change in place too.
+	fresh bool
 }
 
 func (m pmap[K, V]) edit() *pmEditor[K, V] {
@@ -139,7 +142,7 @@ func (m pmap[K, V]) edit() *pmEditor[K, V] {
 
 // editorFor starts an empty map sized for n entries.
 func editorFor[K comparable, V any](n int) *pmEditor[K, V] {
-	e := &pmEditor[K, V]{edit: &pmEdit{}}
+	e := &pmEditor[K, V]{edit: &pmEdit{}, fresh: true}
 	e.m.root = newRoot[K, V](tableBitsFor(n), e.edit)
 	return e
 }
@@ -176,14 +179,20 @@ func (e *pmEditor[K, V]) Set(k K, v V) {
 	old := *lp
 	for i, en := range old {
 		if en.h == h && en.k == k {
-			nl := append([]pmEntry[K, V](nil), old...)
+			nl := old
+			if !e.fresh {
+				nl = append([]pmEntry[K, V](nil), old...)
+			}
 			nl[i].v = v
 			*lp = nl
 			return
 		}
 	}
-	nl := make([]pmEntry[K, V], len(old), len(old)+1)
-	copy(nl, old)
+	nl := old
+	if !e.fresh {
+		nl = make([]pmEntry[K, V], len(old), len(old)+1)
+		copy(nl, old)
+	}
 	*lp = append(nl, pmEntry[K, V]{h, k, v})
 	e.m.n++
 }
