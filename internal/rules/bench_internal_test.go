@@ -9,7 +9,7 @@ import (
 
 // platform sizes of issue 15: S is a demo, L a country.
 var sizes = []struct {
-	name                            string
+	name                          string
 	scopes, access, dels, clients int
 }{
 	{"S", 300, 1_000, 100, 300},
