@@ -102,8 +102,9 @@ func NewCache(s store.Store, cfg CacheConfig) *Cache {
 
 // Snapshot returns the current snapshot. The first call loads it; a call
 // after Invalidate, or while Run reloads a newer generation, waits for the
-// reload (a catch-up through the change log), which concurrent callers share. Errors wrap the store's (test
-// with errors.Is(err, store.ErrUnavailable)); the caller answers 503.
+// reload (a catch-up through the change log), which concurrent callers
+// share. Errors wrap the store's (test with errors.Is(err,
+// store.ErrUnavailable)); the caller answers 503.
 func (c *Cache) Snapshot(ctx context.Context) (*Snapshot, error) {
 	s := c.cur.Load()
 	st := c.state.Load()
