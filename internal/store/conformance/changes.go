@@ -3,6 +3,7 @@ package conformance
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/portvakt/portvakt/internal/store"
@@ -16,6 +17,31 @@ var changeCases = []testCase{
 	{"fail/changes/rollback-logs-nothing", testChangesRollback},
 	{"fail/changes/more-than-limit", testChangesLimit},
 	{"fail/changes/generation-ahead", testChangesAhead},
+	{"ok/changes/every-write-method-is-logged", testChangesCoverEveryWrite},
+}
+
+// loggedWrites are the Tx methods whose keys the change log records, each
+// checked by testChangesLogged. A Tx method that writes a record the rules
+// caches hold must log its key (sqlstore: tx.changes.add), or caches never
+// see the write; then it goes here and into testChangesLogged.
+var loggedWrites = map[string]bool{
+	"PutPrefix": true, "CreateScope": true, "UpdateScope": true, "PutAccess": true,
+	"PutDelegation": true, "CreateClient": true, "UpdateClient": true,
+}
+
+// notRules are the Tx methods that write nothing the rules caches hold.
+var notRules = map[string]bool{"AppendAudit": true}
+
+func testChangesCoverEveryWrite(t *testing.T, _ store.Store) {
+	reader := reflect.TypeFor[store.Reader]()
+	tx := reflect.TypeFor[store.Tx]()
+	for i := range tx.NumMethod() {
+		name := tx.Method(i).Name
+		if _, read := reader.MethodByName(name); read || loggedWrites[name] || notRules[name] {
+			continue
+		}
+		t.Errorf("Tx.%s is neither a read nor a write the change log is known to record: log its keys and list it in loggedWrites (or in notRules)", name)
+	}
 }
 
 func listChanges(t *testing.T, s store.Store, after int64, limit int) ([]store.Change, int64) {
