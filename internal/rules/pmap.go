@@ -14,7 +14,7 @@ import (
 // holds two entries on average.
 //
 // The tables are sized for the map when it is built (2 entries per leaf on
-// average, up to 2^maxTableBits leaves) and the map is rebuilt with larger
+// average, at least one mid and up to 2^maxTableBits leaves) and the map is rebuilt with larger
 // tables when edits have grown it past 8 per leaf, so a map that grows one
 // key at a time still costs O(1) per key, amortised, as a Go map does.
 //
@@ -25,8 +25,9 @@ type pmap[K comparable, V any] struct {
 }
 
 const (
-	minTableBits = 2
-	maxTableBits = 18 // 512 x 512 leaves: a copied path stays about 16 KiB
+	midBits      = 8 // a mid holds its 256 leaves inline: one load less per lookup
+	minTableBits = midBits
+	maxTableBits = 18 // 1024 mids of 256 leaves: a copied path stays about 14 KiB
 	growAt       = 8  // average entries per leaf that trigger a rebuild
 	buildAt      = 2  // average entries per leaf after a build
 )
@@ -48,26 +49,23 @@ type pmEdit struct{ _ byte }
 type pmRoot[K comparable, V any] struct {
 	owner      *pmEdit
 	mids       []*pmMid[K, V] // the top bits1 bits of a hash pick a mid
-	leafMask   uint64         // the next bits2 bits pick a leaf
 	bits1      uint8
-	bits2      uint8
-	rootShift  uint8 // 64 - bits1
-	leafShift  uint8 // 64 - bits1 - bits2
+	rootShift  uint8 // 64 - bits1 (64, a shift to 0, when there is one mid)
+	leafShift  uint8 // 64 - bits1 - midBits: the next midBits bits pick a leaf
 	totalLeafs int
 }
 
 type pmMid[K comparable, V any] struct {
 	owner  *pmEdit
-	leaves [][]pmEntry[K, V]
+	leaves [1 << midBits][]pmEntry[K, V]
 }
 
 func newRoot[K comparable, V any](tableBits int, e *pmEdit) *pmRoot[K, V] {
-	b1 := tableBits / 2
-	b2 := tableBits - b1
+	b1 := tableBits - midBits
 	return &pmRoot[K, V]{
-		owner: e, bits1: uint8(b1), bits2: uint8(b2),
+		owner: e, bits1: uint8(b1),
 		mids:      make([]*pmMid[K, V], 1<<b1),
-		rootShift: uint8(64 - b1), leafShift: uint8(64 - b1 - b2), leafMask: 1<<b2 - 1,
+		rootShift: uint8(64 - b1), leafShift: uint8(64 - b1 - midBits),
 		totalLeafs: 1 << tableBits,
 	}
 }
@@ -91,9 +89,9 @@ func (m pmap[K, V]) Get(k K) (V, bool) {
 	if r := m.root; r != nil {
 		h := hashOf(k)
 		if mid := r.mids[h>>r.rootShift]; mid != nil {
-			for i := range mid.leaves[(h>>r.leafShift)&r.leafMask] {
-				e := &mid.leaves[(h>>r.leafShift)&r.leafMask][i]
-				if e.h == h && e.k == k {
+			leaf := mid.leaves[uint8(h>>r.leafShift)]
+			for i := range leaf {
+				if e := &leaf[i]; e.h == h && e.k == k {
 					return e.v, true
 				}
 			}
@@ -164,12 +162,14 @@ func (e *pmEditor[K, V]) leaf(h uint64) *[]pmEntry[K, V] {
 	mid := r.mids[i]
 	switch {
 	case mid == nil:
-		mid = &pmMid[K, V]{owner: e.edit, leaves: make([][]pmEntry[K, V], 1<<r.bits2)}
+		mid = &pmMid[K, V]{owner: e.edit}
 	case mid.owner != e.edit:
-		mid = &pmMid[K, V]{owner: e.edit, leaves: append([][]pmEntry[K, V](nil), mid.leaves...)}
+		c := *mid
+		c.owner = e.edit
+		mid = &c
 	}
 	r.mids[i] = mid
-	return &mid.leaves[(h>>r.leafShift)&r.leafMask]
+	return &mid.leaves[uint8(h>>r.leafShift)]
 }
 
 // Set sets k to v.
@@ -222,7 +222,7 @@ func (e *pmEditor[K, V]) Delete(k K) {
 func (e *pmEditor[K, V]) Map() pmap[K, V] {
 	m := e.m
 	e.m, e.edit = pmap[K, V]{}, nil
-	if r := m.root; r != nil && m.n > growAt*r.totalLeafs && r.bits1+r.bits2 < maxTableBits {
+	if r := m.root; r != nil && m.n > growAt*r.totalLeafs && int(r.bits1)+midBits < maxTableBits {
 		g := editorFor[K, V](m.n)
 		m.All(func(k K, v V) bool { g.Set(k, v); return true })
 		return g.Map()
