@@ -161,7 +161,7 @@ func (c *Cache) reload(parent context.Context) (*Snapshot, error) {
 	// perhaps, but then its Invalidate or its generation is newer than what
 	// the snapshot records, so it is reloaded again.
 	st := c.state.Load()
-	s, err := c.load(ctx)
+	s, err := c.load(ctx, st)
 	took := c.cfg.Now().Sub(start)
 	if err != nil {
 		c.report(0, took, err)
@@ -182,11 +182,19 @@ func (c *Cache) reload(parent context.Context) (*Snapshot, error) {
 
 // load brings the current snapshot up to date with the store: through the
 // change log when it can (catchUp), else by reading everything (loadAll).
-func (c *Cache) load(ctx context.Context) (*Snapshot, error) {
+// st is the state the reload began at.
+func (c *Cache) load(ctx context.Context, st uint64) (*Snapshot, error) {
 	if cur := c.cur.Load(); cur != nil {
 		s, err := c.catchUp(ctx, cur)
 		if !errors.Is(err, store.ErrChangesUnknown) {
 			return s, err
+		}
+		if st&pollBit != 0 && cur.state == st&^pollBit {
+			// Only a poll asked for this reload (no write made here is
+			// owed), and it must read everything: requests use the current
+			// rules meanwhile instead of waiting for a rebuild of records
+			// they did not change. Run polls again only once it is done.
+			c.state.And(^uint64(pollBit))
 		}
 	}
 	return c.loadAll(ctx)

@@ -34,17 +34,7 @@ func engines(t testing.TB) []engine {
 	es := []engine{{name: "sqlite", open: func(t testing.TB) (*sqlstore.Store, *sqlstore.Store, func(string)) {
 		path := newDB(t)
 		a, b := openStore(t, path), openStore(t, path)
-		return a, b, func(query string) {
-			t.Helper()
-			db, err := sql.Open(sqlite.DriverName, path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if _, err := db.Exec(query); err != nil {
-				t.Fatalf("%s: %v", query, err)
-			}
-		}
+		return a, b, func(query string) { t.Helper(); sqlExec(t, path, query) }
 	}}}
 	dsn := os.Getenv(pgEnv)
 	if dsn == "" {
@@ -313,5 +303,18 @@ func eventually(t *testing.T, c *rules.Cache, d time.Duration, ok func(*rules.Sn
 			return false
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sqlExec runs hand-written SQL on the SQLite database at path.
+func sqlExec(t testing.TB, path, query string) {
+	t.Helper()
+	db, err := sql.Open(sqlite.DriverName, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(query); err != nil {
+		t.Fatalf("%s: %v", query, err)
 	}
 }
