@@ -38,7 +38,9 @@
 //     reader further behind than the log keeps (or more than MaxChanges
 //     changes behind), and a generation advanced by hand-written SQL (it has
 //     no log rows: store.ErrChangesUnknown). They build the new snapshot
-//     beside the old one, as before.
+//     beside the old one, as before. When only a poll asked for one (no
+//     write made here is owed), requests keep the current rules until it
+//     is done rather than wait for a rebuild of records they did not change.
 //
 // The token path stays what it was: an atomic pointer load and a comparison
 // in Cache.Snapshot, then map lookups; no lock, no store read. A lookup in a
