@@ -44,6 +44,19 @@ func testChangesCoverEveryWrite(t *testing.T, _ store.Store) {
 	}
 }
 
+// runChangeCases runs changeCases, each on a fresh store. (The overlay of
+// declared records passes ListChanges through: declared records never
+// change.)
+func runChangeCases(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Helper()
+	for _, tc := range changeCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, open(t))
+		})
+	}
+}
+
 func listChanges(t *testing.T, s store.Store, after int64, limit int) ([]store.Change, int64) {
 	t.Helper()
 	ch, gen, err := s.ListChanges(t.Context(), after, limit)
