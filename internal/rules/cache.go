@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,10 @@ type CacheConfig struct {
 	// LoadTimeout bounds one reload, which runs detached from the request
 	// that triggered it (it is shared with other callers). Default 10s.
 	LoadTimeout time.Duration
+	// MaxChanges is the most changes a reload fetches one record at a
+	// time; when more were made since the current snapshot it reads
+	// everything instead. Default 1000.
+	MaxChanges int
 	// Now is the clock used to time reloads. Default time.Now.
 	Now func() time.Time
 	// OnReload, when set, is called after every reload attempt and every
@@ -33,9 +38,16 @@ type CacheConfig struct {
 const (
 	defaultPollInterval = 500 * time.Millisecond
 	defaultLoadTimeout  = 10 * time.Second
+	defaultMaxChanges   = 1000
 )
 
-// Cache holds the current Snapshot of the access rules.
+// Cache holds the current Snapshot of the access rules. A reload normally
+// catches up: it reads the change log since the current snapshot's
+// generation and applies just the records it names (see the package doc);
+// it reads everything only at the first load or when the log cannot say.
+// Either way it runs in the single flight described below, and a request
+// waits for it only after an Invalidate or while Run has seen a newer
+// generation, never for records it did not change.
 //
 // Staleness is one atomic word, state: bit 0 is set while Run has seen a new
 // generation and is reloading; the bits above count Invalidate calls. Every
@@ -79,6 +91,9 @@ func NewCache(s store.Store, cfg CacheConfig) *Cache {
 	if cfg.LoadTimeout <= 0 {
 		cfg.LoadTimeout = defaultLoadTimeout
 	}
+	if cfg.MaxChanges <= 0 {
+		cfg.MaxChanges = defaultMaxChanges
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -87,8 +102,9 @@ func NewCache(s store.Store, cfg CacheConfig) *Cache {
 
 // Snapshot returns the current snapshot. The first call loads it; a call
 // after Invalidate, or while Run reloads a newer generation, waits for the
-// reload, which concurrent callers share. Errors wrap the store's (test
-// with errors.Is(err, store.ErrUnavailable)); the caller answers 503.
+// reload (a catch-up through the change log), which concurrent callers
+// share. Errors wrap the store's (test with errors.Is(err,
+// store.ErrUnavailable)); the caller answers 503.
 func (c *Cache) Snapshot(ctx context.Context) (*Snapshot, error) {
 	s := c.cur.Load()
 	st := c.state.Load()
@@ -145,7 +161,7 @@ func (c *Cache) reload(parent context.Context) (*Snapshot, error) {
 	// perhaps, but then its Invalidate or its generation is newer than what
 	// the snapshot records, so it is reloaded again.
 	st := c.state.Load()
-	s, err := c.load(ctx)
+	s, err := c.load(ctx, st)
 	took := c.cfg.Now().Sub(start)
 	if err != nil {
 		c.report(0, took, err)
@@ -164,7 +180,113 @@ func (c *Cache) reload(parent context.Context) (*Snapshot, error) {
 	return s, nil
 }
 
-func (c *Cache) load(ctx context.Context) (*Snapshot, error) {
+// load brings the current snapshot up to date with the store: through the
+// change log when it can (catchUp), else by reading everything (loadAll).
+// st is the state the reload began at.
+func (c *Cache) load(ctx context.Context, st uint64) (*Snapshot, error) {
+	if cur := c.cur.Load(); cur != nil {
+		s, err := c.catchUp(ctx, cur)
+		if !errors.Is(err, store.ErrChangesUnknown) {
+			return s, err
+		}
+		if st&pollBit != 0 && cur.state == st&^pollBit {
+			// Only a poll asked for this reload (no write made here is
+			// owed), and it must read everything: requests use the current
+			// rules meanwhile instead of waiting for a rebuild of records
+			// they did not change. Run polls again only once it is done.
+			c.state.And(^uint64(pollBit))
+		}
+	}
+	return c.loadAll(ctx)
+}
+
+// catchUp reads the changes committed since cur was loaded, fetches just
+// the records they name (one read each, after reading the changes, so each
+// is at least as new as its change) and applies them to a copy of cur that
+// shares everything else. ErrChangesUnknown: the log cannot say (hand-written
+// SQL, a gap, too many changes); read everything.
+func (c *Cache) catchUp(ctx context.Context, cur *Snapshot) (*Snapshot, error) {
+	log, gen, err := c.store.ListChanges(ctx, cur.gen, c.cfg.MaxChanges)
+	if err != nil {
+		return nil, fmt.Errorf("rules: list changes: %w", err)
+	}
+	ch := changes{
+		scopes:  map[string]*store.Scope{},
+		access:  map[accessKey]bool{},
+		dels:    map[delegationKey]bool{},
+		clients: map[string]*store.Client{},
+	}
+	for _, x := range log {
+		if err := c.fetch(ctx, x, &ch); err != nil {
+			return nil, err
+		}
+	}
+	s := cur.apply(&ch)
+	s.gen = gen
+	return s, nil
+}
+
+// fetch reads the record that x names into ch, once per key.
+func (c *Cache) fetch(ctx context.Context, x store.Change, ch *changes) error {
+	switch x.Kind {
+	case store.ChangeScope:
+		if _, done := ch.scopes[x.Name]; done {
+			return nil
+		}
+		sc, err := c.store.GetScope(ctx, x.Name)
+		if gone(err) {
+			ch.scopes[x.Name] = nil
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("rules: get scope: %w", err)
+		}
+		ch.scopes[x.Name] = &sc
+	case store.ChangeAccess:
+		k := accessKey{x.Name, x.ConsumerOrgno}
+		if _, done := ch.access[k]; done {
+			return nil
+		}
+		a, err := c.store.GetAccess(ctx, x.Name, x.ConsumerOrgno)
+		if err != nil && !gone(err) {
+			return fmt.Errorf("rules: get access: %w", err)
+		}
+		ch.access[k] = err == nil && a.State == store.AccessApproved
+	case store.ChangeDelegation:
+		k := delegationKey{x.Name, x.ConsumerOrgno, x.SupplierOrgno}
+		if _, done := ch.dels[k]; done {
+			return nil
+		}
+		d, err := c.store.GetDelegation(ctx, x.Name, x.ConsumerOrgno, x.SupplierOrgno)
+		if err != nil && !gone(err) {
+			return fmt.Errorf("rules: get delegation: %w", err)
+		}
+		ch.dels[k] = err == nil && d.State == store.DelegationActive
+	case store.ChangeClient:
+		if _, done := ch.clients[x.Name]; done {
+			return nil
+		}
+		cl, err := c.store.GetClient(ctx, x.Name)
+		if gone(err) {
+			ch.clients[x.Name] = nil
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("rules: get client: %w", err)
+		}
+		ch.clients[x.Name] = &cl
+	default:
+		// Prefixes and Updates that wrote no record: nothing in a snapshot
+		// depends on them. Kinds this binary does not know (written by a
+		// newer one) are ignored the same way.
+	}
+	return nil
+}
+
+func gone(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// loadAll reads every record: at start, and when the change log cannot
+// say what changed. The new snapshot is built beside the current one,
+// which stays in use until it is published.
+func (c *Cache) loadAll(ctx context.Context) (*Snapshot, error) {
 	gen, err := c.store.Generation(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rules: read generation: %w", err)
@@ -197,7 +319,8 @@ func (c *Cache) report(gen int64, took time.Duration, err error) {
 }
 
 // Invalidate records that a write committed in this process: the next
-// Snapshot call reloads, and fails rather than serve the old rules. Call it
+// Snapshot call catches up with the change log, and fails rather than serve
+// the old rules. Call it
 // after the commit, before answering the request that wrote.
 func (c *Cache) Invalidate() { c.state.Add(invalidateStep) }
 
@@ -214,8 +337,8 @@ func (c *Cache) Refresh() {
 	}
 }
 
-// Run polls the store's Generation every PollInterval and reloads when it
-// differs from the current snapshot's; it also loads the first snapshot if
+// Run polls the store's Generation every PollInterval and catches up when
+// it differs from the current snapshot's; it also loads the first snapshot if
 // no request has yet. A failed poll or reload keeps the current snapshot and
 // is retried on the next tick. Run returns when ctx is done. Call it once.
 func (c *Cache) Run(ctx context.Context) {

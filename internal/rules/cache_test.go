@@ -66,14 +66,24 @@ func setAccess(t testing.TB, s store.Store, org, state string) {
 }
 
 // faultyStore is the real store with two test controls: reads can be made
-// to fail as if the database were down, and ListScopes can be held at a
-// gate so a reload stays in flight while the test acts.
+// to fail as if the database were down, and a reload can be held at a gate
+// so it stays in flight while the test acts.
 type faultyStore struct {
 	store.Store
 	fail  atomic.Bool
-	loads atomic.Int32  // ListScopes calls, one per reload
-	gate  chan struct{} // when non-nil, ListClients waits for it to close
-	held  chan struct{} // signalled when ListClients reaches the gate
+	loads atomic.Int32  // ListScopes and ListChanges calls: one per reload
+	gate  chan struct{} // when non-nil, ListClients and ListChanges wait for it to close
+	held  chan struct{} // signalled when a reload reaches the gate
+}
+
+func (f *faultyStore) wait() {
+	if f.gate != nil {
+		select {
+		case f.held <- struct{}{}:
+		default:
+		}
+		<-f.gate
+	}
 }
 
 func (f *faultyStore) Generation(ctx context.Context) (int64, error) {
@@ -91,17 +101,31 @@ func (f *faultyStore) ListScopes(ctx context.Context) ([]store.Scope, error) {
 	return f.Store.ListScopes(ctx)
 }
 
-// ListClients is the last list a reload reads: holding it there keeps a
-// reload in flight after it has read the access rows.
+// ListClients is the last list a full reload reads: holding it there keeps
+// the reload in flight after it has read the access rows.
 func (f *faultyStore) ListClients(ctx context.Context) ([]store.Client, error) {
-	if f.gate != nil {
-		select {
-		case f.held <- struct{}{}:
-		default:
-		}
-		<-f.gate
-	}
+	f.wait()
 	return f.Store.ListClients(ctx)
+}
+
+// ListChanges is the first read of a catch-up; it reads the generation
+// there, so holding it after that read keeps a reload in flight that may
+// miss a write made meanwhile.
+func (f *faultyStore) ListChanges(ctx context.Context, after int64, limit int) ([]store.Change, int64, error) {
+	f.loads.Add(1)
+	if f.fail.Load() {
+		return nil, 0, store.ErrUnavailable
+	}
+	ch, gen, err := f.Store.ListChanges(ctx, after, limit)
+	f.wait()
+	return ch, gen, err
+}
+
+func (f *faultyStore) GetAccess(ctx context.Context, scope, org string) (store.Access, error) {
+	if f.fail.Load() {
+		return store.Access{}, store.ErrUnavailable
+	}
+	return f.Store.GetAccess(ctx, scope, org)
 }
 
 func TestCacheFirstSnapshotLoads(t *testing.T) {

@@ -2,6 +2,7 @@ package rules_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,5 +101,79 @@ func TestCacheRefreshWithoutRun(t *testing.T) {
 	c := rules.NewCache(openStore(t, newDB(t)), rules.CacheConfig{})
 	for range 3 {
 		c.Refresh()
+	}
+}
+
+// heldFullLoad holds ListClients, the last read of a full reload, once
+// hold is set.
+type heldFullLoad struct {
+	store.Store
+	hold atomic.Bool
+	gate chan struct{}
+	held chan struct{}
+}
+
+func (h *heldFullLoad) ListClients(ctx context.Context) ([]store.Client, error) {
+	if h.hold.Load() {
+		select {
+		case h.held <- struct{}{}:
+		default:
+		}
+		<-h.gate
+	}
+	return h.Store.ListClients(ctx)
+}
+
+// A full reload that only a poll asked for (hand-written SQL and a bump,
+// made elsewhere) does not hold requests up: they get the current rules
+// until it is done, then the new ones.
+func TestCachePollFullReloadDoesNotBlock(t *testing.T) {
+	path := newDB(t)
+	mine := openStore(t, path)
+	seedAll(t, mine)
+	h := &heldFullLoad{Store: mine, gate: make(chan struct{}), held: make(chan struct{}, 1)}
+	c := rules.NewCache(h, rules.CacheConfig{PollInterval: 10 * time.Millisecond})
+	old, err := c.Snapshot(t.Context())
+	if err != nil || !old.HasAccess("acme:a", consumer) {
+		t.Fatalf("first load: %v", err)
+	}
+	h.hold.Store(true)
+	runCache(t, c)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(h.gate)
+		}
+	}
+	t.Cleanup(release)
+
+	sqlExec(t, path, "UPDATE access SET state = 'DENIED'")
+	sqlExec(t, path, "UPDATE generation SET value = value + 1 WHERE id = 1")
+	select {
+	case <-h.held: // the poll's full reload is under way
+	case <-time.After(5 * time.Second): // a bound on failure only
+		t.Fatal("no full reload after the bump")
+	}
+	type result struct {
+		snap *rules.Snapshot
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		snap, err := c.Snapshot(t.Context())
+		got <- result{snap, err}
+	}()
+	select {
+	case r := <-got:
+		if r.err != nil || r.snap != old {
+			t.Fatalf("during the full reload: %p, %v; want the current snapshot %p", r.snap, r.err, old)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Snapshot waited for a full reload that only a poll asked for")
+	}
+	release()
+	if !eventually(t, c, 5*time.Second, func(s *rules.Snapshot) bool { return !s.HasAccess("acme:a", consumer) }) {
+		t.Fatal("the full reload's rules were not published")
 	}
 }

@@ -136,3 +136,26 @@ type AuditEvent struct {
 	Before        json.RawMessage `json:"before,omitempty"`
 	After         json.RawMessage `json:"after,omitempty"`
 }
+
+// Change kinds: which kind of record a committed Update wrote.
+const (
+	ChangeNone       = "none" // the Update wrote no record (only audit, or nothing)
+	ChangePrefix     = "prefix"
+	ChangeScope      = "scope"
+	ChangeAccess     = "access"
+	ChangeDelegation = "delegation"
+	ChangeClient     = "client"
+)
+
+// Change names one record that a committed Update wrote, by its key: Name
+// is the prefix, the scope name (also of an access row or a delegation) or
+// the client id; ConsumerOrgno is set for access rows and delegations,
+// SupplierOrgno for delegations. It says which record changed, not how:
+// readers fetch the record.
+type Change struct {
+	Generation    int64  `json:"generation"`
+	Kind          string `json:"kind"`
+	Name          string `json:"name"`
+	ConsumerOrgno string `json:"consumer_orgno,omitempty"`
+	SupplierOrgno string `json:"supplier_orgno,omitempty"`
+}

@@ -17,6 +17,11 @@ var (
 	ErrReadOnly = errors.New("store: record is declared in config (read-only)")
 	// ErrUnavailable: the backend cannot be reached; callers answer 503.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrChangesUnknown: the change log cannot say what changed after a
+	// generation (its rows were trimmed, a generation was advanced by
+	// hand-written SQL, or there are more changes than asked for): the
+	// reader reloads everything instead.
+	ErrChangesUnknown = errors.New("store: changes unknown")
 )
 
 // AccessFilter narrows ListAccess; empty fields match anything.
@@ -145,6 +150,16 @@ type Store interface {
 	// when made by another process sharing the database). Caches of the
 	// access rules compare it to know when to reload.
 	Generation(ctx context.Context) (int64, error)
+
+	// ListChanges returns the records written by the Updates committed
+	// after generation after, oldest first (a record written twice appears
+	// twice), and the generation they bring the reader to. At most limit
+	// changes are returned; when there are more, or the log cannot account
+	// for every generation in between (trimmed, or advanced by hand-written
+	// SQL), it fails with ErrChangesUnknown and the reader reloads
+	// everything. Every committed Update logs at least one change (ChangeNone
+	// when it wrote no record), in the same transaction.
+	ListChanges(ctx context.Context, after int64, limit int) ([]Change, int64, error)
 
 	// InsertIssuedToken writes the issued-token row in one atomic insert;
 	// ErrConflict when (ClientID, AssertionJTI) exists: a replay.

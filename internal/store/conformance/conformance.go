@@ -19,6 +19,7 @@ import (
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Helper()
 	runCases(t, open)
+	runChangeCases(t, open)
 	t.Run("static", func(t *testing.T) {
 		// The whole suite again through an empty overlay: everything
 		// must pass through unchanged.

@@ -18,6 +18,11 @@
 // RETURNING and one transaction, and the primary key still decides each row
 // (groupcommit.go).
 //
+// Every Update also writes the change log of the access rules (changes.go):
+// the keys of the records it wrote, under the generation it produced, in
+// its own transaction. ListChanges hands them to the rules caches, which
+// then read just those records.
+//
 // Every driver error goes through classify, which maps it onto the store
 // sentinels (ErrNotFound, ErrConflict, ErrUnavailable) while keeping the
 // cause in the chain.

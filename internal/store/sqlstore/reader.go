@@ -146,10 +146,12 @@ func (r reader) ListClients(ctx context.Context) ([]store.Client, error) {
 	return out, nil
 }
 
-// tx implements store.Tx inside Update's transaction.
+// tx implements store.Tx inside Update's transaction. Every successful
+// write of a record adds its key to changes, for the change log.
 type tx struct {
 	reader
-	now func() time.Time
+	now     func() time.Time
+	changes changeSet
 }
 
 // errNoRow marks an UPDATE that matched nothing; classify makes it ErrNotFound.
@@ -158,6 +160,9 @@ var errNoRow = gorm.ErrRecordNotFound
 func (t *tx) PutPrefix(ctx context.Context, p store.Prefix) error {
 	row := prefixToRow(p)
 	err := t.db.WithContext(ctx).Clauses(clause.OnConflict{UpdateAll: true}).Create(&row).Error
+	if err == nil {
+		t.changes.add(store.ChangePrefix, p.Prefix, "", "")
+	}
 	return wrap(err, "put prefix %q", p.Prefix)
 }
 
@@ -192,7 +197,11 @@ func (t *tx) CreateScope(ctx context.Context, s store.Scope) error {
 	if err != nil {
 		return wrap(err, "create scope %q", s.Name)
 	}
-	return wrap(t.insertNew(ctx, &row), "create scope %q", s.Name)
+	if err := t.insertNew(ctx, &row); err != nil {
+		return wrap(err, "create scope %q", s.Name)
+	}
+	t.changes.add(store.ChangeScope, s.Name, "", "")
+	return nil
 }
 
 func (t *tx) UpdateScope(ctx context.Context, s store.Scope) error {
@@ -200,18 +209,28 @@ func (t *tx) UpdateScope(ctx context.Context, s store.Scope) error {
 	if err != nil {
 		return wrap(err, "update scope %q", s.Name)
 	}
-	return wrap(t.replace(ctx, &row), "update scope %q", s.Name)
+	if err := t.replace(ctx, &row); err != nil {
+		return wrap(err, "update scope %q", s.Name)
+	}
+	t.changes.add(store.ChangeScope, s.Name, "", "")
+	return nil
 }
 
 func (t *tx) PutAccess(ctx context.Context, a store.Access) error {
 	row := accessToRow(a)
 	err := t.db.WithContext(ctx).Clauses(clause.OnConflict{UpdateAll: true}).Create(&row).Error
+	if err == nil {
+		t.changes.add(store.ChangeAccess, a.Scope, a.ConsumerOrgno, "")
+	}
 	return wrap(err, "put access %q for %s", a.Scope, a.ConsumerOrgno)
 }
 
 func (t *tx) PutDelegation(ctx context.Context, d store.Delegation) error {
 	row := delegationToRow(d)
 	err := t.db.WithContext(ctx).Clauses(clause.OnConflict{UpdateAll: true}).Create(&row).Error
+	if err == nil {
+		t.changes.add(store.ChangeDelegation, d.Scope, d.ConsumerOrgno, d.SupplierOrgno)
+	}
 	return wrap(err, "put delegation %q from %s to %s", d.Scope, d.ConsumerOrgno, d.SupplierOrgno)
 }
 
@@ -220,7 +239,11 @@ func (t *tx) CreateClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return wrap(err, "create client %q", c.ClientID)
 	}
-	return wrap(t.insertNew(ctx, &row), "create client %q", c.ClientID)
+	if err := t.insertNew(ctx, &row); err != nil {
+		return wrap(err, "create client %q", c.ClientID)
+	}
+	t.changes.add(store.ChangeClient, c.ClientID, "", "")
+	return nil
 }
 
 func (t *tx) UpdateClient(ctx context.Context, c store.Client) error {
@@ -228,7 +251,11 @@ func (t *tx) UpdateClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return wrap(err, "update client %q", c.ClientID)
 	}
-	return wrap(t.replace(ctx, &row), "update client %q", c.ClientID)
+	if err := t.replace(ctx, &row); err != nil {
+		return wrap(err, "update client %q", c.ClientID)
+	}
+	t.changes.add(store.ChangeClient, c.ClientID, "", "")
+	return nil
 }
 
 type auditOrgRow struct {

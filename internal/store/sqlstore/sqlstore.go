@@ -53,6 +53,10 @@ type Config struct {
 	// insert, how long the statement took, and its error (metrics). It
 	// runs on the writer goroutine and must not block.
 	OnBatch func(rows int, took time.Duration, err error)
+	// ChangeLogGenerations is how many generations of the rules change log
+	// Update keeps (changes.go); a reader further behind reloads everything.
+	// Default 10000.
+	ChangeLogGenerations int
 }
 
 const (
@@ -75,6 +79,8 @@ type Store struct {
 	onBatch     func(rows int, took time.Duration, err error)
 	batch       *batcher // group commit of the issued-token inserts
 
+	changeLogGens int
+
 	closeOnce sync.Once
 }
 
@@ -92,7 +98,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.DSN == "" {
 		return nil, errors.New("sqlstore: open: empty DSN")
 	}
-	s := &Store{driver: cfg.Driver, dsn: cfg.DSN, now: cfg.Now, stmtTimeout: cfg.StatementTimeout, onBatch: cfg.OnBatch}
+	if cfg.ChangeLogGenerations <= 0 {
+		cfg.ChangeLogGenerations = defaultChangeLogGenerations
+	}
+	s := &Store{driver: cfg.Driver, dsn: cfg.DSN, now: cfg.Now, stmtTimeout: cfg.StatementTimeout, onBatch: cfg.OnBatch,
+		changeLogGens: cfg.ChangeLogGenerations}
 	var err error
 	switch cfg.Driver {
 	case DriverSQLite:
@@ -272,6 +282,8 @@ func (s *Store) Generation(ctx context.Context) (int64, error) {
 // Update runs fn in one transaction. Its first statement advances the
 // generation row: on PostgreSQL that row lock serialises every Update (they
 // are rare admin changes), which also makes audit ids follow commit order.
+// Its last statements log the keys fn wrote under that generation
+// (changes.go).
 // fn must use its Tx, not the Store, for writes: on SQLite the one writer
 // connection is the transaction's.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
@@ -285,17 +297,29 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 			gtx.Rollback() // also when fn panics; the panic goes on
 		}
 	}()
-	res := gtx.Exec("UPDATE generation SET value = value + 1 WHERE id = 1")
-	if res.Error != nil {
-		return wrap(res.Error, "advance generation")
+	var gen int64
+	rows, err := gtx.Raw("UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value").Rows()
+	if err != nil {
+		return wrap(err, "advance generation")
 	}
-	if res.RowsAffected != 1 {
+	found := rows.Next()
+	if found {
+		err = rows.Scan(&gen)
+	}
+	if cerr := errors.Join(err, rows.Err(), rows.Close()); cerr != nil {
+		return wrap(cerr, "advance generation")
+	}
+	if !found {
 		return errors.New("sqlstore: advance generation: no generation row (is the database migrated?)")
 	}
 	if err := s.notifyInTx(gtx); err != nil {
 		return err
 	}
-	if err := fn(&tx{reader: reader{db: gtx}, now: s.now}); err != nil {
+	t := &tx{reader: reader{db: gtx}, now: s.now}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := s.logChanges(gtx, gen, &t.changes); err != nil {
 		return err
 	}
 	done = true
