@@ -16,9 +16,16 @@ import (
 type CacheConfig struct {
 	// PollInterval is how often Run reads the store's Generation. Default 500ms.
 	PollInterval time.Duration
-	// LoadTimeout bounds one reload, which runs detached from the request
-	// that triggered it (it is shared with other callers). Default 10s.
+	// LoadTimeout bounds one reload that catches up through the change
+	// log; it runs detached from the request that triggered it (it is
+	// shared with other callers, who stop waiting at their own deadline).
+	// Default 10s.
 	LoadTimeout time.Duration
+	// FullLoadTimeout bounds a reload that reads every record (at start,
+	// or when the change log cannot say what changed): at a country's
+	// size that is hundreds of thousands of rows, read a page at a time so
+	// that each statement stays short. Default 2m.
+	FullLoadTimeout time.Duration
 	// MaxChanges is the most changes a reload fetches one record at a
 	// time; when more were made since the current snapshot it reads
 	// everything instead. Default 1000.
@@ -37,8 +44,11 @@ type CacheConfig struct {
 
 const (
 	defaultPollInterval = 500 * time.Millisecond
-	defaultLoadTimeout  = 10 * time.Second
-	defaultMaxChanges   = 1000
+	defaultLoadTimeout     = 10 * time.Second
+	defaultFullLoadTimeout = 2 * time.Minute
+	defaultMaxChanges      = 1000
+	// fullLoadPage is how many records one statement of a full load reads.
+	fullLoadPage = 5000
 )
 
 // Cache holds the current Snapshot of the access rules. A reload normally
@@ -90,6 +100,9 @@ func NewCache(s store.Store, cfg CacheConfig) *Cache {
 	}
 	if cfg.LoadTimeout <= 0 {
 		cfg.LoadTimeout = defaultLoadTimeout
+	}
+	if cfg.FullLoadTimeout <= 0 {
+		cfg.FullLoadTimeout = defaultFullLoadTimeout
 	}
 	if cfg.MaxChanges <= 0 {
 		cfg.MaxChanges = defaultMaxChanges
@@ -197,7 +210,10 @@ func (c *Cache) load(ctx context.Context, st uint64) (*Snapshot, error) {
 			c.state.And(^uint64(pollBit))
 		}
 	}
-	return c.loadAll(ctx)
+	// A full load has its own, longer budget.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.FullLoadTimeout)
+	defer cancel()
+	return c.loadAll(fctx)
 }
 
 // catchUp reads the changes committed since cur was loaded, fetches just
@@ -291,25 +307,54 @@ func (c *Cache) loadAll(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rules: read generation: %w", err)
 	}
-	scopes, err := c.store.ListScopes(ctx)
+	scopes, err := readAll(ctx, func(ctx context.Context, p store.Page) ([]store.Scope, error) {
+		return c.store.PageScopes(ctx, store.ScopeFilter{}, p)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rules: list scopes: %w", err)
 	}
-	access, err := c.store.ListAccess(ctx, store.AccessFilter{})
+	access, err := readAll(ctx, func(ctx context.Context, p store.Page) ([]store.Access, error) {
+		return c.store.PageAccess(ctx, store.AccessFilter{}, p)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rules: list access: %w", err)
 	}
-	dels, err := c.store.ListDelegations(ctx, store.DelegationFilter{})
+	dels, err := readAll(ctx, func(ctx context.Context, p store.Page) ([]store.Delegation, error) {
+		return c.store.PageDelegations(ctx, store.DelegationFilter{}, p)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rules: list delegations: %w", err)
 	}
-	clients, err := c.store.ListClients(ctx)
+	clients, err := readAll(ctx, func(ctx context.Context, p store.Page) ([]store.Client, error) {
+		return c.store.PageClients(ctx, store.ClientFilter{}, p)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rules: list clients: %w", err)
 	}
 	s := Build(scopes, access, dels, clients)
 	s.gen = gen
 	return s, nil
+}
+
+// readAll reads a whole list a page at a time, so that no statement reads
+// more than fullLoadPage rows (each stays within the store's statement
+// timeout at any size). The pages are not one consistent read; the
+// generation read before them makes the next catch-up fetch again whatever
+// changed meanwhile.
+func readAll[V interface{ Key() []string }](ctx context.Context, page func(context.Context, store.Page) ([]V, error)) ([]V, error) {
+	var out []V
+	p := store.Page{Limit: fullLoadPage}
+	for {
+		got, err := page(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+		if len(got) < p.Limit {
+			return out, nil
+		}
+		p.After = got[len(got)-1].Key()
+	}
 }
 
 func (c *Cache) report(gen int64, took time.Duration, err error) {

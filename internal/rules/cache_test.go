@@ -71,8 +71,8 @@ func setAccess(t testing.TB, s store.Store, org, state string) {
 type faultyStore struct {
 	store.Store
 	fail  atomic.Bool
-	loads atomic.Int32  // ListScopes and ListChanges calls: one per reload
-	gate  chan struct{} // when non-nil, ListClients and ListChanges wait for it to close
+	loads atomic.Int32  // first PageScopes and ListChanges calls: one per reload
+	gate  chan struct{} // when non-nil, PageClients and ListChanges wait for it to close
 	held  chan struct{} // signalled when a reload reaches the gate
 }
 
@@ -93,19 +93,22 @@ func (f *faultyStore) Generation(ctx context.Context) (int64, error) {
 	return f.Store.Generation(ctx)
 }
 
-func (f *faultyStore) ListScopes(ctx context.Context) ([]store.Scope, error) {
-	f.loads.Add(1)
+// PageScopes is the first list a full reload reads.
+func (f *faultyStore) PageScopes(ctx context.Context, sf store.ScopeFilter, p store.Page) ([]store.Scope, error) {
+	if p.After == nil {
+		f.loads.Add(1)
+	}
 	if f.fail.Load() {
 		return nil, store.ErrUnavailable
 	}
-	return f.Store.ListScopes(ctx)
+	return f.Store.PageScopes(ctx, sf, p)
 }
 
-// ListClients is the last list a full reload reads: holding it there keeps
+// PageClients is the last list a full reload reads: holding it there keeps
 // the reload in flight after it has read the access rows.
-func (f *faultyStore) ListClients(ctx context.Context) ([]store.Client, error) {
+func (f *faultyStore) PageClients(ctx context.Context, cf store.ClientFilter, p store.Page) ([]store.Client, error) {
 	f.wait()
-	return f.Store.ListClients(ctx)
+	return f.Store.PageClients(ctx, cf, p)
 }
 
 // ListChanges is the first read of a catch-up; it reads the generation

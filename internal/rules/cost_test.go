@@ -41,8 +41,8 @@ func (c *countingStore) GetScope(ctx context.Context, name string) (store.Scope,
 	return r, err
 }
 
-func (c *countingStore) ListScopes(ctx context.Context) ([]store.Scope, error) {
-	r, err := c.Store.ListScopes(ctx)
+func (c *countingStore) PageScopes(ctx context.Context, f store.ScopeFilter, p store.Page) ([]store.Scope, error) {
+	r, err := c.Store.PageScopes(ctx, f, p)
 	c.add(len(r), err)
 	return r, err
 }
@@ -53,8 +53,8 @@ func (c *countingStore) GetAccess(ctx context.Context, scope, org string) (store
 	return r, err
 }
 
-func (c *countingStore) ListAccess(ctx context.Context, f store.AccessFilter) ([]store.Access, error) {
-	r, err := c.Store.ListAccess(ctx, f)
+func (c *countingStore) PageAccess(ctx context.Context, f store.AccessFilter, p store.Page) ([]store.Access, error) {
+	r, err := c.Store.PageAccess(ctx, f, p)
 	c.add(len(r), err)
 	return r, err
 }
@@ -65,8 +65,8 @@ func (c *countingStore) GetDelegation(ctx context.Context, scope, cons, supp str
 	return r, err
 }
 
-func (c *countingStore) ListDelegations(ctx context.Context, f store.DelegationFilter) ([]store.Delegation, error) {
-	r, err := c.Store.ListDelegations(ctx, f)
+func (c *countingStore) PageDelegations(ctx context.Context, f store.DelegationFilter, p store.Page) ([]store.Delegation, error) {
+	r, err := c.Store.PageDelegations(ctx, f, p)
 	c.add(len(r), err)
 	return r, err
 }
@@ -77,8 +77,8 @@ func (c *countingStore) GetClient(ctx context.Context, id string) (store.Client,
 	return r, err
 }
 
-func (c *countingStore) ListClients(ctx context.Context) ([]store.Client, error) {
-	r, err := c.Store.ListClients(ctx)
+func (c *countingStore) PageClients(ctx context.Context, f store.ClientFilter, p store.Page) ([]store.Client, error) {
+	r, err := c.Store.PageClients(ctx, f, p)
 	c.add(len(r), err)
 	return r, err
 }

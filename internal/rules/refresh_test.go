@@ -104,7 +104,7 @@ func TestCacheRefreshWithoutRun(t *testing.T) {
 	}
 }
 
-// heldFullLoad holds ListClients, the last read of a full reload, once
+// heldFullLoad holds PageClients, the last read of a full reload, once
 // hold is set.
 type heldFullLoad struct {
 	store.Store
@@ -113,7 +113,7 @@ type heldFullLoad struct {
 	held chan struct{}
 }
 
-func (h *heldFullLoad) ListClients(ctx context.Context) ([]store.Client, error) {
+func (h *heldFullLoad) PageClients(ctx context.Context, f store.ClientFilter, p store.Page) ([]store.Client, error) {
 	if h.hold.Load() {
 		select {
 		case h.held <- struct{}{}:
@@ -121,7 +121,7 @@ func (h *heldFullLoad) ListClients(ctx context.Context) ([]store.Client, error) 
 		}
 		<-h.gate
 	}
-	return h.Store.ListClients(ctx)
+	return h.Store.PageClients(ctx, f, p)
 }
 
 // A full reload that only a poll asked for (hand-written SQL and a bump,
