@@ -88,6 +88,23 @@ func failed(err error) func() error { return func() error { return err } }
 // rows per disjunct, however many other tokens the table holds. The Scope
 // filter is a LIKE over the JSON of the scopes: it only narrows a walk.
 func (s *Store) ListIssuedTokens(ctx context.Context, f store.IssuedTokenFilter) ([]store.IssuedToken, error) {
+	q, args := issuedTokensQuery(f)
+	var rows []issuedTokenRow
+	if err := s.reader.db.WithContext(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
+		return nil, wrap(err, "list issued tokens")
+	}
+	out := make([]store.IssuedToken, len(rows))
+	for i, row := range rows {
+		var err error
+		if out[i], err = row.record(); err != nil {
+			return nil, wrap(err, "list issued tokens")
+		}
+	}
+	return out, nil
+}
+
+// issuedTokensQuery is ListIssuedTokens' SQL, with ? placeholders.
+func issuedTokensQuery(f store.IssuedTokenFilter) (string, []any) {
 	limit := listLimit(f.Limit)
 	var walks []string
 	var walkArgs []any
@@ -119,18 +136,7 @@ func (s *Store) ListIssuedTokens(ctx context.Context, f store.IssuedTokenFilter)
 		q = "SELECT " + issuedTokenSelect + " FROM issued_tokens t JOIN (" + strings.Join(walks, " UNION ") +
 			") k ON t.issued_at = k.issued_at AND t.token_jti = k.token_jti AND t.expires_at = k.expires_at" + order
 	}
-	var rows []issuedTokenRow
-	if err := s.reader.db.WithContext(ctx).Raw(q, walkArgs...).Scan(&rows).Error; err != nil {
-		return nil, wrap(err, "list issued tokens")
-	}
-	out := make([]store.IssuedToken, len(rows))
-	for i, row := range rows {
-		var err error
-		if out[i], err = row.record(); err != nil {
-			return nil, wrap(err, "list issued tokens")
-		}
-	}
-	return out, nil
+	return q, walkArgs
 }
 
 const issuedTokenSelect = "t.client_id, t.assertion_jti, t.token_jti, t.consumer_orgno, t.supplier_orgno, t.scopes, t.audience, t.issued_at, t.expires_at, t.client_amr"
