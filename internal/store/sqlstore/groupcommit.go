@@ -31,10 +31,11 @@ import (
 // only then answers each caller: inserted, or ErrConflict when its key did
 // not come back.
 //
-// Each row is still its own atomic replay check, decided by the primary key
-// in the database: RETURNING lists only the rows this statement inserted, so
-// a key that another batch or another replica committed first comes back
-// missing. A key repeated inside one batch is written once: the first
+// Each row is still its own atomic replay check, decided by a primary key
+// in the database (issued_tokens' on SQLite, issued_token_replay's on
+// PostgreSQL, see issuedschema.go): RETURNING lists only the rows this
+// statement inserted, so a key that another batch or another replica
+// committed first comes back missing. A key repeated inside one batch is written once: the first
 // request owns the row, the later ones are replays of it. When the statement
 // fails, every caller of the batch gets the error and no token is issued; a
 // caller whose context is done before its batch is written gets its context
