@@ -182,7 +182,8 @@ func testMigrationConvertsIssuedTokens(t *testing.T, b backend) {
 }
 
 // auditRows is how many other tokens the audit test seeds: 200,000 by
-// default, PORTVAKT_TEST_AUDIT_ROWS for the million-row run.
+// default (20,000 under the race detector), PORTVAKT_TEST_AUDIT_ROWS for the
+// million-row run.
 func auditRows(t *testing.T) int {
 	if v := os.Getenv("PORTVAKT_TEST_AUDIT_ROWS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -190,6 +191,9 @@ func auditRows(t *testing.T) int {
 			t.Fatalf("PORTVAKT_TEST_AUDIT_ROWS=%q: want a number >= 1000", v)
 		}
 		return n
+	}
+	if raceEnabled {
+		return 20_000
 	}
 	return 200_000
 }
