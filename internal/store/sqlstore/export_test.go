@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/portvakt/portvakt/internal/store"
 )
@@ -61,4 +62,15 @@ func (s *Store) MigrateToForTest(ctx context.Context, version int64) error {
 	}
 	_, err = p.UpTo(ctx, version)
 	return err
+}
+
+// PartitionsForTest lists the days that have an issued_tokens partition,
+// as YYYYMMDD (tests).
+func (s *Store) PartitionsForTest(ctx context.Context) ([]string, error) {
+	days, err := s.partitionDays(ctx)
+	out := make([]string, len(days))
+	for i, d := range days {
+		out[i] = strconv.Itoa(d.Year()*10000 + int(d.Month())*100 + d.Day())
+	}
+	return out, err
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
-	"strconv"
 	"time"
 )
 
@@ -185,15 +184,4 @@ func (s *Store) dropDayPartitions(ctx context.Context, day time.Time) (int, erro
 		return 0, err
 	}
 	return int(n), nil
-}
-
-// PartitionsForTest lists the days that have an issued_tokens partition,
-// as YYYYMMDD (tests).
-func (s *Store) PartitionsForTest(ctx context.Context) ([]string, error) {
-	days, err := s.partitionDays(ctx)
-	out := make([]string, len(days))
-	for i, d := range days {
-		out[i] = strconv.Itoa(d.Year()*10000 + int(d.Month())*100 + d.Day())
-	}
-	return out, err
 }
