@@ -340,7 +340,9 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 			a.log.Warn("rules change listener: connection lost, reconnecting", "err", err)
 		},
 	})
-	go purge.Run(ctx, a.store, purge.Config{
+	// The purge gets the SQL store itself: its partition housekeeping and
+	// incremental vacuum are not part of store.Store.
+	go purge.Run(ctx, a.db, purge.Config{
 		Retention: a.cfg.Audit.Retention, Interval: a.cfg.Audit.PurgeInterval, Batch: a.cfg.Audit.PurgeBatch, Log: a.log,
 		OnPurge: a.tel.Metrics.Purge,
 	})

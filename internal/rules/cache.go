@@ -43,7 +43,7 @@ type CacheConfig struct {
 }
 
 const (
-	defaultPollInterval = 500 * time.Millisecond
+	defaultPollInterval    = 500 * time.Millisecond
 	defaultLoadTimeout     = 10 * time.Second
 	defaultFullLoadTimeout = 2 * time.Minute
 	defaultMaxChanges      = 1000

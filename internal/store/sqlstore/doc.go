@@ -23,6 +23,15 @@
 // its own transaction. ListChanges hands them to the rules caches, which
 // then read just those records.
 //
+// The issued-token table is built for a national platform's millions of
+// rows (issuedschema.go): on PostgreSQL it is partitioned by day of expiry
+// and purged by dropping whole days (partitions.go), with the replay check
+// in a small table of the keys whose assertions could still be valid; on
+// SQLite the purge deletes in paced batches and gives the space back with
+// incremental vacuum. On both, the audit view's "tokens of my org or
+// carrying my scopes" walks one index per disjunct (tokens.go), helped by a
+// side table of each token's scope prefixes.
+//
 // Every driver error goes through classify, which maps it onto the store
 // sentinels (ErrNotFound, ErrConflict, ErrUnavailable) while keeping the
 // cause in the chain.

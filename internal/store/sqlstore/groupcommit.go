@@ -31,10 +31,11 @@ import (
 // only then answers each caller: inserted, or ErrConflict when its key did
 // not come back.
 //
-// Each row is still its own atomic replay check, decided by the primary key
-// in the database: RETURNING lists only the rows this statement inserted, so
-// a key that another batch or another replica committed first comes back
-// missing. A key repeated inside one batch is written once: the first
+// Each row is still its own atomic replay check, decided by a primary key
+// in the database (issued_tokens' on SQLite, issued_token_replay's on
+// PostgreSQL, see issuedschema.go): RETURNING lists only the rows this
+// statement inserted, so a key that another batch or another replica
+// committed first comes back missing. A key repeated inside one batch is written once: the first
 // request owns the row, the later ones are replays of it. When the statement
 // fails, every caller of the batch gets the error and no token is issued; a
 // caller whose context is done before its batch is written gets its context
@@ -416,7 +417,11 @@ func (s *Store) batchStatement(ctx context.Context, n int) (*sql.Stmt, error) {
 	if st := b.stmts[n]; st != nil {
 		return st, nil
 	}
-	st, err := s.writerDB().PrepareContext(ctx, placeholders(s.driver, insertIssuedTokensSQL(n)))
+	q := insertIssuedTokensSQL(n)
+	if s.driver == DriverPostgres {
+		q = insertIssuedTokensPostgresSQL(n)
+	}
+	st, err := s.writerDB().PrepareContext(ctx, placeholders(s.driver, q))
 	if err != nil {
 		return nil, err
 	}
@@ -436,5 +441,36 @@ func insertIssuedTokensSQL(n int) string {
 		b.WriteString(tuple)
 	}
 	b.WriteString(" ON CONFLICT (client_id, assertion_jti) DO NOTHING RETURNING client_id, assertion_jti")
+	return b.String()
+}
+
+// insertIssuedTokensPostgresSQL is the n-row insert on PostgreSQL, with ?
+// placeholders: one statement that inserts the replay keys ON CONFLICT DO
+// NOTHING and, for the keys it inserted only, the history rows and their
+// prefixes (issuedschema.go). Its RETURNING is the replay table's, so a key
+// is reported inserted exactly when its replay row was.
+func insertIssuedTokensPostgresSQL(n int) string {
+	// The casts type the VALUES columns (an untyped parameter would be text).
+	tuple := "(?::text,?::text,?::text,?::text,?::text,?::text,?::text,?::timestamptz,?::timestamptz,?::text)"
+	var b strings.Builder
+	b.WriteString("WITH v (client_id, assertion_jti, token_jti, consumer_orgno, supplier_orgno, scopes, audience, issued_at, expires_at, client_amr) AS (VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(tuple)
+	}
+	fmt.Fprintf(&b, `),
+r AS (INSERT INTO issued_token_replay (client_id, assertion_jti, live_until)
+ SELECT client_id, assertion_jti, issued_at + interval '%d seconds' FROM v
+ ON CONFLICT (client_id, assertion_jti) DO NOTHING RETURNING client_id, assertion_jti),
+h AS (INSERT INTO issued_tokens (client_id, assertion_jti, token_jti, consumer_orgno, supplier_orgno, scopes, audience, issued_at, expires_at, client_amr)
+ SELECT v.client_id, v.assertion_jti, v.token_jti, v.consumer_orgno, v.supplier_orgno, v.scopes, v.audience, v.issued_at, v.expires_at, v.client_amr
+ FROM v JOIN r ON r.client_id = v.client_id AND r.assertion_jti = v.assertion_jti),
+p AS (INSERT INTO issued_token_prefixes (prefix, issued_at, token_jti, expires_at)
+ SELECT DISTINCT split_part(s.value, ':', 1), v.issued_at, v.token_jti, v.expires_at
+ FROM v JOIN r ON r.client_id = v.client_id AND r.assertion_jti = v.assertion_jti, `+fmt.Sprintf(pgPrefixesOf, "v.scopes")+`
+ WHERE position(':' in s.value) > 1)
+SELECT client_id, assertion_jti FROM r`, int(replayWindow.Seconds()))
 	return b.String()
 }

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,6 +70,9 @@ func (s *Store) provider(ctx context.Context) (*goose.Provider, error) {
 	default:
 		dialect = goose.DialectSQLite3
 	}
+	for _, m := range s.goMigrations() {
+		opts = append(opts, goose.WithGoMigrations(goose.NewGoMigration(m.version, m.up, nil)))
+	}
 	p, err := goose.NewProvider(dialect, s.writerDB(), fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: migrations: %w", err)
@@ -110,6 +114,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := p.Up(ctx); err != nil {
 		return wrap(err, "migrate")
 	}
+	if err := s.incrementalVacuum(ctx); err != nil {
+		return err
+	}
 	return s.SchemaCheck(ctx)
 }
 
@@ -124,24 +131,31 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
 	if err != nil {
 		return nil, wrap(err, "migration status")
 	}
+	goSource := map[int64]string{}
+	for _, m := range s.goMigrations() {
+		goSource[m.version] = m.source
+	}
 	out := make([]MigrationState, 0, len(st))
 	for _, m := range st {
 		ms := MigrationState{Version: m.Source.Version, Applied: m.State == goose.StateApplied, AppliedAt: m.AppliedAt}
 		if m.Source.Path != "" {
 			ms.Source = m.Source.Path
+		} else if src, ok := goSource[m.Source.Version]; ok {
+			ms.Source = src
 		}
 		out = append(out, ms)
 	}
 	return out, nil
 }
 
-// latestKnownVersion is the newest migration embedded in the binary.
+// latestKnownVersion is the newest migration embedded in the binary (SQL
+// files and goMigrations).
 func latestKnownVersion() (int64, error) {
 	entries, err := fs.Glob(migrationFiles, "migrations/*.sql")
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: migrations: %w", err)
 	}
-	var latest int64
+	latest := slices.Max(goMigrationVersions)
 	for _, e := range entries {
 		v, err := goose.NumericComponent(e)
 		if err != nil {

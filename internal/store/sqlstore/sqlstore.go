@@ -150,6 +150,11 @@ func sqliteDSN(dsn string, busy time.Duration, writer bool) string {
 	// issued-token inserts far less often.
 	q.Add("_pragma", "wal_autocheckpoint(10000)")
 	if writer {
+		// Takes effect when set before the first table of a new database
+		// (an existing one gets it from migration 7's VACUUM): freed pages
+		// are kept until the purge gives them back with PRAGMA
+		// incremental_vacuum.
+		q.Add("_pragma", "auto_vacuum(INCREMENTAL)")
 		// BEGIN IMMEDIATE takes the write lock up front, so a transaction
 		// never fails half-way trying to upgrade a read lock (SQLITE_BUSY).
 		q.Set("_txlock", "immediate")
