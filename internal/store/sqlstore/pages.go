@@ -32,16 +32,29 @@ func keyset(q *gorm.DB, p store.Page, cols ...string) *gorm.DB {
 	return q.Order(list).Limit(p.Size())
 }
 
-func (r reader) PagePrefixes(ctx context.Context, p store.Page) ([]store.Prefix, error) {
-	var rows []prefixRow
-	if err := keyset(r.db.WithContext(ctx), p, "prefix").Find(&rows).Error; err != nil {
-		return nil, wrap(err, "page prefixes")
+// find runs q and turns each row into its record.
+func find[R, V any](q *gorm.DB, what string, record func(R) (V, error)) ([]V, error) {
+	var rows []R
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, wrap(err, "%s", what)
 	}
-	out := make([]store.Prefix, len(rows))
+	out := make([]V, len(rows))
 	for i, row := range rows {
-		out[i] = row.record()
+		var err error
+		if out[i], err = record(row); err != nil {
+			return nil, wrap(err, "%s", what)
+		}
 	}
 	return out, nil
+}
+
+// infallible adapts a row conversion that cannot fail to find.
+func infallible[R, V any](record func(R) V) func(R) (V, error) {
+	return func(r R) (V, error) { return record(r), nil }
+}
+
+func (r reader) PagePrefixes(ctx context.Context, p store.Page) ([]store.Prefix, error) {
+	return find(keyset(r.db.WithContext(ctx), p, "prefix"), "page prefixes", infallible(prefixRow.record))
 }
 
 // likePattern is a LIKE pattern matching s anywhere, s's own % _ and \
@@ -63,22 +76,11 @@ func (r reader) PageScopes(ctx context.Context, f store.ScopeFilter, p store.Pag
 		pat := likePattern(f.Query)
 		q = q.Where(`(LOWER(name) LIKE ? ESCAPE '\' OR LOWER(description) LIKE ? ESCAPE '\')`, pat, pat)
 	}
-	var rows []scopeRow
-	if err := keyset(q, p, "name").Find(&rows).Error; err != nil {
-		return nil, wrap(err, "page scopes")
-	}
-	out := make([]store.Scope, len(rows))
-	for i, row := range rows {
-		var err error
-		if out[i], err = row.record(); err != nil {
-			return nil, wrap(err, "page scopes")
-		}
-	}
-	return out, nil
+	return find(keyset(q, p, "name"), "page scopes", scopeRow.record)
 }
 
-func (r reader) PageAccess(ctx context.Context, f store.AccessFilter, p store.Page) ([]store.Access, error) {
-	q := r.db.WithContext(ctx)
+// accessWhere narrows q to the access rows f matches.
+func accessWhere(q *gorm.DB, f store.AccessFilter) *gorm.DB {
 	if f.Scope != "" {
 		q = q.Where("scope = ?", f.Scope)
 	}
@@ -88,22 +90,19 @@ func (r reader) PageAccess(ctx context.Context, f store.AccessFilter, p store.Pa
 	if f.OwnerOrgno != "" {
 		q = q.Where("owner_orgno = ?", f.OwnerOrgno)
 	}
+	return q
+}
+
+func (r reader) PageAccess(ctx context.Context, f store.AccessFilter, p store.Page) ([]store.Access, error) {
+	q := accessWhere(r.db.WithContext(ctx), f)
 	if len(f.States) > 0 {
 		q = q.Where("state IN ?", f.States)
 	}
-	var rows []accessRow
-	if err := keyset(q, p, "scope", "consumer_orgno").Find(&rows).Error; err != nil {
-		return nil, wrap(err, "page access")
-	}
-	out := make([]store.Access, len(rows))
-	for i, row := range rows {
-		out[i] = row.record()
-	}
-	return out, nil
+	return find(keyset(q, p, "scope", "consumer_orgno"), "page access", infallible(accessRow.record))
 }
 
-func (r reader) PageDelegations(ctx context.Context, f store.DelegationFilter, p store.Page) ([]store.Delegation, error) {
-	q := r.db.WithContext(ctx)
+// delegationWhere narrows q to the delegations f matches (but its States).
+func delegationWhere(q *gorm.DB, f store.DelegationFilter) *gorm.DB {
 	if f.Scope != "" {
 		q = q.Where("scope = ?", f.Scope)
 	}
@@ -113,21 +112,18 @@ func (r reader) PageDelegations(ctx context.Context, f store.DelegationFilter, p
 	if f.SupplierOrgno != "" {
 		q = q.Where("supplier_orgno = ?", f.SupplierOrgno)
 	}
+	return q
+}
+
+func (r reader) PageDelegations(ctx context.Context, f store.DelegationFilter, p store.Page) ([]store.Delegation, error) {
+	q := delegationWhere(r.db.WithContext(ctx), f)
 	if f.Org != "" {
 		q = q.Where("(consumer_orgno = ? OR supplier_orgno = ?)", f.Org, f.Org)
 	}
 	if len(f.States) > 0 {
 		q = q.Where("state IN ?", f.States)
 	}
-	var rows []delegationRow
-	if err := keyset(q, p, "scope", "consumer_orgno", "supplier_orgno").Find(&rows).Error; err != nil {
-		return nil, wrap(err, "page delegations")
-	}
-	out := make([]store.Delegation, len(rows))
-	for i, row := range rows {
-		out[i] = row.record()
-	}
-	return out, nil
+	return find(keyset(q, p, "scope", "consumer_orgno", "supplier_orgno"), "page delegations", infallible(delegationRow.record))
 }
 
 func (r reader) PageClients(ctx context.Context, f store.ClientFilter, p store.Page) ([]store.Client, error) {
@@ -138,16 +134,5 @@ func (r reader) PageClients(ctx context.Context, f store.ClientFilter, p store.P
 	if f.ActiveOnly {
 		q = q.Where("active = ?", true)
 	}
-	var rows []clientRow
-	if err := keyset(q, p, "client_id").Find(&rows).Error; err != nil {
-		return nil, wrap(err, "page clients")
-	}
-	out := make([]store.Client, len(rows))
-	for i, row := range rows {
-		var err error
-		if out[i], err = row.record(); err != nil {
-			return nil, wrap(err, "page clients")
-		}
-	}
-	return out, nil
+	return find(keyset(q, p, "client_id"), "page clients", clientRow.record)
 }

@@ -23,15 +23,7 @@ func (r reader) GetPrefix(ctx context.Context, prefix string) (store.Prefix, err
 }
 
 func (r reader) ListPrefixes(ctx context.Context) ([]store.Prefix, error) {
-	var rows []prefixRow
-	if err := r.db.WithContext(ctx).Order("prefix").Find(&rows).Error; err != nil {
-		return nil, wrap(err, "list prefixes")
-	}
-	out := make([]store.Prefix, len(rows))
-	for i, row := range rows {
-		out[i] = row.record()
-	}
-	return out, nil
+	return find(r.db.WithContext(ctx).Order("prefix"), "list prefixes", infallible(prefixRow.record))
 }
 
 func (r reader) GetScope(ctx context.Context, name string) (store.Scope, error) {
@@ -44,18 +36,7 @@ func (r reader) GetScope(ctx context.Context, name string) (store.Scope, error) 
 }
 
 func (r reader) ListScopes(ctx context.Context) ([]store.Scope, error) {
-	var rows []scopeRow
-	if err := r.db.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
-		return nil, wrap(err, "list scopes")
-	}
-	out := make([]store.Scope, len(rows))
-	for i, row := range rows {
-		var err error
-		if out[i], err = row.record(); err != nil {
-			return nil, wrap(err, "list scopes")
-		}
-	}
-	return out, nil
+	return find(r.db.WithContext(ctx).Order("name"), "list scopes", scopeRow.record)
 }
 
 func (r reader) GetAccess(ctx context.Context, scope, consumerOrgno string) (store.Access, error) {
@@ -68,25 +49,7 @@ func (r reader) GetAccess(ctx context.Context, scope, consumerOrgno string) (sto
 }
 
 func (r reader) ListAccess(ctx context.Context, f store.AccessFilter) ([]store.Access, error) {
-	q := r.db.WithContext(ctx)
-	if f.Scope != "" {
-		q = q.Where("scope = ?", f.Scope)
-	}
-	if f.ConsumerOrgno != "" {
-		q = q.Where("consumer_orgno = ?", f.ConsumerOrgno)
-	}
-	if f.OwnerOrgno != "" {
-		q = q.Where("owner_orgno = ?", f.OwnerOrgno)
-	}
-	var rows []accessRow
-	if err := q.Order("scope, consumer_orgno").Find(&rows).Error; err != nil {
-		return nil, wrap(err, "list access")
-	}
-	out := make([]store.Access, len(rows))
-	for i, row := range rows {
-		out[i] = row.record()
-	}
-	return out, nil
+	return find(accessWhere(r.db.WithContext(ctx), f).Order("scope, consumer_orgno"), "list access", infallible(accessRow.record))
 }
 
 func (r reader) GetDelegation(ctx context.Context, scope, consumerOrgno, supplierOrgno string) (store.Delegation, error) {
@@ -101,25 +64,7 @@ func (r reader) GetDelegation(ctx context.Context, scope, consumerOrgno, supplie
 }
 
 func (r reader) ListDelegations(ctx context.Context, f store.DelegationFilter) ([]store.Delegation, error) {
-	q := r.db.WithContext(ctx)
-	if f.Scope != "" {
-		q = q.Where("scope = ?", f.Scope)
-	}
-	if f.ConsumerOrgno != "" {
-		q = q.Where("consumer_orgno = ?", f.ConsumerOrgno)
-	}
-	if f.SupplierOrgno != "" {
-		q = q.Where("supplier_orgno = ?", f.SupplierOrgno)
-	}
-	var rows []delegationRow
-	if err := q.Order("scope, consumer_orgno, supplier_orgno").Find(&rows).Error; err != nil {
-		return nil, wrap(err, "list delegations")
-	}
-	out := make([]store.Delegation, len(rows))
-	for i, row := range rows {
-		out[i] = row.record()
-	}
-	return out, nil
+	return find(delegationWhere(r.db.WithContext(ctx), f).Order("scope, consumer_orgno, supplier_orgno"), "list delegations", infallible(delegationRow.record))
 }
 
 func (r reader) GetClient(ctx context.Context, clientID string) (store.Client, error) {
@@ -132,18 +77,7 @@ func (r reader) GetClient(ctx context.Context, clientID string) (store.Client, e
 }
 
 func (r reader) ListClients(ctx context.Context) ([]store.Client, error) {
-	var rows []clientRow
-	if err := r.db.WithContext(ctx).Order("client_id").Find(&rows).Error; err != nil {
-		return nil, wrap(err, "list clients")
-	}
-	out := make([]store.Client, len(rows))
-	for i, row := range rows {
-		var err error
-		if out[i], err = row.record(); err != nil {
-			return nil, wrap(err, "list clients")
-		}
-	}
-	return out, nil
+	return find(r.db.WithContext(ctx).Order("client_id"), "list clients", clientRow.record)
 }
 
 // tx implements store.Tx inside Update's transaction. Every successful
