@@ -14,7 +14,9 @@
 #     GET /api/v1/audit of an org with 17 of the tokens: bytes and time;
 #   - at L: tokens/s while the purge clears a backlog of SCALE_PURGE_BACKLOG expired rows, against
 #     tokens/s without one.
-# It prints one table at the end. Everything it starts is stopped on exit; it talks to loopback only.
+# Tokens/s are printed with their ratio to the crypto bound sampled between the rounds of the same
+# run (see portvakt-bench): a shared machine's speed drifts by a fifth within seconds, so compare
+# runs by their ratios. It prints one table at the end. Everything it starts is stopped on exit; it talks to loopback only.
 #
 #   SCALE_SIZES          sizes to run (default "S L")
 #   SCALE_DRIVERS        stores (default "sqlite postgres"; postgres needs scripts/pg.sh)
@@ -22,6 +24,7 @@
 #   SCALE_TOKENS         issued-token rows seeded at L (default 1000000; S gets 20000)
 #   SCALE_PURGE_BACKLOG  expired rows for the purge run at L (default 1000000; 0 skips it)
 #   SCALE_CONCURRENCY    connections (default 16)
+#   SCALE_KEEP           1 keeps the work folder (bench outputs, server logs) and prints its path
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,7 +42,11 @@ rows=()
 cleanup() {
 	stop_server
 	if [[ $pg_started == 1 ]]; then "$repo/scripts/pg.sh" stop || true; fi
-	rm -rf "$work"
+	if [[ ${SCALE_KEEP:-0} == 1 ]]; then
+		echo "scale.sh: kept $work" >&2
+	else
+		rm -rf "$work"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -169,7 +176,11 @@ for driver in $drivers; do
 		big=$(sed -n 's/^admin client of [0-9]*: \([^ ]*\).*/\1/p' "$dir/seed.txt" | sed -n 1p)
 		few=$(sed -n 's/^admin client of [0-9]*: \([^ ]*\).*/\1/p' "$dir/seed.txt" | sed -n 2p)
 
-		start_server "$dir" "${env[@]}"
+		# After a bulk load an operator vacuums and analyzes; so do we, so
+		# that PostgreSQL's autovacuum does not run during the measurement.
+		[[ $driver == postgres ]] && psql -q "$dsn" -c "VACUUM ANALYZE" >/dev/null
+		# The purge has a run of its own below: keep it out of these.
+		start_server "$dir" "${env[@]}" PORTVAKT_AUDIT_PURGE_INTERVAL=24h
 		sleep 1
 		idle=$(rss_mib "$server_pid")
 		say "$label: ready in ${startup_ms} ms, RSS ${idle} MiB; load without changes"
@@ -181,7 +192,7 @@ for driver in $drivers; do
 		audit=$(timed "http://127.0.0.1:$port/api/v1/audit" "$(token "$few" portvakt:audit.read)")
 		stop_server
 
-		rows+=("$label|$(field tokens_per_s "$quiet") (p99 $(field p99_ms "$quiet") ms)|$(field tokens_per_s "$churned") (p99 $(field p99_ms "$churned") ms)|$(field first_token_p50_ms "$churned") ms (p99 $(field first_token_p99_ms "$churned") ms; all tokens p50 $(field p50_ms "$churned") ms)|$idle / $(field rss_mib "$churned") MiB|${startup_ms} ms|$all|$clients|$audit")
+		rows+=("$label|$(field tokens_per_s "$quiet") (ratio $(field ratio "$quiet"), p99 $(field p99_ms "$quiet") ms)|$(field tokens_per_s "$churned") (ratio $(field ratio "$churned"), p99 $(field p99_ms "$churned") ms)|$(field first_token_p50_ms "$churned") ms (p99 $(field first_token_p99_ms "$churned") ms; all tokens p50 $(field p50_ms "$churned") ms)|$idle / $(field rss_mib "$churned") MiB|${startup_ms} ms|$all|$clients|$audit")
 
 		if [[ $size == L && $backlog != 0 ]]; then
 			say "$label: seeding a purge backlog of $backlog expired rows"
@@ -190,7 +201,7 @@ for driver in $drivers; do
 			say "$label: load while the purge runs"
 			purging=$(bench "$label+purge" "$dir")
 			stop_server
-			rows+=("$label purge of $backlog rows|$(field tokens_per_s "$purging") (p99 $(field p99_ms "$purging") ms), $(awk -v a="$(field tokens_per_s "$purging")" -v b="$(field tokens_per_s "$quiet")" 'BEGIN {printf "%.0f%%", 100*a/b}') of the run without||||||||")
+			rows+=("$label purge of $backlog rows|$(field tokens_per_s "$purging") (ratio $(field ratio "$purging"), p99 $(field p99_ms "$purging") ms): $(awk -v a="$(field ratio "$purging")" -v b="$(field ratio "$quiet")" 'BEGIN {printf "%.0f%%", 100*a/b}') of the run without, by ratio||||||||")
 		fi
 	done
 done
