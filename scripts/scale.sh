@@ -16,7 +16,8 @@
 #     tokens/s without one.
 # Tokens/s are printed with their ratio to the crypto bound sampled between the rounds of the same
 # run (see portvakt-bench): a shared machine's speed drifts by a fifth within seconds, so compare
-# runs by their ratios. It prints one table at the end. Everything it starts is stopped on exit; it talks to loopback only.
+# runs by their ratios. It prints one table at the end. Everything it starts is stopped on exit; it
+# talks to loopback only.
 #
 #   SCALE_SIZES          sizes to run (default "S L")
 #   SCALE_DRIVERS        stores (default "sqlite postgres"; postgres needs scripts/pg.sh)
