@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portvakt/portvakt/configs"
@@ -328,26 +329,43 @@ func absPaths(cfg *config.Config, files []string) []string {
 
 // run serves until ctx is done, then shuts down gracefully.
 func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go a.rules.Run(ctx)
+	// The background work stops after the listeners have drained, and run
+	// waits for it, so that close never pulls the database from under a
+	// reload, a purge or a rate-limit sync.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer func() {
+		stopBG()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			a.log.Warn("background work did not stop within 10s of shutdown")
+		}
+	}()
+	wg.Go(func() { a.rules.Run(bg) })
 	// Other replicas' writes, announced by PostgreSQL NOTIFY, reach the
 	// rules cache at once; the generation poll stays as the fallback. On
 	// SQLite Listen returns at once.
-	go a.db.Listen(ctx, sqlstore.ListenConfig{
-		OnChange: a.rules.Refresh,
-		OnError: func(err error) {
-			a.log.Warn("rules change listener: connection lost, reconnecting", "err", err)
-		},
+	wg.Go(func() {
+		a.db.Listen(bg, sqlstore.ListenConfig{
+			OnChange: a.rules.Refresh,
+			OnError: func(err error) {
+				a.log.Warn("rules change listener: connection lost, reconnecting", "err", err)
+			},
+		})
 	})
 	// The purge gets the SQL store itself: its partition housekeeping and
 	// incremental vacuum are not part of store.Store.
-	go purge.Run(ctx, a.db, purge.Config{
-		Retention: a.cfg.Audit.Retention, Interval: a.cfg.Audit.PurgeInterval, Batch: a.cfg.Audit.PurgeBatch, Log: a.log,
-		OnPurge: a.tel.Metrics.Purge,
+	wg.Go(func() {
+		purge.Run(bg, a.db, purge.Config{
+			Retention: a.cfg.Audit.Retention, Interval: a.cfg.Audit.PurgeInterval, Batch: a.cfg.Audit.PurgeBatch, Log: a.log,
+			OnPurge: a.tel.Metrics.Purge,
+		})
 	})
 	if a.limits != nil {
-		go a.limits.Run(ctx)
+		wg.Go(func() { a.limits.Run(bg) })
 	}
 	settings := server.Settings{
 		ReadHeaderTimeout: a.cfg.Server.ReadHeaderTimeout, ReadTimeout: a.cfg.Server.ReadTimeout,
