@@ -1,9 +1,7 @@
 package selfservice
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -85,20 +83,11 @@ type auditCursor struct {
 	TokenDone   bool   `json:"td,omitempty"`
 }
 
-func (c auditCursor) encode() string {
-	b, _ := json.Marshal(c) // plain fields always encode
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func (c auditCursor) encode() string { return encodeCursor(c) }
 
 func decodeAuditCursor(s string) (auditCursor, bool) {
 	var c auditCursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return c, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil || c.AdminBefore < 0 || c.TokenBefore < 0 {
+	if !readCursor(s, &c) || c.AdminBefore < 0 || c.TokenBefore < 0 {
 		return c, false
 	}
 	return c, c != auditCursor{}

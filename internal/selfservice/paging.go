@@ -1,9 +1,11 @@
 package selfservice
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -44,23 +46,35 @@ func pageParam(r *http.Request) (store.Page, error) {
 	return p, nil
 }
 
-func encodeCursor(key []string) string {
-	b, _ := json.Marshal(key)
+// encodeCursor makes an opaque cursor of v: base64url of its JSON. The
+// lists and the audit view share it.
+func encodeCursor(v any) string {
+	b, _ := json.Marshal(v) // cursors hold plain fields, which always encode
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// decodeCursor reads a cursor: base64url of a JSON array of 1 to 3 short
-// strings (the longest key is a delegation's).
-func decodeCursor(s string) ([]string, bool) {
-	if s == "" || len(s) > maxCursor {
-		return nil, false
-	}
+// readCursor decodes a cursor made by encodeCursor into v, refusing
+// anything else (bad base64, bad JSON, unknown fields, anything after the
+// value).
+func readCursor(s string, v any) bool {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return nil, false
+		return false
 	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if dec.Decode(v) != nil {
+		return false
+	}
+	_, err = dec.Token()
+	return err == io.EOF
+}
+
+// decodeCursor reads a list's cursor: a JSON array of 1 to 3 short strings
+// (the longest key is a delegation's).
+func decodeCursor(s string) ([]string, bool) {
 	var key []string
-	if json.Unmarshal(b, &key) != nil || len(key) < 1 || len(key) > 3 {
+	if s == "" || len(s) > maxCursor || !readCursor(s, &key) || len(key) < 1 || len(key) > 3 {
 		return nil, false
 	}
 	for _, k := range key {
