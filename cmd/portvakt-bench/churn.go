@@ -180,13 +180,9 @@ func (c *churn) note(err error) {
 func (c *churn) report(out io.Writer) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	pct := func(d []time.Duration, p float64) time.Duration {
-		if len(d) == 0 {
-			return 0
-		}
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return s[min(len(s)-1, int(p*float64(len(s))))]
+	pct := func(d []time.Duration, q float64) time.Duration {
+		st := stats{latencies: slices.Sorted(slices.Values(d))}
+		return st.percentile(q)
 	}
 	fmt.Fprintf(out, "churn     %d changes (one per %s): change p50 %s p99 %s; first token after a change p50 %s p99 %s\n",
 		len(c.changes), c.every, ms(pct(c.changes, .5)), ms(pct(c.changes, .99)), ms(pct(c.firsts, .5)), ms(pct(c.firsts, .99)))

@@ -61,12 +61,8 @@ var datasets = map[string]dataset{
 func seedOrgs(n int) []string {
 	orgs := make([]string, 0, n)
 	for base := 90000000; len(orgs) < n; base++ {
-		s := strconv.Itoa(base)
-		for d := 0; d <= 9; d++ {
-			if org := s + strconv.Itoa(d); norid.ValidOrg(org) {
-				orgs = append(orgs, org)
-				break
-			}
+		if org, ok := norid.CompleteOrg(strconv.Itoa(base)); ok {
+			orgs = append(orgs, org)
 		}
 	}
 	return orgs
