@@ -48,19 +48,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port prints a loopback port nothing listens on.
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	echo "bench.sh: no free port" >&2
-	return 1
-}
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
 
 # seconds turns a Go duration like 20s, 1m or 90 into seconds (for the timeout).
 seconds() {

@@ -54,18 +54,8 @@ trap 'exit 130' INT TERM
 
 say() { echo "scale.sh: $*" >&2; }
 
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	say "no free port"
-	return 1
-}
+# shellcheck source=scripts/ports.sh
+source "$repo/scripts/ports.sh"
 
 now_ms() { date +%s%3N; }
 
