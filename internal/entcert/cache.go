@@ -24,63 +24,77 @@ func (e *entry) fresh(now time.Time) bool {
 		(e.deadline.IsZero() || now.Before(e.deadline))
 }
 
-// cache is a bounded LRU of verified leaves keyed by the SHA-256 of the leaf
-// DER. One mutex: the critical section is a map lookup and a list move (tens
-// of nanoseconds) and the hash is computed outside it, so sharding would buy
+// lru is a bounded least-recently-used map keyed by a SHA-256. One mutex:
+// the critical section is a map lookup and a list move (tens of
+// nanoseconds) and the hash is computed outside it, so sharding would buy
 // little at token-endpoint rates.
-type cache struct {
+type lru[V any] struct {
 	mu    sync.Mutex
 	max   int
 	items map[[32]byte]*list.Element
-	lru   list.List // front = most recently used; values are *cacheItem
+	order list.List // front = most recently used; values are *lruItem[V]
 }
 
-type cacheItem struct {
+type lruItem[V any] struct {
 	key [32]byte
-	e   entry
+	v   V
 }
 
-func newCache(max int) *cache {
-	return &cache{max: max, items: make(map[[32]byte]*list.Element)}
+func newLRU[V any](max int) *lru[V] {
+	return &lru[V]{max: max, items: make(map[[32]byte]*list.Element)}
 }
 
-func (c *cache) get(key [32]byte, now time.Time) (Identity, bool) {
+// get returns the value under key while holds says it still does; one
+// that no longer holds is dropped.
+func (c *lru[V]) get(key [32]byte, holds func(V) bool) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var zero V
 	el, ok := c.items[key]
 	if !ok {
-		return Identity{}, false
+		return zero, false
 	}
-	it := el.Value.(*cacheItem)
-	if !it.e.fresh(now) {
-		c.lru.Remove(el)
+	it := el.Value.(*lruItem[V])
+	if !holds(it.v) {
+		c.order.Remove(el)
 		delete(c.items, key)
-		return Identity{}, false
+		return zero, false
 	}
-	c.lru.MoveToFront(el)
-	return it.e.id, true
+	c.order.MoveToFront(el)
+	return it.v, true
 }
 
-func (c *cache) put(key [32]byte, e entry) {
+// put stores v under key, dropping the least recently used past max.
+func (c *lru[V]) put(key [32]byte, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {
-		el.Value.(*cacheItem).e = e
-		c.lru.MoveToFront(el)
+		el.Value.(*lruItem[V]).v = v
+		c.order.MoveToFront(el)
 		return
 	}
-	c.items[key] = c.lru.PushFront(&cacheItem{key: key, e: e})
-	for c.lru.Len() > c.max {
-		old := c.lru.Back()
-		c.lru.Remove(old)
-		delete(c.items, old.Value.(*cacheItem).key)
+	c.items[key] = c.order.PushFront(&lruItem[V]{key: key, v: v})
+	for c.order.Len() > c.max {
+		old := c.order.Back()
+		c.order.Remove(old)
+		delete(c.items, old.Value.(*lruItem[V]).key)
 	}
 }
 
-func (c *cache) len() int {
+func (c *lru[V]) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lru.Len()
+	return c.order.Len()
+}
+
+// cache is the LRU of verified leaves keyed by the SHA-256 of the leaf DER.
+type cache struct{ *lru[entry] }
+
+func newCache(max int) *cache { return &cache{newLRU[entry](max)} }
+
+func (c *cache) get(key [32]byte, now time.Time) (Identity, bool) {
+	e, ok := c.lru.get(key, func(e entry) bool { return e.fresh(now) })
+	return e.id, ok
 }
 
 // negCache is a bounded LRU of chains that failed, keyed by chainKey. An
@@ -89,15 +103,9 @@ func (c *cache) len() int {
 // do), and a flood of distinct failing chains must not pin them in memory.
 // A full cache drops its least recently used entry, so memory stays bounded
 // whatever the flood; the chains it forgets cost their (bounded) work again.
-type negCache struct {
-	mu    sync.Mutex
-	max   int
-	items map[[32]byte]*list.Element
-	lru   list.List // front = most recently used; values are *negItem
-}
+type negCache struct{ *lru[negItem] }
 
 type negItem struct {
-	key         [32]byte
 	code        string
 	status      int
 	description string
@@ -108,27 +116,16 @@ type negItem struct {
 // maxNegCause bounds the cause text kept per entry.
 const maxNegCause = 512
 
-func newNegCache(max int) *negCache {
-	return &negCache{max: max, items: make(map[[32]byte]*list.Element)}
-}
+func newNegCache(max int) *negCache { return &negCache{newLRU[negItem](max)} }
 
 // get returns a fresh copy of the remembered error.
 func (c *negCache) get(key [32]byte, now time.Time) (error, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.items[key]
+	// A verdict holds from when it was made (a clock set back, as for the
+	// verified-leaf entries, is not served from here) until it lapses.
+	it, ok := c.lru.get(key, func(it negItem) bool { return !now.Before(it.at) && now.Before(it.until) })
 	if !ok {
 		return nil, false
 	}
-	it := el.Value.(*negItem)
-	// A verdict holds from when it was made (a clock set back, as for the
-	// verified-leaf entries, is not served from here) until it lapses.
-	if now.Before(it.at) || !now.Before(it.until) {
-		c.lru.Remove(el)
-		delete(c.items, key)
-		return nil, false
-	}
-	c.lru.MoveToFront(el)
 	e := &protocol.Error{Code: it.code, Status: it.status, Description: it.description}
 	return e.WithCause(fmt.Errorf("refused from the failed-chain cache (failed at %s): %s", it.at.UTC().Format(time.RFC3339), it.cause)), true
 }
@@ -146,24 +143,5 @@ func (c *negCache) put(key [32]byte, err error, now, until time.Time) {
 	if len(cause) > maxNegCause {
 		cause = strings.ToValidUTF8(cause[:maxNegCause], "") + "..."
 	}
-	it := &negItem{key: key, code: pe.Code, status: pe.Status, description: pe.Description, cause: cause, at: now, until: until}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		el.Value = it
-		c.lru.MoveToFront(el)
-		return
-	}
-	c.items[key] = c.lru.PushFront(it)
-	for c.lru.Len() > c.max {
-		old := c.lru.Back()
-		c.lru.Remove(old)
-		delete(c.items, old.Value.(*negItem).key)
-	}
-}
-
-func (c *negCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
+	c.lru.put(key, negItem{code: pe.Code, status: pe.Status, description: pe.Description, cause: cause, at: now, until: until})
 }
