@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -59,4 +60,24 @@ func ExecContext(ctx context.Context, dsn, query string, args ...any) error {
 	defer conn.Close(context.Background())
 	_, err = conn.Exec(ctx, query, args...)
 	return err
+}
+
+// EnvDSN names the variable that holds the test server's DSN
+// (scripts/pg.sh env prints it).
+const EnvDSN = "PORTVAKT_TEST_POSTGRES_DSN"
+
+// DSN is the test server's DSN from EnvDSN. Without it the test skips,
+// loudly, and under CI (CI set) it fails: there every PostgreSQL test must
+// run.
+func DSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(EnvDSN)
+	if dsn == "" {
+		msg := "PostgreSQL tests need " + EnvDSN + " (start a throwaway server with scripts/pg.sh start; eval \"$(scripts/pg.sh env)\")"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip("SKIPPING POSTGRESQL TESTS: " + msg)
+	}
+	return dsn
 }

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -60,8 +59,6 @@ func mustOrg(prefix string) string {
 	return o
 }
 
-const pgEnv = "PORTVAKT_TEST_POSTGRES_DSN"
-
 // engine gives a test a fresh, empty database of one engine.
 type engine struct {
 	name string
@@ -80,15 +77,7 @@ var (
 	// and under CI it fails: there every engine must run.
 	postgresEngine = engine{name: "postgres", config: func(t *testing.T) sqlstore.Config {
 		t.Helper()
-		dsn := os.Getenv(pgEnv)
-		if dsn == "" {
-			msg := "PostgreSQL tests need " + pgEnv + " (start a throwaway server with scripts/pg.sh start; eval \"$(scripts/pg.sh env)\")"
-			if os.Getenv("CI") != "" {
-				t.Fatal(msg)
-			}
-			t.Skip("SKIPPING POSTGRESQL TESTS: " + msg)
-		}
-		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.FreshSchema(t, dsn)}
+		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.FreshSchema(t, pgtest.DSN(t))}
 	}}
 )
 

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,8 +27,6 @@ import (
 	"github.com/portvakt/portvakt/internal/tokenendpoint"
 )
 
-const pgEnv = "PORTVAKT_TEST_POSTGRES_DSN"
-
 // storeConfig is a fresh database of the named engine. PostgreSQL needs
 // PORTVAKT_TEST_POSTGRES_DSN: without it the test skips, loudly, and under
 // CI it fails.
@@ -38,15 +35,7 @@ func storeConfig(t *testing.T, engine string) sqlstore.Config {
 	if engine == "sqlite" {
 		return sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "portvakt.db")}
 	}
-	dsn := os.Getenv(pgEnv)
-	if dsn == "" {
-		msg := "PostgreSQL tests need " + pgEnv + " (scripts/pg.sh start; eval \"$(scripts/pg.sh env)\")"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPING POSTGRESQL TESTS: " + msg)
-	}
-	return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.FreshSchema(t, dsn)}
+	return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.FreshSchema(t, pgtest.DSN(t))}
 }
 
 // certEnvOptions shape the server of newCertEnv.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,8 +16,6 @@ import (
 	"github.com/portvakt/portvakt/internal/store/conformance"
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
 )
-
-const pgEnv = "PORTVAKT_TEST_POSTGRES_DSN"
 
 // backend opens fresh, empty databases of one engine.
 type backend struct {
@@ -39,14 +36,7 @@ func sqliteBackend() backend {
 // variable it skips, loudly, and under CI it fails.
 func postgresBackend(t *testing.T) backend {
 	t.Helper()
-	dsn := os.Getenv(pgEnv)
-	if dsn == "" {
-		msg := "PostgreSQL tests need " + pgEnv + " (start a throwaway server with scripts/pg.sh start; eval \"$(scripts/pg.sh env)\")"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPING POSTGRESQL TESTS: " + msg)
-	}
+	dsn := pgtest.DSN(t)
 	return backend{config: func(t *testing.T) sqlstore.Config {
 		t.Helper()
 		return sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.FreshSchema(t, dsn)}
