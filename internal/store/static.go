@@ -133,12 +133,7 @@ func (r staticReader) ListAccess(ctx context.Context, f AccessFilter) ([]Access,
 	// A declared row hides its database twin even when the twin did not
 	// match f: drop twins first, then add the declared rows that match.
 	key := func(a Access) accessKey { return accessKey{a.Scope, a.ConsumerOrgno} }
-	keep := func(a Access) bool {
-		return (f.Scope == "" || a.Scope == f.Scope) &&
-			(f.ConsumerOrgno == "" || a.ConsumerOrgno == f.ConsumerOrgno) &&
-			(f.OwnerOrgno == "" || a.OwnerOrgno == f.OwnerOrgno)
-	}
-	return merge(db, r.rec.access, key, keep, func(a, b Access) int {
+	return merge(db, r.rec.access, key, f.Match, func(a, b Access) int {
 		return cmp.Or(cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.ConsumerOrgno, b.ConsumerOrgno))
 	}), nil
 }
@@ -156,12 +151,7 @@ func (r staticReader) ListDelegations(ctx context.Context, f DelegationFilter) (
 		return nil, err
 	}
 	key := func(d Delegation) delegationKey { return delegationKey{d.Scope, d.ConsumerOrgno, d.SupplierOrgno} }
-	keep := func(d Delegation) bool {
-		return (f.Scope == "" || d.Scope == f.Scope) &&
-			(f.ConsumerOrgno == "" || d.ConsumerOrgno == f.ConsumerOrgno) &&
-			(f.SupplierOrgno == "" || d.SupplierOrgno == f.SupplierOrgno)
-	}
-	return merge(db, r.rec.delegations, key, keep, func(a, b Delegation) int {
+	return merge(db, r.rec.delegations, key, f.Match, func(a, b Delegation) int {
 		return cmp.Or(cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.ConsumerOrgno, b.ConsumerOrgno),
 			cmp.Compare(a.SupplierOrgno, b.SupplierOrgno))
 	}), nil

@@ -29,8 +29,7 @@ type AccessFilter struct {
 	Scope         string
 	ConsumerOrgno string
 	OwnerOrgno    string
-	// States keeps rows in one of these states (PageAccess only; empty =
-	// any).
+	// States keeps rows in one of these states (empty = any).
 	States []string
 }
 
@@ -40,7 +39,7 @@ type DelegationFilter struct {
 	ConsumerOrgno string
 	SupplierOrgno string
 	// Org keeps delegations given or received by it, and States those in
-	// one of these states (PageDelegations only; empty = any).
+	// one of these states (empty = any).
 	Org    string
 	States []string
 }

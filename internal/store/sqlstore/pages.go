@@ -90,18 +90,18 @@ func accessWhere(q *gorm.DB, f store.AccessFilter) *gorm.DB {
 	if f.OwnerOrgno != "" {
 		q = q.Where("owner_orgno = ?", f.OwnerOrgno)
 	}
+	if len(f.States) > 0 {
+		q = q.Where("state IN ?", f.States)
+	}
 	return q
 }
 
 func (r reader) PageAccess(ctx context.Context, f store.AccessFilter, p store.Page) ([]store.Access, error) {
 	q := accessWhere(r.db.WithContext(ctx), f)
-	if len(f.States) > 0 {
-		q = q.Where("state IN ?", f.States)
-	}
 	return find(keyset(q, p, "scope", "consumer_orgno"), "page access", infallible(accessRow.record))
 }
 
-// delegationWhere narrows q to the delegations f matches (but its States).
+// delegationWhere narrows q to the delegations f matches.
 func delegationWhere(q *gorm.DB, f store.DelegationFilter) *gorm.DB {
 	if f.Scope != "" {
 		q = q.Where("scope = ?", f.Scope)
@@ -112,17 +112,17 @@ func delegationWhere(q *gorm.DB, f store.DelegationFilter) *gorm.DB {
 	if f.SupplierOrgno != "" {
 		q = q.Where("supplier_orgno = ?", f.SupplierOrgno)
 	}
-	return q
-}
-
-func (r reader) PageDelegations(ctx context.Context, f store.DelegationFilter, p store.Page) ([]store.Delegation, error) {
-	q := delegationWhere(r.db.WithContext(ctx), f)
 	if f.Org != "" {
 		q = q.Where("(consumer_orgno = ? OR supplier_orgno = ?)", f.Org, f.Org)
 	}
 	if len(f.States) > 0 {
 		q = q.Where("state IN ?", f.States)
 	}
+	return q
+}
+
+func (r reader) PageDelegations(ctx context.Context, f store.DelegationFilter, p store.Page) ([]store.Delegation, error) {
+	q := delegationWhere(r.db.WithContext(ctx), f)
 	return find(keyset(q, p, "scope", "consumer_orgno", "supplier_orgno"), "page delegations", infallible(delegationRow.record))
 }
 
