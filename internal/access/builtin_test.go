@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/portvakt/portvakt/internal/access"
-	"github.com/portvakt/portvakt/internal/config"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/store"
 )
@@ -16,13 +16,13 @@ import (
 // portvakt:admin is for the platform admin org only and never delegated.
 func TestBuiltinAdminScopes(t *testing.T) {
 	const platform = "666666666"
-	b := config.Builtin(issuer, platform, time.Unix(0, 0))
+	b := records.Builtin(issuer, platform, time.Unix(0, 0))
 	dels := []store.Delegation{
 		delegation("portvakt:clients.write", consumer, vendor, store.DelegationActive),
-		delegation(config.AdminScope, platform, vendor, store.DelegationActive),
+		delegation(records.AdminScope, platform, vendor, store.DelegationActive),
 	}
 	recs := rules.Build(b.Scopes, b.Access, dels, nil)
-	all := []string{"portvakt:scopes.read", "portvakt:clients.write", config.AdminScope}
+	all := []string{"portvakt:scopes.read", "portvakt:clients.write", records.AdminScope}
 	withScopes := func(c *store.Client) { c.Scopes = all }
 
 	tests := []struct {
@@ -31,10 +31,10 @@ func TestBuiltinAdminScopes(t *testing.T) {
 		desc string // "" = granted
 	}{
 		{"ok/any org gets an admin scope", access.Request{Client: client(stranger, withScopes), Scopes: []string{"portvakt:scopes.read"}}, ""},
-		{"ok/the platform org gets portvakt:admin", access.Request{Client: client(platform, withScopes), Scopes: []string{config.AdminScope}}, ""},
+		{"ok/the platform org gets portvakt:admin", access.Request{Client: client(platform, withScopes), Scopes: []string{records.AdminScope}}, ""},
 		{"ok/admin scope delegated", access.Request{Client: client(vendor, withScopes), Scopes: []string{"portvakt:clients.write"}, ConsumerOrg: consumer}, ""},
-		{"fail/another org asks for portvakt:admin", access.Request{Client: client(consumer, withScopes), Scopes: []string{config.AdminScope}}, "has no access"},
-		{"fail/portvakt:admin is not delegable", access.Request{Client: client(vendor, withScopes), Scopes: []string{config.AdminScope}, ConsumerOrg: platform}, "cannot be delegated"},
+		{"fail/another org asks for portvakt:admin", access.Request{Client: client(consumer, withScopes), Scopes: []string{records.AdminScope}}, "has no access"},
+		{"fail/portvakt:admin is not delegable", access.Request{Client: client(vendor, withScopes), Scopes: []string{records.AdminScope}, ConsumerOrg: platform}, "cannot be delegated"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,7 +53,7 @@ func TestBuiltinAdminScopes(t *testing.T) {
 			}
 		})
 	}
-	if !access.ClientMayList(recs, "portvakt:clients.write", vendor) || access.ClientMayList(recs, config.AdminScope, vendor) {
+	if !access.ClientMayList(recs, "portvakt:clients.write", vendor) || access.ClientMayList(recs, records.AdminScope, vendor) {
 		t.Error("ClientMayList disagrees with the built-in rules")
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/portvakt/portvakt/internal/norid"
 	"github.com/portvakt/portvakt/internal/protocol"
 	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
@@ -77,15 +77,10 @@ type ClientRecord struct {
 	Inactive            bool              `mapstructure:"inactive"`
 }
 
-// ValidPrefix reports whether p is a valid scope prefix (records.ValidPrefix).
-func ValidPrefix(p string) bool { return records.ValidPrefix(p) }
-
-// ValidSubscope reports whether s is a valid subscope (records.ValidSubscope).
-func ValidSubscope(s string) bool { return records.ValidSubscope(s) }
-
-// validate checks the declared records with the rules every record
-// follows (package records) and those of the file (declared prefixes,
-// unique client ids), every problem at once.
+// validate checks each declared record with its kind's one Validate
+// (package records), and the rules of the file itself (the built-in prefix
+// is not declared, a scope's prefix is declared, client ids are unique, keys
+// come inline or from a file), every problem at once.
 func (r *Records) validate(c *Config) []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
@@ -96,58 +91,28 @@ func (r *Records) validate(c *Config) []error {
 			errs = append(errs, p)
 		}
 	}
-	prefixes := map[string]bool{"portvakt": true}
+	prefixes := map[string]bool{records.BuiltinPrefix: true}
 	for i, p := range r.Prefixes {
 		key := fmt.Sprintf("records.prefixes[%d]", i)
-		if !ValidPrefix(p.Prefix) {
-			bad(key+".prefix", "%q must match [a-z0-9]+, at most %d characters", p.Prefix, records.MaxPrefix)
-		}
-		if p.Prefix == "portvakt" {
-			bad(key+".prefix", "the prefix portvakt is built in and owned by platform.org")
-		}
-		if !norid.ValidOrg(p.OwnerOrg) {
-			bad(key+".owner_org", "%q is not a valid organisation number", p.OwnerOrg)
+		follow(key, records.ValidatePrefix(store.Prefix{Prefix: p.Prefix, OwnerOrg: p.OwnerOrg}))
+		if p.Prefix == records.BuiltinPrefix {
+			bad(key+".prefix", "the prefix %s is built in and owned by platform.org", records.BuiltinPrefix)
 		}
 		prefixes[p.Prefix] = true
 	}
 	for i, s := range r.Scopes {
 		key := fmt.Sprintf("records.scopes[%d]", i)
-		if !prefixes[s.Prefix] || s.Prefix == "portvakt" {
+		if !prefixes[s.Prefix] || s.Prefix == records.BuiltinPrefix {
 			bad(key+".prefix", "%q is not a declared prefix", s.Prefix)
 		}
-		if ValidPrefix(s.Prefix) { // else named above
-			follow(key, records.ValidateScopeName(s.Prefix, s.Subscope))
-		}
 		// A declared delegable scope names this issuer: always valid.
-		follow(key, records.ValidateScopeContent(store.Scope{
-			Description: s.Description, LongDescription: s.LongDescription,
-			AllowedIntegrationTypes: s.AllowedIntegrationTypes, ATMaxAge: s.ATMaxAge,
-			Visibility: s.Visibility, Audiences: s.Audiences,
-		}, c.Issuer))
+		follow(key, records.ValidateScope(r.scope(s, c.Issuer, ""), c.Issuer))
 	}
 	for i, a := range r.Access {
-		key := fmt.Sprintf("records.access[%d]", i)
-		if a.Scope == "" {
-			bad(key+".scope", "is required")
-		}
-		if !norid.ValidOrg(a.ConsumerOrgno) {
-			bad(key+".consumer_orgno", "%q is not a valid organisation number", a.ConsumerOrgno)
-		}
+		follow(fmt.Sprintf("records.access[%d]", i), records.ValidateAccess(a.record("")))
 	}
 	for i, d := range r.Delegations {
-		key := fmt.Sprintf("records.delegations[%d]", i)
-		if d.Scope == "" {
-			bad(key+".scope", "is required")
-		}
-		if !norid.ValidOrg(d.ConsumerOrgno) {
-			bad(key+".consumer_orgno", "%q is not a valid organisation number", d.ConsumerOrgno)
-		}
-		if !norid.ValidOrg(d.SupplierOrgno) {
-			bad(key+".supplier_orgno", "%q is not a valid organisation number", d.SupplierOrgno)
-		}
-		if d.ConsumerOrgno == d.SupplierOrgno {
-			bad(key, "consumer and supplier are the same org")
-		}
+		follow(fmt.Sprintf("records.delegations[%d]", i), records.ValidateDelegation(d.record()))
 	}
 	seen := map[string]bool{}
 	for i, cl := range r.Clients {
@@ -159,9 +124,7 @@ func (r *Records) validate(c *Config) []error {
 			bad(key+".client_id", "%q is declared twice", cl.ClientID)
 		}
 		seen[cl.ClientID] = true
-		if !norid.ValidOrg(cl.ClientOrgno) {
-			bad(key+".client_orgno", "%q is not a valid organisation number", cl.ClientOrgno)
-		}
+		follow(key, records.CheckOrg("client_orgno", cl.ClientOrgno))
 		follow(key, records.ValidateClient(store.Client{
 			ClientName: cl.ClientName, Description: cl.Description,
 			Scopes: cl.Scopes, AccessTokenLifetime: cl.AccessTokenLifetime,
@@ -181,33 +144,53 @@ func (r *Records) validate(c *Config) []error {
 	return errs
 }
 
+// scope is the store record of a declared scope; owner is its prefix's
+// owner. A delegable scope names this issuer as its delegation source.
+func (r *Records) scope(s ScopeRecord, issuer, owner string) store.Scope {
+	sc := store.Scope{
+		Name: s.Prefix + ":" + s.Subscope, Prefix: s.Prefix, Subscope: s.Subscope,
+		Description: s.Description, LongDescription: s.LongDescription,
+		Active: !s.Inactive, AccessibleForAll: s.AccessibleForAll,
+		AllowedIntegrationTypes: nonNil(s.AllowedIntegrationTypes), ATMaxAge: s.ATMaxAge,
+		Visibility: cmp.Or(s.Visibility, store.VisibilityPublic), RequiresAudience: s.RequiresAudience,
+		Audiences: nonNil(s.Audiences), OwnerOrgno: owner,
+	}
+	if s.Delegable {
+		sc.DelegationSource = issuer
+	}
+	return sc
+}
+
+func (a AccessRecord) record(owner string) store.Access {
+	st := store.AccessApproved
+	if a.Denied {
+		st = store.AccessDenied
+	}
+	return store.Access{Scope: a.Scope, ConsumerOrgno: a.ConsumerOrgno, OwnerOrgno: owner, State: st}
+}
+
+func (d DelegationRecord) record() store.Delegation {
+	st := store.DelegationActive
+	if d.Revoked {
+		st = store.DelegationRevoked
+	}
+	return store.Delegation{Scope: d.Scope, ConsumerOrgno: d.ConsumerOrgno, SupplierOrgno: d.SupplierOrgno, State: st}
+}
+
 // Static turns the declared records into store records. The issuer becomes
 // the delegation source of delegable scopes; now stamps created times; keys
 // are valid for a year from now. Key material is checked by the caller.
 func (c *Config) Static(now time.Time) (store.StaticRecords, error) {
 	r := c.Records
-	out := Builtin(c.Issuer, c.Platform.Org, now)
+	out := records.Builtin(c.Issuer, c.Platform.Org, now)
 	owner := map[string]string{}
 	for _, p := range r.Prefixes {
 		owner[p.Prefix] = p.OwnerOrg
 		out.Prefixes = append(out.Prefixes, store.Prefix{Prefix: p.Prefix, OwnerOrg: p.OwnerOrg, Created: now, LastUpdated: now})
 	}
 	for _, s := range r.Scopes {
-		vis := s.Visibility
-		if vis == "" {
-			vis = store.VisibilityPublic
-		}
-		sc := store.Scope{
-			Name: s.Prefix + ":" + s.Subscope, Prefix: s.Prefix, Subscope: s.Subscope,
-			Description: s.Description, LongDescription: s.LongDescription,
-			Active: !s.Inactive, AccessibleForAll: s.AccessibleForAll,
-			AllowedIntegrationTypes: nonNil(s.AllowedIntegrationTypes), ATMaxAge: s.ATMaxAge,
-			Visibility: vis, RequiresAudience: s.RequiresAudience, Audiences: nonNil(s.Audiences),
-			OwnerOrgno: owner[s.Prefix], Created: now, LastUpdated: now,
-		}
-		if s.Delegable {
-			sc.DelegationSource = c.Issuer
-		}
+		sc := r.scope(s, c.Issuer, owner[s.Prefix])
+		sc.Created, sc.LastUpdated = now, now
 		out.Scopes = append(out.Scopes, sc)
 	}
 	scopeOwner := func(name string) string {
@@ -219,18 +202,14 @@ func (c *Config) Static(now time.Time) (store.StaticRecords, error) {
 		return ""
 	}
 	for _, a := range r.Access {
-		st := store.AccessApproved
-		if a.Denied {
-			st = store.AccessDenied
-		}
-		out.Access = append(out.Access, store.Access{Scope: a.Scope, ConsumerOrgno: a.ConsumerOrgno, OwnerOrgno: scopeOwner(a.Scope), State: st, Created: now, LastUpdated: now})
+		row := a.record(scopeOwner(a.Scope))
+		row.Created, row.LastUpdated = now, now
+		out.Access = append(out.Access, row)
 	}
 	for _, d := range r.Delegations {
-		st := store.DelegationActive
-		if d.Revoked {
-			st = store.DelegationRevoked
-		}
-		out.Delegations = append(out.Delegations, store.Delegation{Scope: d.Scope, ConsumerOrgno: d.ConsumerOrgno, SupplierOrgno: d.SupplierOrgno, State: st, Created: now, LastUpdated: now})
+		row := d.record()
+		row.Created, row.LastUpdated = now, now
+		out.Delegations = append(out.Delegations, row)
 	}
 	for i, cl := range r.Clients {
 		keys, err := c.clientKeys(cl, now)
@@ -290,39 +269,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// AdminScopes are the built-in scopes of the self-service API (SPEC 4).
-var AdminScopes = []string{
-	"portvakt:scopes.read", "portvakt:scopes.write", "portvakt:clients.read",
-	"portvakt:clients.write", "portvakt:delegations.write", "portvakt:audit.read",
-}
-
-// AdminScope is the platform admin's own scope.
-const AdminScope = "portvakt:admin"
-
-// Builtin are the records every portvakt has without config: the prefix
-// portvakt owned by the platform admin org, its admin scopes (public,
-// accessible for all, delegable, no lifetime cap) and portvakt:admin
-// (private, not delegable, only the platform admin org has access).
-func Builtin(issuer, platformOrg string, now time.Time) store.StaticRecords {
-	r := store.StaticRecords{
-		Prefixes: []store.Prefix{{Prefix: "portvakt", OwnerOrg: platformOrg, Created: now, LastUpdated: now}},
-	}
-	mk := func(name, desc string) store.Scope {
-		return store.Scope{
-			Name: name, Prefix: "portvakt", Subscope: name[len("portvakt:"):], Description: desc,
-			Active: true, AccessibleForAll: true, DelegationSource: issuer,
-			AllowedIntegrationTypes: []string{}, Visibility: store.VisibilityPublic, Audiences: []string{},
-			OwnerOrgno: platformOrg, Created: now, LastUpdated: now,
-		}
-	}
-	for _, n := range AdminScopes {
-		r.Scopes = append(r.Scopes, mk(n, "portvakt self-service API: "+n[len("portvakt:"):]))
-	}
-	admin := mk(AdminScope, "portvakt platform administration")
-	admin.AccessibleForAll, admin.DelegationSource, admin.Visibility = false, "", store.VisibilityPrivate
-	r.Scopes = append(r.Scopes, admin)
-	r.Access = []store.Access{{Scope: AdminScope, ConsumerOrgno: platformOrg, OwnerOrgno: platformOrg, State: store.AccessApproved, Created: now, LastUpdated: now}}
-	return r
 }

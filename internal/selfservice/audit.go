@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 )
@@ -144,8 +143,7 @@ func parseAuditQuery(r *http.Request) (auditQuery, error) {
 		errs = append(errs, FieldError{"target", fmt.Sprintf("is longer than %d characters, so it names no record", records.MaxScopeName)})
 	}
 	if aq.scope != "" {
-		prefix, sub, ok := strings.Cut(aq.scope, ":")
-		if !ok || len(aq.scope) > 255 || !config.ValidPrefix(prefix) || !config.ValidSubscope(sub) {
+		if !records.ValidScopeName(aq.scope) {
 			errs = append(errs, FieldError{"scope", "must be a scope name, prefix:subscope"})
 		}
 	}

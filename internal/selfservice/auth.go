@@ -9,8 +9,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/records"
 )
 
 // caller is who a request acts as, read from its verified access token.
@@ -28,7 +28,7 @@ type caller struct {
 
 func (c *caller) has(scope string) bool { return slices.Contains(c.Scopes, scope) }
 
-func (c *caller) admin() bool { return c.has(config.AdminScope) }
+func (c *caller) admin() bool { return c.has(records.AdminScope) }
 
 // tokenClaims adapts protocol.AccessTokenClaims to jwt.Claims so the parser
 // checks exp and iss; everything else is checked by authenticate.

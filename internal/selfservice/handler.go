@@ -18,7 +18,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portvakt/portvakt/internal/accesslog"
-	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/norid"
 	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/rules"
@@ -118,7 +117,7 @@ var (
 	delegationsRead  = []string{"portvakt:scopes.read", "portvakt:delegations.write"}
 	delegationsWrite = []string{"portvakt:delegations.write"}
 	auditRead        = []string{"portvakt:audit.read"}
-	adminOnly        = []string{config.AdminScope}
+	adminOnly        = []string{records.AdminScope}
 )
 
 func (h *handler) routes() []route {

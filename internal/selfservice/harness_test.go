@@ -22,12 +22,12 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/exchange"
 	"github.com/portvakt/portvakt/internal/norid"
 	"github.com/portvakt/portvakt/internal/pgtest"
 	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/selfservice"
 	"github.com/portvakt/portvakt/internal/server"
@@ -123,12 +123,12 @@ func newEnv(t *testing.T, eng engine) *env {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	static := config.Builtin(issuer, platformOrg, now)
+	static := records.Builtin(issuer, platformOrg, now)
 	static.Clients = append(static.Clients, store.Client{
 		ClientID: platformClient, ClientOrgno: platformOrg, ClientName: "platform-admin",
 		Description: "the platform admin", IntegrationType: protocol.IntegrationMaskinporten,
 		TokenEndpointAuthMethod: protocol.AuthPrivateKeyJWT,
-		Scopes:                  append([]string{config.AdminScope}, config.AdminScopes...),
+		Scopes:                  append([]string{records.AdminScope}, records.AdminScopes...),
 		Keys:                    []store.ClientKey{}, Active: true, Created: now, LastUpdated: now,
 	})
 	st := store.WithStatic(db, static)
@@ -209,7 +209,7 @@ func (e *env) certToken(clientID, org, consumer string, scopes ...string) string
 
 func (e *env) adminToken() string {
 	e.t.Helper()
-	return e.certToken(platformClient, platformOrg, "", config.AdminScope, "portvakt:clients.write", "portvakt:audit.read")
+	return e.certToken(platformClient, platformOrg, "", records.AdminScope, "portvakt:clients.write", "portvakt:audit.read")
 }
 
 // onboard has the platform admin create a certificate client for org with
@@ -219,9 +219,9 @@ func (e *env) onboard(admin, org string) (clientID, token string) {
 	var cl store.Client
 	e.must(admin, "POST", "/clients", map[string]any{
 		"client_orgno": org, "client_name": "admin-" + org, "description": "self-service for " + org,
-		"scopes": config.AdminScopes,
+		"scopes": records.AdminScopes,
 	}, http.StatusCreated, &cl)
-	return cl.ClientID, e.certToken(cl.ClientID, org, "", config.AdminScopes...)
+	return cl.ClientID, e.certToken(cl.ClientID, org, "", records.AdminScopes...)
 }
 
 // reply is an API answer.

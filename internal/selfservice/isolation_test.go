@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portvakt/portvakt/internal/config"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/selfservice"
 	"github.com/portvakt/portvakt/internal/store"
 )
@@ -152,7 +152,7 @@ func testTenantIsolation(t *testing.T, eng engine) {
 		t.Errorf("records changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
 	// The platform admin is no exception outside prefixes.
-	if rep := w.do(w.certToken(platformClient, platformOrg, "", config.AdminScopes...), "GET", "/clients/"+w.clientID, nil); rep.status != http.StatusNotFound {
+	if rep := w.do(w.certToken(platformClient, platformOrg, "", records.AdminScopes...), "GET", "/clients/"+w.clientID, nil); rep.status != http.StatusNotFound {
 		t.Errorf("platform admin reads consumer's client: %d", rep.status)
 	}
 }

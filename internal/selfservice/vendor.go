@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/portvakt/portvakt/internal/access"
-	"github.com/portvakt/portvakt/internal/config"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 )
 
@@ -52,7 +52,7 @@ import (
 const clientsWriteScope = "portvakt:clients.write"
 
 // adminPrefix is the prefix of the built-in admin scopes.
-var adminPrefix, _, _ = strings.Cut(config.AdminScope, ":")
+var adminPrefix, _, _ = strings.Cut(records.AdminScope, ":")
 
 // isAdminScope reports whether name is under the platform's own prefix.
 func isAdminScope(name string) bool {

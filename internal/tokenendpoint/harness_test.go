@@ -24,9 +24,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
-	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/exchange"
+	rec "github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/server"
 	"github.com/portvakt/portvakt/internal/signer"
@@ -190,7 +190,7 @@ func jwkOf(t testing.TB, id *identity) json.RawMessage {
 // records are the access rules every test starts from.
 func records(t testing.TB, ids map[string]*identity, now time.Time) store.StaticRecords {
 	t.Helper()
-	r := config.Builtin(issuer, platformOrg, now)
+	r := rec.Builtin(issuer, platformOrg, now)
 	scope := func(sub string, mod func(*store.Scope)) {
 		s := store.Scope{
 			Name: "demo:" + sub, Prefix: "demo", Subscope: sub, Description: sub, Active: true,
