@@ -23,6 +23,7 @@ import (
 	"github.com/portvakt/portvakt/internal/devmode"
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/exchange"
+	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/protocol"
 	"github.com/portvakt/portvakt/internal/purge"
 	"github.com/portvakt/portvakt/internal/ratelimit"
@@ -201,9 +202,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 		Issuer: cfg.Issuer, ClockSkew: cfg.Token.ClockSkew, DefaultLifetime: cfg.Token.DefaultLifetime, Now: now,
 		Tracer: tel.Tracer, OnSign: metrics.Signing, Limits: limits,
 	}, cache, certs, st, keys)
-	api, err := selfservice.New(selfservice.Config{
-		Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, Now: now, Log: log,
-	}, st, cache, keys)
+	core, err := manage.New(manage.Config{Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, Now: now}, st, cache)
+	if err != nil {
+		return nil, err
+	}
+	api, err := selfservice.New(selfservice.Config{Issuer: cfg.Issuer, Now: now, Log: log}, core, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portvakt/portvakt/internal/protocol"
-	"github.com/portvakt/portvakt/internal/records"
 )
 
 // caller is who a request acts as, read from its verified access token.
@@ -20,15 +18,7 @@ type caller struct {
 	ClientID string
 	TokenJTI string
 	Scopes   []string
-	// via are the admin scopes of the route that the token holds: what a
-	// vendor acts through, so the delegation of one of them must be
-	// active (viaDelegation).
-	via []string
 }
-
-func (c *caller) has(scope string) bool { return slices.Contains(c.Scopes, scope) }
-
-func (c *caller) admin() bool { return c.has(records.AdminScope) }
 
 // tokenClaims adapts protocol.AccessTokenClaims to jwt.Claims so the parser
 // checks exp and iss; everything else is checked by authenticate.

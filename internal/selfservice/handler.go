@@ -1,7 +1,6 @@
 package selfservice
 
 import (
-	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,11 +16,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portvakt/portvakt/internal/accesslog"
-	"github.com/portvakt/portvakt/internal/norid"
+	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/records"
-	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/signer"
-	"github.com/portvakt/portvakt/internal/store"
 )
 
 // Base is the path the API lives under, relative to the issuer's path.
@@ -36,11 +32,9 @@ var openAPIDocument []byte
 
 // Config is the API's own configuration.
 type Config struct {
-	// Issuer is this server's issuer: the only accepted token iss and the
-	// only delegation source a scope may name.
+	// Issuer is this server's issuer: the only accepted token iss, and the
+	// base of the Link headers' URLs.
 	Issuer string
-	// PlatformOrg is the platform admin org (config platform.org).
-	PlatformOrg string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Log is for failures outside a request's access line (default: discard).
@@ -49,24 +43,22 @@ type Config struct {
 
 type handler struct {
 	cfg    Config
-	store  store.Store
-	rules  *rules.Cache
+	core   *manage.Service
 	keys   *signer.Set
 	parser *jwt.Parser
 }
 
-// New returns the API handler. It expects requests for /api/v1/... with the
-// issuer's base path already stripped (server.Public does that).
-func New(cfg Config, st store.Store, rc *rules.Cache, keys *signer.Set) (http.Handler, error) {
+// New returns the API handler over the self-service core. keys are the
+// server's signing keys, which verify the bearer tokens. It expects requests
+// for /api/v1/... with the issuer's base path already stripped
+// (server.Public does that).
+func New(cfg Config, core *manage.Service, keys *signer.Set) (http.Handler, error) {
 	var errs []error
 	if cfg.Issuer == "" {
 		errs = append(errs, errors.New("selfservice: Issuer is required"))
 	}
-	if !norid.ValidOrg(cfg.PlatformOrg) {
-		errs = append(errs, fmt.Errorf("selfservice: PlatformOrg %q is not a valid organisation number", cfg.PlatformOrg))
-	}
-	if st == nil || rc == nil || keys == nil {
-		errs = append(errs, errors.New("selfservice: store, rules cache and keys are required"))
+	if core == nil || keys == nil {
+		errs = append(errs, errors.New("selfservice: the core and the keys are required"))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -77,7 +69,7 @@ func New(cfg Config, st store.Store, rc *rules.Cache, keys *signer.Set) (http.Ha
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{cfg: cfg, store: st, rules: rc, keys: keys}
+	h := &handler{cfg: cfg, core: core, keys: keys}
 	// No leeway: SPEC 4 gives bearer tokens none. The key callback pins the
 	// algorithm to the key's own; this list only keeps out the rest.
 	h.parser = jwt.NewParser(
@@ -104,20 +96,22 @@ type route struct {
 	Method string
 	Path   string // below /api/v1, as in the OpenAPI document
 	Auth   authMode
-	Scopes []string // any one of them is enough; the first is the one named in a 403
-	serve  func(w http.ResponseWriter, r *http.Request, c *caller) error
+	Scopes manage.Need // any one of them is enough; the first is the one named in a 403
+	serve  func(w http.ResponseWriter, r *http.Request, a *manage.Actor) error
 }
 
-// Admin scope sets. A write scope also reads what it writes.
+// The admin scopes of each route are the core's (manage.Need*): the route
+// checks them first, so that a caller without the scope learns that before
+// anything about its input, and the core checks them again.
 var (
-	scopesRead       = []string{"portvakt:scopes.read", "portvakt:scopes.write"}
-	scopesWrite      = []string{"portvakt:scopes.write"}
-	clientsRead      = []string{"portvakt:clients.read", "portvakt:clients.write"}
-	clientsWrite     = []string{"portvakt:clients.write"}
-	delegationsRead  = []string{"portvakt:scopes.read", "portvakt:delegations.write"}
-	delegationsWrite = []string{"portvakt:delegations.write"}
-	auditRead        = []string{"portvakt:audit.read"}
-	adminOnly        = []string{records.AdminScope}
+	scopesRead       = manage.NeedScopesRead
+	scopesWrite      = manage.NeedScopesWrite
+	clientsRead      = manage.NeedClientsRead
+	clientsWrite     = manage.NeedClientsWrite
+	delegationsRead  = manage.NeedDelegationsRead
+	delegationsWrite = manage.NeedDelegationsWrite
+	auditRead        = manage.NeedAuditRead
+	adminOnly        = manage.NeedAdmin
 )
 
 func (h *handler) routes() []route {
@@ -195,25 +189,21 @@ func (h *handler) mux() http.Handler {
 }
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, rt route) {
-	var c *caller
+	var a *manage.Actor
 	if rt.Auth == authRequired || (rt.Auth == authOptional && r.Header.Get("Authorization") != "") {
-		var err error
-		if c, err = h.authenticate(r); err != nil {
+		c, err := h.authenticate(r)
+		if err != nil {
 			writeError(w, r, err)
 			return
 		}
 		accesslog.From(r.Context()).SetClient(c.ClientID, c.Org, c.Supplier)
-		if len(rt.Scopes) > 0 && !slices.ContainsFunc(rt.Scopes, c.has) {
+		a = &manage.Actor{Org: c.Org, Supplier: c.Supplier, ClientID: c.ClientID, TokenJTI: c.TokenJTI, Scopes: c.Scopes}
+		if len(rt.Scopes) > 0 && !a.Permits(rt.Scopes) {
 			writeError(w, r, insufficientScope(rt.Scopes))
 			return
 		}
-		c.via = slices.DeleteFunc(slices.Clone(rt.Scopes), func(s string) bool { return !c.has(s) })
-		if err := viaDelegation(r.Context(), h.store, c); err != nil {
-			writeError(w, r, err)
-			return
-		}
 	}
-	if err := rt.serve(w, r, c); err != nil {
+	if err := rt.serve(w, r, a); err != nil {
 		writeError(w, r, err)
 	}
 }
@@ -312,85 +302,14 @@ func scopeParam(r *http.Request) (string, error) {
 	return q[0], nil
 }
 
-// change is what a write did, for its audit event.
-type change struct {
-	action, kind, target string
-	orgs                 []string
-	before, after        any // nil = none
-	// also are changes the write caused, each an audit event after its own.
-	also []change
-}
-
-// commit runs fn and the audit event of what it did in one transaction,
-// then invalidates the rules cache so the token endpoint sees the change
-// at once. Bad input must be refused before commit: fn's checks are only
-// those that need the transaction's reads.
-func (h *handler) commit(ctx context.Context, c *caller, fn func(tx store.Tx, now time.Time) (change, error)) error {
-	wrote := false
-	defer func() {
-		// Also when the commit itself failed: its outcome may be unknown.
-		if wrote {
-			h.rules.Invalidate()
-		}
-	}()
-	return h.store.Update(ctx, func(tx store.Tx) error {
-		// A vendor's delegation is checked again where a revoke would
-		// conflict with the write: the transaction.
-		if err := viaDelegation(ctx, tx, c); err != nil {
-			return err
-		}
-		now := h.cfg.Now().UTC()
-		ch, err := fn(tx, now)
-		if err != nil {
-			return err
-		}
-		for _, ch := range append([]change{ch}, ch.also...) {
-			ev := store.AuditEvent{
-				Time: now, ActorOrg: c.Org, ActorClientID: c.ClientID, ActorTokenJTI: c.TokenJTI,
-				Action: ch.action, TargetKind: ch.kind, Target: ch.target,
-				Orgs: orgSet(append(ch.orgs, c.Org, c.Supplier)...),
-			}
-			if ev.Before, err = rawJSON(ch.before); err != nil {
-				return err
-			}
-			if ev.After, err = rawJSON(ch.after); err != nil {
-				return err
-			}
-			wrote = true
-			if err := tx.AppendAudit(ctx, ev); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func rawJSON(v any) (json.RawMessage, error) {
-	if v == nil {
-		return nil, nil
-	}
-	return json.Marshal(v)
-}
-
-// orgSet drops empties and duplicates, keeping order.
-func orgSet(orgs ...string) []string {
-	out := make([]string, 0, len(orgs))
-	for _, o := range orgs {
-		if o != "" && !slices.Contains(out, o) {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 func unix(s int64) time.Time { return time.Unix(s, 0) }
 
-func (h *handler) delegationSources(w http.ResponseWriter, _ *http.Request, _ *caller) error {
-	writeJSON(w, http.StatusOK, []map[string]string{{"name": "portvakt", "issuer": h.cfg.Issuer}})
+func (h *handler) delegationSources(w http.ResponseWriter, _ *http.Request, _ *manage.Actor) error {
+	writeJSON(w, http.StatusOK, h.core.DelegationSources())
 	return nil
 }
 
-func (h *handler) openAPI(w http.ResponseWriter, _ *http.Request, _ *caller) error {
+func (h *handler) openAPI(w http.ResponseWriter, _ *http.Request, _ *manage.Actor) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(openAPIDocument)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/exchange"
+	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/norid"
 	"github.com/portvakt/portvakt/internal/pgtest"
 	"github.com/portvakt/portvakt/internal/protocol"
@@ -147,7 +148,11 @@ func newEnv(t *testing.T, eng engine) *env {
 	}
 	ex := exchange.New(exchange.Config{Issuer: issuer}, cache, certs, db, keys)
 	log := slog.New(slog.DiscardHandler)
-	api, err := selfservice.New(selfservice.Config{Issuer: issuer, PlatformOrg: platformOrg, Log: log}, st, cache, keys)
+	core, err := manage.New(manage.Config{Issuer: issuer, PlatformOrg: platformOrg}, st, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := selfservice.New(selfservice.Config{Issuer: issuer, Log: log}, core, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

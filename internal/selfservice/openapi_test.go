@@ -11,6 +11,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/signer"
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
@@ -51,7 +52,11 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := New(Config{Issuer: "https://auth.example/", PlatformOrg: "310000019"}, db, rules.NewCache(db, rules.CacheConfig{}), keys)
+	core, err := manage.New(manage.Config{Issuer: "https://auth.example/", PlatformOrg: "310000019"}, db, rules.NewCache(db, rules.CacheConfig{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := New(Config{Issuer: "https://auth.example/"}, core, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,12 @@
 package selfservice
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/store"
 )
 
@@ -17,9 +14,6 @@ import (
 // ?cursor=, an opaque value from the previous page's Link header
 // (RFC 8288, rel="next"). Bodies stay bare arrays; a page without a Link
 // header is the last one.
-
-// maxCursor bounds the cursor parameter before it is decoded.
-const maxCursor = 2048
 
 // pageParam reads ?limit= and ?cursor=.
 func pageParam(r *http.Request) (store.Page, error) {
@@ -29,14 +23,14 @@ func pageParam(r *http.Request) (store.Page, error) {
 	if vs := q["limit"]; len(vs) > 0 {
 		n, err := strconv.Atoi(vs[0])
 		if len(vs) > 1 || err != nil || n < 1 || n > store.MaxPageLimit {
-			errs = append(errs, FieldError{"limit", fmt.Sprintf("must be one whole number from 1 to %d", store.MaxPageLimit)})
+			errs = append(errs, FieldError{Field: "limit", Detail: fmt.Sprintf("must be one whole number from 1 to %d", store.MaxPageLimit)})
 		}
 		p.Limit = n
 	}
 	if vs := q["cursor"]; len(vs) > 0 {
-		key, ok := decodeCursor(vs[0])
+		key, ok := manage.ParseListCursor(vs[0])
 		if len(vs) > 1 || !ok {
-			errs = append(errs, FieldError{"cursor", "is not a cursor this list gave: follow the Link header of the previous page"})
+			errs = append(errs, FieldError{Field: "cursor", Detail: "is not a cursor this list gave: follow the Link header of the previous page"})
 		}
 		p.After = key
 	}
@@ -44,45 +38,6 @@ func pageParam(r *http.Request) (store.Page, error) {
 		return store.Page{}, invalid(errs)
 	}
 	return p, nil
-}
-
-// encodeCursor makes an opaque cursor of v: base64url of its JSON. The
-// lists and the audit view share it.
-func encodeCursor(v any) string {
-	b, _ := json.Marshal(v) // cursors hold plain fields, which always encode
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// readCursor decodes a cursor made by encodeCursor into v, refusing
-// anything else (bad base64, bad JSON, unknown fields, anything after the
-// value).
-func readCursor(s string, v any) bool {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if dec.Decode(v) != nil {
-		return false
-	}
-	_, err = dec.Token()
-	return err == io.EOF
-}
-
-// decodeCursor reads a list's cursor: a JSON array of 1 to 3 short strings
-// (the longest key is a delegation's).
-func decodeCursor(s string) ([]string, bool) {
-	var key []string
-	if s == "" || len(s) > maxCursor || !readCursor(s, &key) || len(key) < 1 || len(key) > 3 {
-		return nil, false
-	}
-	for _, k := range key {
-		if len(k) > 255 {
-			return nil, false
-		}
-	}
-	return key, true
 }
 
 // more asks the store for one record beyond the page, to know whether a
@@ -95,7 +50,7 @@ func writePage[V interface{ Key() []string }](w http.ResponseWriter, r *http.Req
 	if len(got) > p.Size() {
 		got = got[:p.Size()]
 		q := r.URL.Query()
-		q.Set("cursor", encodeCursor(got[len(got)-1].Key()))
+		q.Set("cursor", manage.ListCursor(got[len(got)-1].Key()))
 		if q.Get("limit") == "" {
 			q.Set("limit", strconv.Itoa(p.Size()))
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/portvakt/portvakt/internal/accesslog"
-	"github.com/portvakt/portvakt/internal/records"
+	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/store"
 )
 
@@ -28,22 +28,7 @@ const (
 )
 
 // FieldError is one problem with one field of a request body or query.
-type FieldError struct {
-	Field  string `json:"field"`
-	Detail string `json:"detail"`
-}
-
-// fromRecords turns the problems of the records rules into field errors.
-func fromRecords(errs []records.FieldError) []FieldError {
-	if errs == nil {
-		return nil
-	}
-	out := make([]FieldError, len(errs))
-	for i, e := range errs {
-		out[i] = FieldError{Field: e.Field, Detail: e.Detail}
-	}
-	return out
-}
+type FieldError = manage.FieldError
 
 // maxProblems is the most field problems one problem document lists (SPEC
 // 4): a body with thousands of bad entries gets a small answer.
@@ -148,6 +133,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &p):
 		// p carries its own cause.
+	case errors.As(err, new(*manage.Error)):
+		p = fromCore(err)
 	case errors.Is(err, store.ErrUnavailable):
 		p = newProblem(http.StatusServiceUnavailable, TypeUnavailable, "temporarily_unavailable",
 			"the service cannot reach its database; try again shortly")
@@ -192,4 +179,22 @@ func fieldErrors(err error) []FieldError {
 		return p.Errors
 	}
 	return nil
+}
+
+// fromCore presents a refusal of the core as a problem.
+func fromCore(err error) *Problem {
+	var e *manage.Error
+	errors.As(err, &e)
+	switch e.Kind {
+	case manage.Invalid:
+		return invalid(e.Fields)
+	case manage.NotFound:
+		return notFound("%s", e.Detail)
+	case manage.Conflict:
+		return conflict("%s", e.Detail)
+	case manage.InsufficientScope:
+		return insufficientScope(e.Need)
+	default:
+		return forbidden("%s", e.Detail)
+	}
 }

@@ -50,6 +50,8 @@ func (p Page) after(key []string) bool {
 // ScopeFilter narrows PageScopes; zero fields match anything.
 type ScopeFilter struct {
 	OwnerOrgno string
+	// Prefix keeps the scopes under that prefix.
+	Prefix string
 	// ActiveOnly leaves out deactivated scopes.
 	ActiveOnly bool
 	// Query keeps scopes whose name or description contains it, ignoring
@@ -60,6 +62,7 @@ type ScopeFilter struct {
 // Match applies f to s in memory, as the stores do in their queries.
 func (f ScopeFilter) Match(s Scope) bool {
 	return (f.OwnerOrgno == "" || s.OwnerOrgno == f.OwnerOrgno) &&
+		(f.Prefix == "" || s.Prefix == f.Prefix) &&
 		(!f.ActiveOnly || s.Active) &&
 		(f.Query == "" || containsFold(s.Name, f.Query) || containsFold(s.Description, f.Query))
 }

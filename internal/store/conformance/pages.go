@@ -134,6 +134,8 @@ func testPageScopes(t *testing.T, s store.Store) {
 	}
 	equal(t, names(store.ScopeFilter{}, 2), []string{"acme:Gamma_x", "acme:alpha", "acme:beta", "acme:delta", "acme:epsilon%"}, "all scopes")
 	equal(t, names(store.ScopeFilter{ActiveOnly: true, OwnerOrgno: "910000001"}, 10), []string{"acme:Gamma_x", "acme:alpha", "acme:beta"}, "active scopes of the owner")
+	equal(t, names(store.ScopeFilter{Prefix: "acme"}, 10), []string{"acme:Gamma_x", "acme:alpha", "acme:beta", "acme:delta", "acme:epsilon%"}, "scopes under the prefix")
+	equal(t, len(names(store.ScopeFilter{Prefix: "acm"}, 10)), 0, "a prefix of the prefix is another prefix")
 	equal(t, names(store.ScopeFilter{Query: "GAMMA"}, 10), []string{"acme:Gamma_x"}, "query ignores ASCII case")
 	equal(t, names(store.ScopeFilter{Query: "about b"}, 10), []string{"acme:beta"}, "query searches the description")
 	equal(t, names(store.ScopeFilter{Query: "_"}, 10), []string{"acme:Gamma_x"}, "query takes _ literally")

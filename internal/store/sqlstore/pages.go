@@ -69,6 +69,9 @@ func (r reader) PageScopes(ctx context.Context, f store.ScopeFilter, p store.Pag
 	if f.OwnerOrgno != "" {
 		q = q.Where("owner_orgno = ?", f.OwnerOrgno)
 	}
+	if f.Prefix != "" {
+		q = q.Where("prefix = ?", f.Prefix)
+	}
 	if f.ActiveOnly {
 		q = q.Where("active = ?", true)
 	}

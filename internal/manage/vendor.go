@@ -1,8 +1,7 @@
-package selfservice
+package manage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,25 +46,12 @@ import (
 //     clients is removed and every client it manages for the consumer is
 //     deactivated, each change an audit event both orgs see.
 
-// clientsWriteScope is the delegated scope whose revocation takes back what
-// a vendor put in place.
-const clientsWriteScope = "portvakt:clients.write"
-
-// adminPrefix is the prefix of the built-in admin scopes.
-var adminPrefix, _, _ = strings.Cut(records.AdminScope, ":")
-
-// isAdminScope reports whether name is under the platform's own prefix.
-func isAdminScope(name string) bool {
-	prefix, _, ok := strings.Cut(name, ":")
-	return ok && prefix == adminPrefix
-}
-
 // managedScopeRefusal says why a vendor may not add scope name to a client
 // of consumer, or why a client managed by a vendor may not list it; ""
 // when it may.
 func managedScopeRefusal(recs access.Records, issuer, consumer, name string) string {
-	if isAdminScope(name) {
-		return fmt.Sprintf("scope %s is a %s admin scope: a vendor cannot put it on organisation %s's clients, and a client a vendor manages cannot list it", name, adminPrefix, consumer)
+	if records.IsAdminScope(name) {
+		return fmt.Sprintf("scope %s is a %s admin scope: a vendor cannot put it on organisation %s's clients, and a client a vendor manages cannot list it", name, records.BuiltinPrefix, consumer)
 	}
 	if why := delegationRefusal(recs, issuer, consumer, name); why != "" {
 		return fmt.Sprintf("a client a vendor manages or edits for organisation %s may list only scopes that organisation could delegate: %s", consumer, why)
@@ -85,7 +71,7 @@ func managedScopeErrors(recs access.SupplierRecords, issuer, consumer string, sc
 			continue
 		}
 		if why := managedScopeRefusal(recs, issuer, consumer, s); why != "" {
-			errs = append(errs, FieldError{fmt.Sprintf("scopes[%d]", i), why})
+			errs = append(errs, field(fmt.Sprintf("scopes[%d]", i), "%s", why))
 		}
 	}
 	return errs
@@ -93,55 +79,27 @@ func managedScopeErrors(recs access.SupplierRecords, issuer, consumer string, sc
 
 // adminClientRefusal refuses a delegated caller any change to a client that
 // lists a portvakt admin scope: one the consumer administers itself with.
-func adminClientRefusal(c *caller, cl store.Client) error {
-	if c.Supplier == "" || !slices.ContainsFunc(cl.Scopes, isAdminScope) {
+func adminClientRefusal(a *Actor, cl store.Client) error {
+	if a.Supplier == "" || !slices.ContainsFunc(cl.Scopes, records.IsAdminScope) {
 		return nil
 	}
-	return forbidden("client %s lists %s admin scopes: organisation %s administers itself with it, and a vendor cannot change or deactivate it", cl.ClientID, adminPrefix, c.Org)
-}
-
-// viaDelegation is the check that a vendor still holds one of the admin
-// scopes it acts through: an ACTIVE delegation of it from c.Org to
-// c.Supplier. Callers acting for their own org pass.
-func viaDelegation(ctx context.Context, rd store.Reader, c *caller) error {
-	if c == nil || c.Supplier == "" || len(c.via) == 0 {
-		return nil
-	}
-	for _, s := range c.via {
-		d, err := rd.GetDelegation(ctx, s, c.Org, c.Supplier)
-		switch {
-		case err == nil && d.State == store.DelegationActive:
-			return nil
-		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return err
-		}
-	}
-	return forbidden("organisation %s no longer delegates %s to organisation %s: a vendor acts for a consumer only while the delegation is active",
-		c.Org, strings.Join(c.via, " or "), c.Supplier)
-}
-
-// uploader is the org whose caller uploads keys: the vendor when delegated.
-func (c *caller) uploader() string {
-	if c.Supplier != "" {
-		return c.Supplier
-	}
-	return c.Org
+	return forbidden("client %s lists %s admin scopes: organisation %s administers itself with it, and a vendor cannot change or deactivate it", cl.ClientID, records.BuiltinPrefix, a.Org)
 }
 
 // vendorKeysRefusal says why the delegated caller c may not change the keys
 // of cl to next (nil: remove them all), or nil when it may: it must manage
 // the client, and every key someone else uploaded must stay, same kid and
 // same material.
-func vendorKeysRefusal(c *caller, cl store.Client, next []store.ClientKey) error {
-	if c.Supplier == "" {
+func vendorKeysRefusal(a *Actor, cl store.Client, next []store.ClientKey) error {
+	if a.Supplier == "" {
 		return nil
 	}
-	if cl.ManagedBy != c.Supplier {
-		return forbidden("client %s is not managed by your organisation %s: a vendor uploads and removes keys only of the clients it created for organisation %s", cl.ClientID, c.Supplier, c.Org)
+	if cl.ManagedBy != a.Supplier {
+		return forbidden("client %s is not managed by your organisation %s: a vendor uploads and removes keys only of the clients it created for organisation %s", cl.ClientID, a.Supplier, a.Org)
 	}
 	var kept []string
 	for _, old := range cl.Keys {
-		if old.UploadedBy == c.Supplier {
+		if old.UploadedBy == a.Supplier {
 			continue
 		}
 		if !slices.ContainsFunc(next, func(k store.ClientKey) bool { return k.KID == old.KID && sameKey(k.JWK, old.JWK) }) {
@@ -160,19 +118,23 @@ func vendorKeysRefusal(c *caller, cl store.Client, next []store.ClientKey) error
 // its keys on the consumer's clients are removed, and the clients it manages
 // are deactivated. It returns one change per step, for the audit log.
 func revokeVendorClients(ctx context.Context, tx store.Tx, consumer, supplier string, now time.Time) ([]change, error) {
-	// The store lists clients only whole. That is paid once per revocation
-	// of portvakt:clients.write, a rare admin change, never on the token
-	// path or per request.
-	all, err := tx.ListClients(ctx)
-	if err != nil {
-		return nil, err
+	// The consumer's clients, page by page: the walk costs what the
+	// consumer has, not what the store holds.
+	var all []store.Client
+	for p := (store.Page{Limit: store.MaxPageLimit}); ; {
+		got, err := tx.PageClients(ctx, store.ClientFilter{ClientOrgno: consumer}, p)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, got...)
+		if len(got) < p.Size() {
+			break
+		}
+		p.After = got[len(got)-1].Key()
 	}
 	var out []change
 	orgs := []string{consumer, supplier}
 	for _, cl := range all {
-		if cl.ClientOrgno != consumer {
-			continue
-		}
 		after := cl
 		after.Keys = slices.DeleteFunc(slices.Clone(cl.Keys), func(k store.ClientKey) bool { return k.UploadedBy == supplier })
 		keysGone := len(after.Keys) != len(cl.Keys)
@@ -187,7 +149,7 @@ func revokeVendorClients(ctx context.Context, tx store.Tx, consumer, supplier st
 		}
 		if keysGone {
 			out = append(out, change{action: "client.keys.revoke", kind: "client", target: cl.ClientID, orgs: orgs,
-				before: jwksOf(cl), after: jwksOf(after)})
+				before: KeySet(cl), after: KeySet(after)})
 		}
 		if deactivate {
 			// The second event starts where the first left the client.
