@@ -22,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/pkg/client"
 )
 
@@ -34,15 +35,16 @@ type adminCLI struct {
 	httpClient  *http.Client
 }
 
-// Admin scopes requested per command (SPEC 4).
+// The admin scope each command asks for in its token: the built-in ones
+// (records), named short here.
 const (
-	scAdmin       = "portvakt:admin"
-	scScopesRead  = "portvakt:scopes.read"
-	scScopesWrite = "portvakt:scopes.write"
-	scClientsRead = "portvakt:clients.read"
-	scClientsWr   = "portvakt:clients.write"
-	scDelegWrite  = "portvakt:delegations.write"
-	scAuditRead   = "portvakt:audit.read"
+	scAdmin       = records.AdminScope
+	scScopesRead  = records.ScopesRead
+	scScopesWrite = records.ScopesWrite
+	scClientsRead = records.ClientsRead
+	scClientsWr   = records.ClientsWrite
+	scDelegWrite  = records.DelegationsWrite
+	scAuditRead   = records.AuditRead
 )
 
 func adminCmd() *cobra.Command {
