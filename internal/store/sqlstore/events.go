@@ -305,14 +305,27 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]s
 		}
 		hookIDs := make([]string, 0, len(heads))
 		eventIDs := make([]int64, 0, len(heads))
+		won := heads[:0]
 		for _, h := range heads {
+			// The row lock (or SQLite's writer) already makes the row
+			// ours; the lease condition again costs nothing and keeps
+			// the claim safe on its own.
 			res := db.Exec(`UPDATE event_deliveries SET attempts = attempts + 1, lease_owner = ?, lease_until = ?
- WHERE webhook_id = ? AND event_id = ?`, c.Owner, ts(until), h.WebhookID, h.EventID)
+ WHERE webhook_id = ? AND event_id = ? AND state = 'pending' AND attempts = ? AND (lease_until IS NULL OR lease_until <= ?)`,
+				c.Owner, ts(until), h.WebhookID, h.EventID, h.Attempts, ts(now))
 			if res.Error != nil {
 				return res.Error
 			}
+			if res.RowsAffected == 0 {
+				continue
+			}
+			won = append(won, h)
 			hookIDs = append(hookIDs, h.WebhookID)
 			eventIDs = append(eventIDs, h.EventID)
+		}
+		heads = won
+		if len(heads) == 0 {
+			return nil
 		}
 		var hooks []webhookRow
 		if err := db.Where("id IN ?", hookIDs).Find(&hooks).Error; err != nil {
