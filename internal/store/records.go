@@ -12,10 +12,14 @@ const (
 )
 
 // Access and delegation states. Rows are never deleted: removing access sets
-// DENIED, removing a delegation sets REVOKED.
+// DENIED, removing a delegation sets REVOKED. A consumer's request for access
+// is a row in REQUESTED, withdrawn it is WITHDRAWN. Only APPROVED grants
+// tokens: every other state, known or not, is no access.
 const (
 	AccessApproved    = "APPROVED"
 	AccessDenied      = "DENIED"
+	AccessRequested   = "REQUESTED"
+	AccessWithdrawn   = "WITHDRAWN"
 	DelegationActive  = "ACTIVE"
 	DelegationRevoked = "REVOKED"
 )
@@ -58,6 +62,7 @@ type Access struct {
 	ConsumerOrgno string    `json:"consumer_orgno"`
 	OwnerOrgno    string    `json:"owner_orgno"`
 	State         string    `json:"state"`
+	Reason        string    `json:"reason"` // the last transition's free text, optional
 	Created       time.Time `json:"created"`
 	LastUpdated   time.Time `json:"last_updated"`
 }

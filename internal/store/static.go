@@ -347,3 +347,21 @@ func (s *staticStore) PageDelegations(ctx context.Context, f DelegationFilter, p
 func (s *staticStore) PageClients(ctx context.Context, f ClientFilter, p Page) ([]Client, error) {
 	return s.reader().PageClients(ctx, f, p)
 }
+
+// Webhooks and events are never declared: they pass through.
+
+func (r staticReader) GetWebhook(ctx context.Context, id string) (Webhook, error) {
+	return r.next.GetWebhook(ctx, id)
+}
+func (r staticReader) PageWebhooks(ctx context.Context, f WebhookFilter, p Page) ([]Webhook, error) {
+	return r.next.PageWebhooks(ctx, f, p)
+}
+func (t *staticTx) CreateWebhook(ctx context.Context, w Webhook) error {
+	return t.tx.CreateWebhook(ctx, w)
+}
+func (t *staticTx) UpdateWebhook(ctx context.Context, w Webhook) error {
+	return t.tx.UpdateWebhook(ctx, w)
+}
+func (t *staticTx) AppendEvent(ctx context.Context, e Event) (Event, error) {
+	return t.tx.AppendEvent(ctx, e)
+}

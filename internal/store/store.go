@@ -109,6 +109,11 @@ type Reader interface {
 	PageAccess(ctx context.Context, f AccessFilter, p Page) ([]Access, error)
 	PageDelegations(ctx context.Context, f DelegationFilter, p Page) ([]Delegation, error)
 	PageClients(ctx context.Context, f ClientFilter, p Page) ([]Client, error)
+
+	// Webhooks are not access rules: they are not in the rules change
+	// log, and config does not declare them.
+	GetWebhook(ctx context.Context, id string) (Webhook, error)
+	PageWebhooks(ctx context.Context, f WebhookFilter, p Page) ([]Webhook, error)
 }
 
 // Tx is one transaction: reads see its own writes, and every write commits
@@ -131,6 +136,17 @@ type Tx interface {
 	UpdateClient(ctx context.Context, c Client) error
 	// AppendAudit appends an event; the store assigns ID (and Time if zero).
 	AppendAudit(ctx context.Context, e AuditEvent) error
+	// CreateWebhook fails with ErrConflict when the id exists.
+	CreateWebhook(ctx context.Context, w Webhook) error
+	// UpdateWebhook replaces a webhook; ErrNotFound when absent.
+	UpdateWebhook(ctx context.Context, w Webhook) error
+	// AppendEvent writes e to the event outbox and, in the same
+	// transaction, one pending delivery for every webhook of e.Orgs that
+	// Wants e.Name, due at once: a change that rolls back leaves neither.
+	// The store assigns ID (and JTI and Time when empty) and returns the
+	// event as stored. With e.Once set and an event of that Once present,
+	// it writes nothing and fails with ErrConflict.
+	AppendEvent(ctx context.Context, e Event) (Event, error)
 }
 
 // Store is the one interface over all persistent records.
@@ -182,6 +198,28 @@ type Store interface {
 	// replicas' rows updated at or after x.Since (at most x.Limit). One
 	// round trip where the engine allows it.
 	ExchangeRateCounts(ctx context.Context, x RateExchange) ([]RateCount, error)
+
+	// ClaimDeliveries leases to c.Owner up to c.Limit deliveries due at
+	// c.Now: for each webhook (active or not) whose oldest pending
+	// delivery is due and not leased to another claimer, that one
+	// delivery. So a webhook has at most one delivery out at a time and
+	// gets its events in order, and no two claimers hold the same
+	// delivery while its lease lasts (also across replicas sharing the
+	// database). Each claim counts an attempt.
+	ClaimDeliveries(ctx context.Context, c DeliveryClaim) ([]Delivery, error)
+	// FinishDelivery records an attempt's outcome on the delivery and in
+	// the webhook's recent attempts (the newest DeliveryAttemptsKept
+	// kept). ErrConflict when the delivery is no longer leased to
+	// r.Owner for r.Attempt (another claimer took it over): nothing is
+	// written.
+	FinishDelivery(ctx context.Context, r DeliveryResult) error
+	// ListDeliveryAttempts returns a webhook's recent attempts, newest
+	// first, at most limit (0 or more than DeliveryAttemptsKept: that
+	// many).
+	ListDeliveryAttempts(ctx context.Context, webhookID string, limit int) ([]DeliveryAttempt, error)
+	// PurgeEvents deletes finished deliveries and old events (see
+	// EventPurge) and returns how many rows it deleted.
+	PurgeEvents(ctx context.Context, p EventPurge) (int, error)
 
 	// ListAudit reads audit events, newest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

@@ -74,6 +74,7 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ok/ratelimit/many-and-limit", testRateManyAndLimit},
 	}
 	cases = append(cases, pageCases()...)
+	cases = append(cases, eventCases()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -160,6 +160,7 @@ type accessRow struct {
 	ConsumerOrgno string `gorm:"primaryKey"`
 	OwnerOrgno    string
 	State         string
+	Reason        string // 00007
 	Created       dbTime
 	LastUpdated   dbTime
 }
@@ -168,12 +169,12 @@ func (accessRow) TableName() string { return "access" }
 
 func accessToRow(a store.Access) accessRow {
 	return accessRow{Scope: a.Scope, ConsumerOrgno: a.ConsumerOrgno, OwnerOrgno: a.OwnerOrgno,
-		State: a.State, Created: ts(a.Created), LastUpdated: ts(a.LastUpdated)}
+		State: a.State, Reason: a.Reason, Created: ts(a.Created), LastUpdated: ts(a.LastUpdated)}
 }
 
 func (r accessRow) record() store.Access {
 	return store.Access{Scope: r.Scope, ConsumerOrgno: r.ConsumerOrgno, OwnerOrgno: r.OwnerOrgno,
-		State: r.State, Created: r.Created.Time, LastUpdated: r.LastUpdated.Time}
+		State: r.State, Reason: r.Reason, Created: r.Created.Time, LastUpdated: r.LastUpdated.Time}
 }
 
 type delegationRow struct {
