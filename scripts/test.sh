@@ -22,6 +22,9 @@ if [[ -n "$bad" ]]; then
 	exit 1
 fi
 
+echo "== import rules"
+scripts/imports.sh
+
 echo "== static build (CGO_ENABLED=0)"
 CGO_ENABLED=0 go build -o /dev/null ./cmd/...
 

@@ -286,24 +286,15 @@ func trustPolicy(cfg *config.Config, onCacheLookup func(hit bool)) (*entcert.Ver
 		return nil, nil
 	}
 	p := entcert.Policy{OnCacheLookup: onCacheLookup}
-	read := func(files []string) ([]*x509.Certificate, error) {
-		var out []*x509.Certificate
-		for _, f := range files {
-			certs, err := devmode.ReadCertificates(cfg.Path(f))
-			if err != nil {
-				return nil, fmt.Errorf("trust: %w", err)
-			}
-			out = append(out, certs...)
-		}
-		return out, nil
+	// Every missing or bad file is reported at once, CRL files included.
+	var errs []error
+	read := func(files []string) []*x509.Certificate {
+		certs, err := entcert.ReadCertificateFiles(absPaths(cfg, files))
+		errs = append(errs, err)
+		return certs
 	}
-	var err error
-	if p.Roots, err = read(cfg.Trust.Roots); err != nil {
-		return nil, err
-	}
-	if p.Intermediates, err = read(cfg.Trust.Intermediates); err != nil {
-		return nil, err
-	}
+	p.Roots = read(cfg.Trust.Roots)
+	p.Intermediates = read(cfg.Trust.Intermediates)
 	for _, s := range cfg.Trust.AllowedPolicies {
 		var oid asn1.ObjectIdentifier
 		for _, part := range strings.Split(s, ".") {
@@ -314,10 +305,11 @@ func trustPolicy(cfg *config.Config, onCacheLookup func(hit bool)) (*entcert.Ver
 	}
 	if cfg.Trust.Revocation.Enabled {
 		crl, err := entcert.NewCRLChecker(entcert.CRLOptions{Files: absPaths(cfg, cfg.Trust.Revocation.CRLFiles)})
-		if err != nil {
-			return nil, err
-		}
+		errs = append(errs, err)
 		p.Revocation = crl
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("trust:\n%w", err)
 	}
 	return entcert.NewVerifier(p)
 }

@@ -1,20 +1,16 @@
 package devmode
 
 import (
-	"crypto"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
-
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/portvakt/portvakt/internal/signer"
-	"github.com/portvakt/portvakt/internal/testpki"
+	"github.com/portvakt/portvakt/internal/devpki"
 )
 
 // The demo orgs (synthetic numbers, valid under mod-11) and clients that
@@ -40,21 +36,24 @@ const (
 // Identity is one demo org's certificate files.
 type Identity struct {
 	Name, Org, Dir string
-	Style          testpki.Style
+	Style          devpki.Style
 }
 
 // Identities are the demo orgs' certificates, by file folder name.
 var Identities = []Identity{
-	{Name: "Demo Platform AS", Org: PlatformOrg, Dir: "platform", Style: testpki.SEID2},
-	{Name: "Demo Provider AS", Org: ProviderOrg, Dir: "provider", Style: testpki.SEID2},
-	{Name: "Demo Consumer AS", Org: ConsumerOrg, Dir: "consumer", Style: testpki.SEID1},
-	{Name: "Demo Consumer AS", Org: ConsumerOrg, Dir: "consumer-seid2", Style: testpki.SEID2},
-	{Name: "Demo Vendor AS", Org: VendorOrg, Dir: "vendor", Style: testpki.SEID2},
+	{Name: "Demo Platform AS", Org: PlatformOrg, Dir: "platform", Style: devpki.SEID2},
+	{Name: "Demo Provider AS", Org: ProviderOrg, Dir: "provider", Style: devpki.SEID2},
+	{Name: "Demo Consumer AS", Org: ConsumerOrg, Dir: "consumer", Style: devpki.SEID1},
+	{Name: "Demo Consumer AS", Org: ConsumerOrg, Dir: "consumer-seid2", Style: devpki.SEID2},
+	{Name: "Demo Vendor AS", Org: VendorOrg, Dir: "vendor", Style: devpki.SEID2},
 }
 
 // Prepare makes the dev PKI and kid-client key under dataDir/pki unless they
 // exist. Paths in configs/dev.yaml are relative to dataDir.
-func Prepare(dataDir string) error {
+func Prepare(dataDir string) error { return PrepareAt(dataDir, time.Now()) }
+
+// PrepareAt is Prepare with the certificates made at now.
+func PrepareAt(dataDir string, now time.Time) error {
 	dir := filepath.Join(dataDir, "pki")
 	if _, err := os.Stat(filepath.Join(dir, "root.pem")); err == nil {
 		return nil
@@ -62,12 +61,12 @@ func Prepare(dataDir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	pki, err := testpki.New("Portvakt Dev")
+	pki, err := devpki.New("Portvakt Dev", now)
 	if err != nil {
 		return err
 	}
 	for _, id := range Identities {
-		leaf, err := pki.Leaf(testpki.LeafOptions{Org: id.Org, Name: id.Name, Style: id.Style})
+		cred, err := pki.Issue(devpki.Enterprise{Org: id.Org, Name: id.Name, Style: id.Style}, now)
 		if err != nil {
 			return err
 		}
@@ -75,17 +74,17 @@ func Prepare(dataDir string) error {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
-		keyPEM, err := testpki.KeyPEM(leaf.Key)
+		keyPEM, err := devpki.KeyPEM(cred.Key)
 		if err != nil {
 			return err
 		}
-		p12, err := leaf.PKCS12Legacy(P12Password)
+		p12, err := cred.PKCS12(P12Password)
 		if err != nil {
 			return err
 		}
 		files := map[string][]byte{
-			"cert.pem":  testpki.CertPEM(leaf.Cert),
-			"chain.pem": testpki.CertPEM(leaf.Chain...),
+			"cert.pem":  devpki.CertPEM(cred.Cert),
+			"chain.pem": devpki.CertPEM(cred.Chain...),
 			"key.pem":   keyPEM,
 			"cert.p12":  p12,
 		}
@@ -95,11 +94,11 @@ func Prepare(dataDir string) error {
 			}
 		}
 	}
-	kidKey, err := testpki.RSAKey(2048)
+	kidKey, err := devpki.NewKey()
 	if err != nil {
 		return err
 	}
-	kidPEM, err := testpki.KeyPEM(kidKey)
+	kidPEM, err := devpki.KeyPEM(kidKey)
 	if err != nil {
 		return err
 	}
@@ -111,50 +110,13 @@ func Prepare(dataDir string) error {
 	for name, b := range map[string][]byte{
 		"kid-client.key.pem":   kidPEM,
 		"kid-client.jwks.json": jwks,
-		"intermediate.pem":     testpki.CertPEM(pki.Intermediate.Cert),
+		"intermediate.pem":     devpki.CertPEM(pki.Issuing.Cert),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			return err
 		}
 	}
-	return os.WriteFile(filepath.Join(dir, "root.pem"), testpki.CertPEM(pki.Root.Cert), 0o600)
-}
-
-// ReadCertificates reads every certificate in a PEM file.
-func ReadCertificates(path string) ([]*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no certificate", path)
-	}
-	return out, nil
-}
-
-// ReadKey reads a PEM private key.
-func ReadKey(path string) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return signer.ParsePrivateKeyPEM(b)
+	return os.WriteFile(filepath.Join(dir, "root.pem"), devpki.CertPEM(pki.Root.Cert), 0o600)
 }
 
 // Commands are the ready-to-paste token commands printed at start-up.

@@ -73,11 +73,18 @@ func DSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(EnvDSN)
 	if dsn == "" {
-		msg := "PostgreSQL tests need " + EnvDSN + " (start a throwaway server with scripts/pg.sh start; eval \"$(scripts/pg.sh env)\")"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPING POSTGRESQL TESTS: " + msg)
+		Unavailable(t, "PostgreSQL tests need "+EnvDSN+" (start a throwaway server with scripts/pg.sh start; eval \"$(scripts/pg.sh env)\")")
 	}
 	return dsn
+}
+
+// Unavailable skips a test that cannot have the PostgreSQL it needs, loudly,
+// and under CI (CI set) fails it: there every PostgreSQL test must run. why
+// says what is missing and how to get it.
+func Unavailable(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatal(why)
+	}
+	t.Skip("SKIPPING POSTGRESQL TESTS: " + why)
 }

@@ -14,37 +14,25 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/portvakt/portvakt/internal/pgtest"
 	"github.com/portvakt/portvakt/internal/testserver"
 )
 
 func TestMain(m *testing.M) { os.Exit(testserver.Main(m)) }
 
-const pgEnv = "PORTVAKT_TEST_POSTGRES_DSN"
-
-// need skips the test with a loud message, or fails it under CI, where
-// every PostgreSQL test must run.
-func need(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip("SKIPPING SCALE-OUT TEST: " + msg)
-}
-
-// postgresDSN is the shared test server: $PORTVAKT_TEST_POSTGRES_DSN, or the
-// DSN scripts/pg.sh wrote.
+// postgresDSN is the shared test server: pgtest's, or, when its variable is
+// not set, the DSN scripts/pg.sh wrote (so that `go test ./internal/scaleout`
+// runs after a plain scripts/pg.sh start).
 func postgresDSN(t *testing.T) string {
 	t.Helper()
-	if dsn := os.Getenv(pgEnv); dsn != "" {
-		return dsn
-	}
-	if root, err := testserver.ModuleRoot(); err == nil {
-		if b, err := os.ReadFile(filepath.Join(root, ".pgtest", "dsn")); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-			return strings.TrimSpace(string(b))
+	if os.Getenv(pgtest.EnvDSN) == "" {
+		if root, err := testserver.ModuleRoot(); err == nil {
+			if b, err := os.ReadFile(filepath.Join(root, ".pgtest", "dsn")); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+				return strings.TrimSpace(string(b))
+			}
 		}
 	}
-	need(t, "these tests need PostgreSQL: "+pgEnv+" is not set (scripts/pg.sh start; eval \"$(scripts/pg.sh env)\")")
-	return ""
+	return pgtest.DSN(t)
 }
 
 // sqlInt runs a query that returns one integer.

@@ -9,18 +9,18 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/pem"
 	"fmt"
 	"math/big"
-	"sync/atomic"
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/portvakt/portvakt/internal/devpki"
 )
 
 // OIDOrganizationIdentifier is X.520 organizationIdentifier (2.5.4.97), where
 // SEID 2 certificates carry "NTRNO-<org>".
-var OIDOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
+var OIDOrganizationIdentifier = devpki.OIDOrganizationIdentifier
 
 // CA is a certificate authority with its key.
 type CA struct {
@@ -38,39 +38,16 @@ type PKI struct {
 	Now func() time.Time
 }
 
-var serial atomic.Int64
-
-func nextSerial() *big.Int {
-	return big.NewInt(time.Now().UnixNano()/1000 + serial.Add(1))
-}
-
-// New makes a root CA and an intermediate, valid from an hour ago for ten years.
+// New makes a root CA and an intermediate (devpki's hierarchy), valid from
+// an hour ago for ten and five years.
 func New(name string) (*PKI, error) {
 	p := &PKI{Now: time.Now}
-	rootKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	dp, err := devpki.New(name, p.Now())
 	if err != nil {
 		return nil, err
 	}
-	now := p.Now()
-	rootTmpl := &x509.Certificate{
-		SerialNumber:          nextSerial(),
-		Subject:               pkix.Name{CommonName: name + " Root CA", Organization: []string{name}, Country: []string{"NO"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
-	if err != nil {
-		return nil, err
-	}
-	rootCert, _ := x509.ParseCertificate(der)
-	p.Root = &CA{Cert: rootCert, Key: rootKey}
-	p.Intermediate, err = p.Root.SubCA(name+" Issuing CA", now)
-	if err != nil {
-		return nil, err
-	}
+	p.Root = &CA{Cert: dp.Root.Cert, Key: dp.Root.Key}
+	p.Intermediate = &CA{Cert: dp.Issuing.Cert, Key: dp.Issuing.Key, Issuer: p.Root}
 	return p, nil
 }
 
@@ -91,22 +68,11 @@ func (ca *CA) SubCAWithKey(cn string, now time.Time, key crypto.Signer, pub cryp
 	} else {
 		key = nil
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          nextSerial(),
-		Subject:               pkix.Name{CommonName: cn, Country: []string{"NO"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(5 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
+	tmpl, err := devpki.IssuingTemplate(cn, now)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err := devpki.Sign(tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -117,22 +83,12 @@ func (ca *CA) SubCAWithKey(cn string, now time.Time, key crypto.Signer, pub cryp
 // one from FakeRSAKey. Nobody holds its private key: it signs nothing, it
 // only stands in a chain. maxPathLen < 0 leaves the path length unbounded.
 func (ca *CA) SubCAFor(cn string, pub crypto.PublicKey, now time.Time, maxPathLen int) (*x509.Certificate, error) {
-	tmpl := &x509.Certificate{
-		SerialNumber:          nextSerial(),
-		Subject:               pkix.Name{CommonName: cn, Country: []string{"NO"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(5 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLen:            maxPathLen,
-		MaxPathLenZero:        maxPathLen == 0,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
+	tmpl, err := devpki.IssuingTemplate(cn, now)
 	if err != nil {
-		return nil, fmt.Errorf("testpki: create CA certificate: %w", err)
+		return nil, err
 	}
-	return x509.ParseCertificate(der)
+	tmpl.MaxPathLen, tmpl.MaxPathLenZero = maxPathLen, maxPathLen == 0
+	return devpki.Sign(tmpl, ca.Cert, pub, ca.Key)
 }
 
 // FakeRSAKey is an RSA public key of exactly bits bits with exponent e that
@@ -162,16 +118,18 @@ func FakeRSAKey(bits, e int, evenModulus bool) (*rsa.PublicKey, error) {
 	return &rsa.PublicKey{N: n, E: e}, nil
 }
 
-// Style selects where the org number sits in a leaf's subject.
-type Style int
+// Style selects where the org number sits in a leaf's subject: devpki's
+// SEID 1 and SEID 2 profiles, and OrgInO, which only tests make.
+type Style = devpki.Style
 
 const (
 	// SEID1: subject serialNumber holds the 9-digit org number.
-	SEID1 Style = iota + 1
+	SEID1 = devpki.SEID1
 	// SEID2: organizationIdentifier holds NTRNO-<org>.
-	SEID2
-	// OrgInO: only O = "<name> - <org>" carries the number.
-	OrgInO
+	SEID2 = devpki.SEID2
+	// OrgInO: only O = "<name> - <org>" carries the number. The dev PKI
+	// does not make it; the verifier must still read it.
+	OrgInO Style = 100
 )
 
 // LeafOptions shape an enterprise certificate. Zero values give a valid
@@ -217,38 +175,36 @@ func (ca *CA) Leaf(o LeafOptions, now time.Time) (*Leaf, error) {
 		o.Style = SEID2
 	}
 	if o.Key == nil && o.PublicKey == nil {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		k, err := devpki.NewKey()
 		if err != nil {
 			return nil, err
 		}
 		o.Key = k
 	}
-	if o.NotBefore.IsZero() {
-		o.NotBefore = now.Add(-time.Hour)
+	// The SEID profiles are devpki's; what only tests need is laid over them.
+	e := devpki.Enterprise{Org: o.Org, Name: o.Name, Style: o.Style}
+	if o.Style == OrgInO || o.Org == "" {
+		e.Org, e.Style = "000000000", SEID2 // a placeholder: the subject is replaced below
 	}
-	if o.NotAfter.IsZero() {
-		o.NotAfter = now.Add(365 * 24 * time.Hour)
+	tmpl, err := devpki.LeafTemplate(e, now)
+	if err != nil {
+		return nil, fmt.Errorf("testpki: %w", err)
 	}
-	subj := pkix.Name{CommonName: o.Name, Country: []string{"NO"}}
-	switch o.Style {
-	case SEID1:
-		subj.SerialNumber = o.Org
-		subj.Organization = []string{o.Name}
-	case SEID2:
-		subj.Organization = []string{o.Name}
-		subj.ExtraNames = []pkix.AttributeTypeAndValue{{Type: OIDOrganizationIdentifier, Value: "NTRNO-" + o.Org}}
-	case OrgInO:
-		subj.Organization = []string{o.Name + " - " + o.Org}
+	switch {
+	case o.Style == OrgInO:
+		tmpl.Subject = pkix.Name{CommonName: o.Name, Organization: []string{o.Name + " - " + o.Org}, Country: []string{"NO"}}
+	case o.Org == "":
+		tmpl.Subject = pkix.Name{CommonName: o.Name, Organization: []string{o.Name}, Country: []string{"NO"}}
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          nextSerial(),
-		Subject:               subj,
-		NotBefore:             o.NotBefore,
-		NotAfter:              o.NotAfter,
-		BasicConstraintsValid: true,
-		PolicyIdentifiers:     o.Policies,
-		CRLDistributionPoints: o.CRLURLs,
+	if !o.NotBefore.IsZero() {
+		tmpl.NotBefore = o.NotBefore
 	}
+	if !o.NotAfter.IsZero() {
+		tmpl.NotAfter = o.NotAfter
+	}
+	tmpl.KeyUsage = 0
+	tmpl.PolicyIdentifiers = o.Policies
+	tmpl.CRLDistributionPoints = o.CRLURLs
 	// Since Go 1.24 (x509usepolicies=1) CreateCertificate writes Policies and
 	// ignores PolicyIdentifiers; fill both so the option works either way.
 	for _, id := range o.Policies {
@@ -281,15 +237,14 @@ func (ca *CA) Leaf(o LeafOptions, now time.Time) (*Leaf, error) {
 	if o.SelfSigned {
 		parent, signer = tmpl, o.Key
 	}
-	pub := o.Key.Public()
-	if o.PublicKey != nil {
-		pub = o.PublicKey
+	pub := o.PublicKey
+	if pub == nil {
+		pub = o.Key.Public()
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	cert, err := devpki.Sign(tmpl, parent, pub, signer)
 	if err != nil {
-		return nil, fmt.Errorf("testpki: create leaf: %w", err)
+		return nil, fmt.Errorf("testpki: leaf: %w", err)
 	}
-	cert, _ := x509.ParseCertificate(der)
 	l := &Leaf{Cert: cert, Key: o.Key, Chain: []*x509.Certificate{cert}}
 	if !o.SelfSigned {
 		for c := ca; c != nil && c.Issuer != nil; c = c.Issuer {
@@ -339,8 +294,12 @@ func (ca *CA) CRLUntil(now, nextUpdate time.Time, revoked ...*big.Int) ([]byte, 
 	for _, s := range revoked {
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: now.Add(-time.Minute)})
 	}
+	number, err := devpki.SerialNumber()
+	if err != nil {
+		return nil, err
+	}
 	return x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		Number:                    nextSerial(),
+		Number:                    number,
 		ThisUpdate:                now.Add(-time.Minute),
 		NextUpdate:                nextUpdate,
 		RevokedCertificateEntries: entries,
@@ -358,22 +317,10 @@ func (l *Leaf) X5C() []string {
 }
 
 // CertPEM encodes certificates as PEM.
-func CertPEM(certs ...*x509.Certificate) []byte {
-	var out []byte
-	for _, c := range certs {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
-	return out
-}
+func CertPEM(certs ...*x509.Certificate) []byte { return devpki.CertPEM(certs...) }
 
 // KeyPEM encodes a private key as PKCS#8 PEM.
-func KeyPEM(k crypto.Signer) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-}
+func KeyPEM(k crypto.Signer) ([]byte, error) { return devpki.KeyPEM(k) }
 
 // PKCS12 encodes the leaf, its key and its CA certificates as a .p12 with the
 // given password, using the modern (AES-256, PBKDF2, SHA-256 MAC) profile.
@@ -384,7 +331,7 @@ func (l *Leaf) PKCS12(password string) ([]byte, error) {
 // PKCS12Legacy encodes as the older RC2/3DES profile that many issued
 // enterprise certificates still use.
 func (l *Leaf) PKCS12Legacy(password string) ([]byte, error) {
-	return pkcs12.LegacyDES.Encode(l.Key, l.Cert, l.Chain[1:], password)
+	return (&devpki.Credential{Cert: l.Cert, Key: l.Key, Chain: l.Chain}).PKCS12(password)
 }
 
 // RSAKey makes an RSA key of the given size.
