@@ -45,7 +45,6 @@ rules() {
 # Known breaks, one per line as "FROM -> TO  # TODO(#issue): when it goes".
 # Each is a debt with a date: do not add one without an issue.
 exceptions='
-internal/selfservice -> internal/config  # TODO(#16): removed when the core lands
 '
 
 # ---------------------------------------------------------------------------
