@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/portvakt/portvakt/internal/accesslog"
 	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/norid"
@@ -24,6 +22,7 @@ import (
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/signer"
 	"github.com/portvakt/portvakt/internal/store"
+	"github.com/portvakt/portvakt/pkg/resource"
 )
 
 // Base is the path the API lives under, relative to the issuer's path.
@@ -53,7 +52,7 @@ type handler struct {
 	store  store.Store
 	rules  *rules.Cache
 	keys   *signer.Set
-	parser *jwt.Parser
+	tokens *resource.Verifier
 }
 
 // New returns the API handler. It expects requests for /api/v1/... with the
@@ -79,14 +78,16 @@ func New(cfg Config, st store.Store, rc *rules.Cache, keys *signer.Set) (http.Ha
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{cfg: cfg, store: st, rules: rc, keys: keys}
-	// No leeway: SPEC 4 gives bearer tokens none. The key callback pins the
-	// algorithm to the key's own; this list only keeps out the rest.
-	h.parser = jwt.NewParser(
-		jwt.WithValidMethods([]string{"RS256", "ES256"}),
-		jwt.WithIssuer(cfg.Issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(cfg.Now),
-	)
+	// NoLeeway: the API gives bearer tokens no expiry leeway, and the
+	// verifier shares the signer's clock. The key set pins each key to its
+	// algorithm.
+	v, err := resource.NewVerifier(context.Background(), resource.VerifierConfig{
+		Issuer: cfg.Issuer, KeySet: keys.KeySet(), NoLeeway: true, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("selfservice: %w", err)
+	}
+	h.tokens = v
 	return h.mux(), nil
 }
 
@@ -383,8 +384,6 @@ func orgSet(orgs ...string) []string {
 	}
 	return out
 }
-
-func unix(s int64) time.Time { return time.Unix(s, 0) }
 
 func (h *handler) delegationSources(w http.ResponseWriter, _ *http.Request, _ *caller) error {
 	writeJSON(w, http.StatusOK, []map[string]string{{"name": "portvakt", "issuer": h.cfg.Issuer}})

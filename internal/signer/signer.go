@@ -180,16 +180,6 @@ func (s *Set) Active() *Key { return s.active }
 // JWKS is the published key set as JSON.
 func (s *Set) JWKS() []byte { return s.jwks }
 
-// Lookup finds a published key by kid.
-func (s *Set) Lookup(kid string) (*Key, bool) {
-	for _, k := range s.published {
-		if k.ID == kid {
-			return k, true
-		}
-	}
-	return nil, false
-}
-
 // KeySet is the published keys as a key set for a resource.Verifier: the
 // server verifies its own tokens in process, against exactly what it
 // publishes, each key pinned to its algorithm.
