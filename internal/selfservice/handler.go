@@ -385,6 +385,8 @@ func orgSet(orgs ...string) []string {
 	return out
 }
 
+func unix(s int64) time.Time { return time.Unix(s, 0) }
+
 func (h *handler) delegationSources(w http.ResponseWriter, _ *http.Request, _ *caller) error {
 	writeJSON(w, http.StatusOK, []map[string]string{{"name": "portvakt", "issuer": h.cfg.Issuer}})
 	return nil
