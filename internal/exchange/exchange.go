@@ -22,6 +22,7 @@ import (
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/signer"
 	"github.com/portvakt/portvakt/internal/store"
+	"github.com/portvakt/portvakt/pkg/jwa"
 )
 
 // MaxAssertionLifetime bounds exp - iat of an assertion (SPEC 2.1).
@@ -29,7 +30,7 @@ const MaxAssertionLifetime = 120 * time.Second
 
 // AllowedAlgorithms are the assertion signature algorithms (never none, never
 // HMAC).
-var AllowedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}
+var AllowedAlgorithms = jwa.Algorithms()
 
 // Config is the exchange's own configuration.
 type Config struct {

@@ -3,7 +3,6 @@ package records
 import (
 	"bytes"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/portvakt/portvakt/internal/store"
+	"github.com/portvakt/portvakt/pkg/jwa"
 )
 
 // Key bounds (SPEC 4).
@@ -182,15 +182,15 @@ func validateKey(path string, raw json.RawMessage) (_ *store.ClientKey, kid stri
 	}
 	switch pub := k.Key.(type) {
 	case *rsa.PublicKey:
-		if hasAlg && !slices.Contains([]string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, alg) {
+		if hasAlg && !jwa.Fits(alg, pub) {
 			bad("alg", "%q does not fit an RSA key", alg)
 		}
 	case *ecdsa.PublicKey:
-		want := map[elliptic.Curve]string{elliptic.P256(): "ES256", elliptic.P384(): "ES384"}[pub.Curve]
-		if want == "" {
+		want := jwa.ForKey(pub) // one algorithm for an allowed curve, none for the rest
+		if len(want) == 0 {
 			bad("crv", "%s is not allowed; use P-256 or P-384", pub.Curve.Params().Name)
-		} else if hasAlg && alg != want {
-			bad("alg", "%q does not fit an EC %s key; use %s", alg, pub.Curve.Params().Name, want)
+		} else if hasAlg && alg != want[0] {
+			bad("alg", "%q does not fit an EC %s key; use %s", alg, pub.Curve.Params().Name, want[0])
 		}
 	default:
 		bad("kty", "%q is not allowed; use RSA (%d to %d bits) or EC P-256/P-384", kty, MinRSABits, MaxRSABits)

@@ -1,6 +1,7 @@
 package selfservice
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -13,12 +14,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/portvakt/portvakt/internal/accesslog"
 	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/signer"
+	"github.com/portvakt/portvakt/pkg/resource"
 )
 
 // Base is the path the API lives under, relative to the issuer's path.
@@ -45,7 +45,7 @@ type handler struct {
 	cfg    Config
 	core   *manage.Service
 	keys   *signer.Set
-	parser *jwt.Parser
+	tokens *resource.Verifier
 }
 
 // New returns the API handler over the self-service core. keys are the
@@ -70,14 +70,16 @@ func New(cfg Config, core *manage.Service, keys *signer.Set) (http.Handler, erro
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{cfg: cfg, core: core, keys: keys}
-	// No leeway: SPEC 4 gives bearer tokens none. The key callback pins the
-	// algorithm to the key's own; this list only keeps out the rest.
-	h.parser = jwt.NewParser(
-		jwt.WithValidMethods([]string{"RS256", "ES256"}),
-		jwt.WithIssuer(cfg.Issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(cfg.Now),
-	)
+	// NoLeeway: the API gives bearer tokens no expiry leeway, and the
+	// verifier shares the signer's clock. The key set pins each key to its
+	// algorithm.
+	v, err := resource.NewVerifier(context.Background(), resource.VerifierConfig{
+		Issuer: cfg.Issuer, KeySet: keys.KeySet(), NoLeeway: true, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("selfservice: %w", err)
+	}
+	h.tokens = v
 	return h.mux(), nil
 }
 
@@ -301,8 +303,6 @@ func scopeParam(r *http.Request) (string, error) {
 	}
 	return q[0], nil
 }
-
-func unix(s int64) time.Time { return time.Unix(s, 0) }
 
 func (h *handler) delegationSources(w http.ResponseWriter, _ *http.Request, _ *manage.Actor) error {
 	writeJSON(w, http.StatusOK, h.core.DelegationSources())

@@ -14,11 +14,25 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/portvakt/portvakt/pkg/resource"
 )
+
+// algorithms are what the server signs with: RS256 and ES256, the two every
+// verifier of RFC 9068 access tokens knows. The list of what portvakt
+// accepts from others (package jwa) is longer.
+var algorithms = []string{"RS256", "ES256"}
+
+// Algorithms returns the algorithms the server can sign with, a fresh copy.
+func Algorithms() []string { return slices.Clone(algorithms) }
+
+// TokenType is the JOSE typ of the access tokens Sign makes (RFC 9068).
+const TokenType = "at+jwt"
 
 // Key is one signing key.
 type Key struct {
@@ -26,12 +40,14 @@ type Key struct {
 	Alg     string // RS256 or ES256
 	Private crypto.Signer
 	method  jwt.SigningMethod
-	header  string // the encoded JOSE header for this key, precomputed
 }
 
 // NewKey wraps a private key for alg, deriving its kid from the RFC 7638
 // thumbprint of its public key.
 func NewKey(priv crypto.Signer, alg string) (*Key, error) {
+	if !slices.Contains(algorithms, alg) {
+		return nil, fmt.Errorf("signer: the server signs with %s, not %q", strings.Join(algorithms, " or "), alg)
+	}
 	switch k := priv.(type) {
 	case *rsa.PrivateKey:
 		if alg != "RS256" {
@@ -52,10 +68,7 @@ func NewKey(priv crypto.Signer, alg string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signer: thumbprint: %w", err)
 	}
-	k := &Key{ID: base64.RawURLEncoding.EncodeToString(tp), Alg: alg, Private: priv, method: jwt.GetSigningMethod(alg)}
-	h, _ := json.Marshal(map[string]string{"alg": alg, "kid": k.ID, "typ": "at+jwt"})
-	k.header = base64.RawURLEncoding.EncodeToString(h)
-	return k, nil
+	return &Key{ID: base64.RawURLEncoding.EncodeToString(tp), Alg: alg, Private: priv, method: jwt.GetSigningMethod(alg)}, nil
 }
 
 // Generate makes a fresh key for alg (RSA-2048 for RS256, P-256 for ES256).
@@ -133,20 +146,31 @@ type Set struct {
 	active    *Key
 	published []*Key
 	jwks      []byte
+	keySet    *resource.StaticKeySet
 }
 
-// NewSet makes a set signing with active and publishing it and others.
+// NewSet makes a set signing with active and publishing it and others. A
+// key given twice is published once.
 func NewSet(active *Key, others ...*Key) (*Set, error) {
-	s := &Set{active: active, published: append([]*Key{active}, others...)}
+	s := &Set{active: active}
 	var set jose.JSONWebKeySet
-	for _, k := range s.published {
+	var pub []resource.PublicKey
+	for _, k := range append([]*Key{active}, others...) {
+		if slices.ContainsFunc(s.published, func(p *Key) bool { return p.ID == k.ID }) {
+			continue
+		}
+		s.published = append(s.published, k)
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Private.Public(), KeyID: k.ID, Algorithm: k.Alg, Use: "sig"})
+		pub = append(pub, resource.PublicKey{KID: k.ID, Alg: k.Alg, Key: k.Private.Public()})
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
 		return nil, err
 	}
 	s.jwks = b
+	if s.keySet, err = resource.NewStaticKeySet(pub...); err != nil {
+		return nil, fmt.Errorf("signer: %w", err)
+	}
 	return s, nil
 }
 
@@ -156,36 +180,42 @@ func (s *Set) Active() *Key { return s.active }
 // JWKS is the published key set as JSON.
 func (s *Set) JWKS() []byte { return s.jwks }
 
-// Lookup finds a published key by kid.
-func (s *Set) Lookup(kid string) (*Key, bool) {
-	for _, k := range s.published {
-		if k.ID == kid {
-			return k, true
-		}
-	}
-	return nil, false
-}
+// KeySet is the published keys as a key set for a resource.Verifier: the
+// server verifies its own tokens in process, against exactly what it
+// publishes, each key pinned to its algorithm.
+func (s *Set) KeySet() *resource.StaticKeySet { return s.keySet }
 
-// Sign makes a compact JWS of claims with the active key. The header is
-// precomputed per key: only the claims are encoded per token.
-func (s *Set) Sign(claims any) (string, error) {
-	k := s.active
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", fmt.Errorf("signer: encode claims: %w", err)
+// Sign makes an access token: a compact JWS of claims, signed with the
+// active key, with header typ at+jwt.
+func (s *Set) Sign(claims any) (string, error) { return s.SignType(TokenType, claims) }
+
+// SignType makes a compact JWS of claims signed with the active key, with
+// header typ as given (secevent+jwt for a Security Event Token, say) and the
+// key's kid and alg.
+func (s *Set) SignType(typ string, claims any) (string, error) {
+	if typ == "" {
+		return "", errors.New("signer: a JWS needs a typ")
 	}
-	var b strings.Builder
-	b.Grow(len(k.header) + 1 + base64.RawURLEncoding.EncodedLen(len(payload)) + 1 + 512)
-	b.WriteString(k.header)
-	b.WriteByte('.')
-	enc := make([]byte, base64.RawURLEncoding.EncodedLen(len(payload)))
-	base64.RawURLEncoding.Encode(enc, payload)
-	b.Write(enc)
-	sig, err := k.method.Sign(b.String(), k.Private)
+	k := s.active
+	t := &jwt.Token{
+		Method: k.method,
+		Header: map[string]any{"alg": k.Alg, "kid": k.ID, "typ": typ},
+		Claims: jsonClaims{v: claims},
+	}
+	signed, err := t.SignedString(k.Private)
 	if err != nil {
 		return "", fmt.Errorf("signer: sign: %w", err)
 	}
-	b.WriteByte('.')
-	b.WriteString(base64.RawURLEncoding.EncodeToString(sig))
-	return b.String(), nil
+	return signed, nil
 }
+
+// jsonClaims lets any JSON-encodable value be a token's claims. golang-jwt
+// wants a jwt.Claims only to validate the tokens it parses; signing just
+// encodes the claims, so the zero RegisteredClaims fills the interface and
+// MarshalJSON encodes v.
+type jsonClaims struct {
+	jwt.RegisteredClaims
+	v any
+}
+
+func (c jsonClaims) MarshalJSON() ([]byte, error) { return json.Marshal(c.v) }

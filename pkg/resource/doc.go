@@ -10,11 +10,21 @@
 // the consumer org (the org the data is for), the supplier org when a vendor
 // acts for it by delegation, the scopes, the client and the audience.
 //
-// The key set (JWKS) is found by RFC 8414 metadata discovery, cached,
+// A Verifier finds keys in a KeySet (go-oidc's KeySet is the model, cut to
+// key lookup: the Verifier does every check itself). By default it is a
+// RemoteKeySet: the JWKS found by RFC 8414 metadata discovery, cached,
 // refreshed every RefreshInterval and on a token whose kid is unknown (at
 // most once per MinRefreshInterval, so junk tokens cannot make the verifier
-// hammer the server). Only asymmetric algorithms are accepted; "none" and
-// HMAC never are.
+// hammer the server). A StaticKeySet holds keys already in memory; portvakt
+// verifies its own tokens that way, against its signing keys.
+//
+// What a Verifier accepts: a JWS whose alg is on the allow-list of package
+// jwa ("none" and HMAC never are), the alg of the key its kid names (and one
+// that fits that key), typ at+jwt, the exact issuer, an exp, and the
+// audience when one is configured. Leeway on exp, nbf and iat is 5 s unless
+// configured: VerifierConfig.Leeway for another amount, NoLeeway for none
+// (a zero-valued config never means "no leeway", so it keeps the safe
+// default).
 //
 // This package must not import portvakt's internal packages: outside programs
 // import it.

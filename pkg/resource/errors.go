@@ -9,6 +9,11 @@ import (
 // ErrInvalidToken matches every *TokenError with errors.Is.
 var ErrInvalidToken = errors.New("invalid token")
 
+// ErrTokenExpired matches, with errors.Is, the *TokenError of a token
+// refused because its exp has passed: the one failure a caller can fix by
+// getting a new token.
+var ErrTokenExpired = errors.New("token expired")
+
 // TokenError is a token that failed verification. Description says what was
 // wrong in words fit for the caller (the middleware sends it as
 // error_description); Cause, if any, is for the log.
@@ -26,8 +31,11 @@ func (e *TokenError) Error() string {
 
 func (e *TokenError) Unwrap() error { return e.Cause }
 
-// Is makes errors.Is(err, ErrInvalidToken) hold.
-func (e *TokenError) Is(target error) bool { return target == ErrInvalidToken }
+// Is makes errors.Is(err, ErrInvalidToken) hold, and errors.Is(err,
+// ErrTokenExpired) for an expired token.
+func (e *TokenError) Is(target error) bool {
+	return target == ErrInvalidToken || target == ErrTokenExpired && errors.Is(e.Cause, jwt.ErrTokenExpired)
+}
 
 func invalid(desc string, cause error) *TokenError {
 	return &TokenError{Description: desc, Cause: cause}

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -83,4 +84,40 @@ func fakeIssuer() (issuer string, mintToken func(scope string) string, stop func
 		return s
 	}
 	return issuer, mintToken, srv.Close
+}
+
+// Keys already in memory need no discovery and no fetching: a StaticKeySet.
+// NoLeeway asks for exact time checks; leaving Leeway and NoLeeway unset
+// keeps the 5 s default.
+func ExampleNewStaticKeySet() {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keys, err := resource.NewStaticKeySet(resource.PublicKey{KID: "k1", Alg: "ES256", Key: key.Public()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	v, err := resource.NewVerifier(context.Background(), resource.VerifierConfig{
+		Issuer: "https://auth.example.no/", KeySet: keys, NoLeeway: true,
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, exp := range []time.Time{now.Add(time.Second), now} {
+		t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+			"iss": "https://auth.example.no/", "client_id": "c1", "iat": now.Unix(), "exp": exp.Unix(),
+			"consumer": map[string]string{"authority": "iso6523-actorid-upis", "ID": "0192:910000000"},
+		})
+		t.Header["typ"], t.Header["kid"] = "at+jwt", "k1"
+		token, _ := t.SignedString(key)
+		c, err := v.Verify(context.Background(), token)
+		if err != nil {
+			fmt.Println("refused:", errors.Is(err, resource.ErrTokenExpired))
+			continue
+		}
+		fmt.Println("accepted for", c.ConsumerOrg)
+	}
+	// Output:
+	// accepted for 910000000
+	// refused: true
 }
