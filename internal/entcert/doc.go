@@ -30,6 +30,9 @@
 // on the same host, are bounded in size and remember a failure briefly;
 // without a current CRL the certificate is refused (fail closed).
 //
+// Policy.Observer is told whether each lookup of either cache hit
+// (metrics); nil observes nothing.
+//
 // Every rejection is a *protocol.Error with code invalid_grant whose
 // description tells the client developer what to fix; the private cause
 // (x509 errors, fetch errors) goes only to the log. Comparing the org with
