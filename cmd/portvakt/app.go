@@ -24,7 +24,6 @@ import (
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/exchange"
 	"github.com/portvakt/portvakt/internal/manage"
-	"github.com/portvakt/portvakt/internal/protocol"
 	"github.com/portvakt/portvakt/internal/purge"
 	"github.com/portvakt/portvakt/internal/ratelimit"
 	"github.com/portvakt/portvakt/internal/rules"
@@ -35,8 +34,6 @@ import (
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
 	"github.com/portvakt/portvakt/internal/telemetry"
 	"github.com/portvakt/portvakt/internal/tokenendpoint"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
 )
 
 // loadConfig reads the config for serve: the file, or in dev mode the
@@ -95,9 +92,9 @@ type app struct {
 	ops    http.Handler
 }
 
-// openStore opens the configured database. onBatch, when set, is told of
-// every group commit of issued-token rows (metrics).
-func openStore(ctx context.Context, cfg *config.Config, onBatch func(rows int, took time.Duration, err error)) (*sqlstore.Store, error) {
+// openStore opens the configured database. obs, when set, is told of every
+// group commit of issued-token rows (metrics).
+func openStore(ctx context.Context, cfg *config.Config, obs sqlstore.Observer) (*sqlstore.Store, error) {
 	if cfg.Database.Driver == sqlstore.DriverSQLite {
 		if err := os.MkdirAll(filepath.Dir(cfg.Database.DSN), 0o700); err != nil {
 			return nil, err
@@ -106,7 +103,7 @@ func openStore(ctx context.Context, cfg *config.Config, onBatch func(rows int, t
 	return sqlstore.Open(ctx, sqlstore.Config{
 		Driver: cfg.Database.Driver, DSN: cfg.Database.DSN,
 		MaxOpenConns: cfg.Database.MaxOpenConns, MaxIdleConns: cfg.Database.MaxIdleConns,
-		StatementTimeout: cfg.Database.StatementTimeout, OnBatch: onBatch,
+		StatementTimeout: cfg.Database.StatementTimeout, Observer: obs,
 	})
 }
 
@@ -126,8 +123,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
-	metrics := tel.Metrics
-	db, err := openStore(ctx, cfg, metrics.StoreBatch)
+	db, err := openStore(ctx, cfg, tel.Database())
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -146,9 +142,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
-	st := telemetry.InstrumentStore(store.WithStatic(db, static), metrics, tel.Tracer)
+	st := tel.InstrumentStore(store.WithStatic(db, static))
 	cache := rules.NewCache(st, rules.CacheConfig{
-		PollInterval: cfg.Rules.PollInterval, OnReload: metrics.RulesReload, OnLookup: metrics.RulesCache,
+		PollInterval: cfg.Rules.PollInterval, Observer: tel.Rules(),
 	})
 	snap, err := cache.Snapshot(ctx)
 	if err != nil {
@@ -158,7 +154,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 		return nil, err
 	}
 
-	certs, err := trustPolicy(cfg, metrics.CertCache)
+	certs, err := trustPolicy(cfg, tel.Certificates())
 	if err != nil {
 		return nil, err
 	}
@@ -197,10 +193,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 		return nil, err
 	}
 
-	limits := rateLimits(cfg, st, log, metrics)
+	limits := rateLimits(cfg, st, log, tel.RateLimit())
 	ex := exchange.New(exchange.Config{
 		Issuer: cfg.Issuer, ClockSkew: cfg.Token.ClockSkew, DefaultLifetime: cfg.Token.DefaultLifetime, Now: now,
-		Tracer: tel.Tracer, OnSign: metrics.Signing, Limits: limits,
+		Observer: tel.Exchange(), Limits: limits,
 	}, cache, certs, st, keys)
 	core, err := manage.New(manage.Config{Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, Now: now}, st, cache)
 	if err != nil {
@@ -211,13 +207,14 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 		return nil, err
 	}
 	public, err := server.Public{
-		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, tokenMetrics{metrics}), JWKS: keys.JWKS, API: api, Log: log,
-		RequestTimeout: cfg.Server.RequestTimeout, Observe: metrics.HTTPRequest, Wrap: traced(tel, "public"),
+		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, tokenendpoint.Config{Observer: tel.TokenEndpoint(), Now: now}),
+		JWKS: keys.JWKS, API: api, Log: log,
+		RequestTimeout: cfg.Server.RequestTimeout, Observer: tel.Listener("public"), Now: now,
 	}.Handler()
 	if err != nil {
 		return nil, err
 	}
-	ops := server.Ops{Metrics: tel.Handler(), Pprof: cfg.Ops.Pprof, Checks: map[string]func(context.Context) error{
+	ops := server.Ops{Metrics: tel.Handler(), Pprof: cfg.Ops.Pprof, Observer: tel.Listener("ops"), Checks: map[string]func(context.Context) error{
 		"store":      st.Ping,
 		"migrations": db.SchemaCheck,
 		"signing_key": func(context.Context) error {
@@ -227,35 +224,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 			return nil
 		},
 	}}.Handler()
-	if w := traced(tel, "ops"); w != nil {
-		ops = w("ops", ops)
-	}
 	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, limits: limits, public: public, ops: ops}, nil
-}
-
-// traced wraps handlers in otelhttp when tracing is on; off, it adds nothing.
-func traced(tel *telemetry.Telemetry, listener string) func(string, http.Handler) http.Handler {
-	if !tel.Tracing {
-		return nil
-	}
-	return func(route string, h http.Handler) http.Handler {
-		return otelhttp.NewHandler(h, route,
-			otelhttp.WithTracerProvider(tel.TracerProvider()),
-			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
-			otelhttp.WithSpanNameFormatter(func(string, *http.Request) string { return route }),
-			otelhttp.WithServerName(listener))
-	}
-}
-
-// tokenMetrics reports token requests to the metrics.
-type tokenMetrics struct{ m *telemetry.Metrics }
-
-func (t tokenMetrics) TokenRequest(ctx context.Context, res *exchange.Result, perr *protocol.Error, took time.Duration) {
-	code, status := "", http.StatusOK
-	if perr != nil {
-		code, status = perr.Code, perr.Status
-	}
-	t.m.TokenRequest(ctx, res.ClientAMR, res.Delegated(), code, status, took)
 }
 
 // checkDeclaredClients refuses a config whose clients list scopes their org
@@ -280,12 +249,12 @@ func checkDeclaredClients(static store.StaticRecords, snap *rules.Snapshot) erro
 }
 
 // trustPolicy builds the enterprise certificate verifier; nil when no trust
-// anchors are configured.
-func trustPolicy(cfg *config.Config, onCacheLookup func(hit bool)) (*entcert.Verifier, error) {
+// anchors are configured. obs, when set, is told of its cache lookups.
+func trustPolicy(cfg *config.Config, obs entcert.Observer) (*entcert.Verifier, error) {
 	if len(cfg.Trust.Roots) == 0 {
 		return nil, nil
 	}
-	p := entcert.Policy{OnCacheLookup: onCacheLookup}
+	p := entcert.Policy{Observer: obs}
 	// Every missing or bad file is reported at once, CRL files included.
 	var errs []error
 	read := func(files []string) []*x509.Certificate {
@@ -345,10 +314,7 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 	// SQLite Listen returns at once.
 	wg.Go(func() {
 		a.db.Listen(bg, sqlstore.ListenConfig{
-			OnChange: a.rules.Refresh,
-			OnError: func(err error) {
-				a.log.Warn("rules change listener: connection lost, reconnecting", "err", err)
-			},
+			OnChange: a.rules.Refresh, Log: a.log,
 		})
 	})
 	// The purge gets the SQL store itself: its partition housekeeping and
@@ -356,7 +322,7 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 	wg.Go(func() {
 		purge.Run(bg, a.db, purge.Config{
 			Retention: a.cfg.Audit.Retention, Interval: a.cfg.Audit.PurgeInterval, Batch: a.cfg.Audit.PurgeBatch, Log: a.log,
-			OnPurge: a.tel.Metrics.Purge,
+			Observer: a.tel.Purge(),
 		})
 	})
 	if a.limits != nil {

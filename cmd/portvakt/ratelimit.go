@@ -7,13 +7,12 @@ import (
 	"github.com/portvakt/portvakt/internal/ratelimit"
 	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
-	"github.com/portvakt/portvakt/internal/telemetry"
 )
 
 // rateLimits builds the token endpoint's rate limits; nil when they are off.
 // Replicas on PostgreSQL share them through st; on SQLite (one process)
 // nothing is shared.
-func rateLimits(cfg *config.Config, st store.Store, log *slog.Logger, m *telemetry.Metrics) *ratelimit.Limiter {
+func rateLimits(cfg *config.Config, st store.Store, log *slog.Logger, obs ratelimit.Observer) *ratelimit.Limiter {
 	r := cfg.RateLimit
 	if !r.On() {
 		return nil
@@ -26,7 +25,7 @@ func rateLimits(cfg *config.Config, st store.Store, log *slog.Logger, m *telemet
 	c := ratelimit.Config{
 		Client: rate(r.Client), Clients: overrides, Org: rate(r.Org), Address: rate(r.Address),
 		MaxAddresses: r.MaxAddresses, SyncInterval: r.SyncInterval, Log: log,
-		OnLimited: func(k ratelimit.Kind) { m.RateLimited(string(k)) },
+		Observer: obs,
 	}
 	if cfg.Database.Driver == sqlstore.DriverPostgres {
 		c.Store = st

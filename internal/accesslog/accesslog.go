@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Entry collects what one request did. Handlers fill it through Set*; the
@@ -99,21 +97,53 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// Observer is told one request's outcome.
-type Observer func(ctx context.Context, route, method string, status int, took time.Duration)
+// Config configures Middleware. Every field works at its zero value.
+type Config struct {
+	// Log receives the access lines; default slog.Default().
+	Log *slog.Logger
+	// Observer is told every request's outcome; nil observes nothing.
+	Observer Observer
+	// Now is the clock that times requests; default time.Now.
+	Now func() time.Time
+}
+
+// Observer is told what the access log sees (metrics and traces). Its
+// methods run on the request's path and must be cheap.
+type Observer interface {
+	// TraceID returns the id of the trace ctx is part of, or "" when the
+	// request is not traced: a traced request's id is its trace id, so that
+	// logs and traces join.
+	TraceID(ctx context.Context) string
+	// Request is told one request's outcome.
+	Request(ctx context.Context, route, method string, status int, took time.Duration)
+}
+
+// nopObserver observes nothing.
+type nopObserver struct{}
+
+func (nopObserver) TraceID(context.Context) string                              { return "" }
+func (nopObserver) Request(context.Context, string, string, int, time.Duration) {}
 
 // Middleware gives every request an entry and writes exactly one access line
-// when it ends. The request id is the trace id when the request carries a
-// sampled or remote span, so logs and traces join. route is the pattern
-// (never the raw path with ids in it).
-//
-// observe, when set, is told every request's outcome (metrics).
-func Middleware(log *slog.Logger, route string, next http.Handler, observe ...Observer) http.Handler {
+// when it ends. The request id is the trace id when the Observer names one
+// (the request carries a sampled or remote span), so logs and traces join.
+// route is the pattern (never the raw path with ids in it).
+func Middleware(c Config, route string, next http.Handler) http.Handler {
+	log, obs, now := c.Log, c.Observer, c.Now
+	if log == nil {
+		log = slog.Default()
+	}
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	if now == nil {
+		now = time.Now
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := now()
 		e := &Entry{Route: route}
-		if sc := trace.SpanContextFromContext(r.Context()); sc.HasTraceID() {
-			e.RequestID = sc.TraceID().String()
+		if id := obs.TraceID(r.Context()); id != "" {
+			e.RequestID = id
 		} else {
 			e.RequestID = newID()
 		}
@@ -123,13 +153,15 @@ func Middleware(log *slog.Logger, route string, next http.Handler, observe ...Ob
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
+		end := now()
+		took := end.Sub(start)
 		e.mu.Lock()
 		attrs := make([]slog.Attr, 0, 12+len(e.attrs))
 		attrs = append(attrs,
 			slog.String("method", r.Method),
 			slog.String("route", route),
 			slog.Int("status", sw.status),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 			slog.String("request_id", e.RequestID),
 			slog.String("remote", r.RemoteAddr),
 		)
@@ -150,9 +182,7 @@ func Middleware(log *slog.Logger, route string, next http.Handler, observe ...Ob
 		}
 		attrs = append(attrs, e.attrs...)
 		e.mu.Unlock()
-		for _, o := range observe {
-			o(r.Context(), route, r.Method, sw.status, time.Since(start))
-		}
+		obs.Request(r.Context(), route, r.Method, sw.status, took)
 		level := slog.LevelInfo
 		if sw.status >= 500 {
 			level = slog.LevelError
@@ -161,7 +191,7 @@ func Middleware(log *slog.Logger, route string, next http.Handler, observe ...Ob
 		// stack (runtime.Callers) for a source location, which for an access
 		// line is always this function.
 		if h := log.Handler(); h.Enabled(r.Context(), level) {
-			rec := slog.NewRecord(time.Now(), level, "request", 0)
+			rec := slog.NewRecord(end, level, "request", 0)
 			rec.AddAttrs(attrs...)
 			_ = h.Handle(r.Context(), rec)
 		}

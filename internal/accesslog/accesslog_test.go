@@ -2,12 +2,15 @@ package accesslog_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portvakt/portvakt/internal/accesslog"
 )
@@ -44,7 +47,8 @@ func TestOneLinePerRequestAtTheLevelOfItsStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: tc.minLevel}))
-			h := accesslog.Middleware(log, "/token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// No Observer: nil observes nothing, and the request id is random.
+			h := accesslog.Middleware(accesslog.Config{Log: log}, "/token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				e := accesslog.From(r.Context())
 				e.SetClient("client-1", "310000035", "")
 				if tc.status >= 400 {
@@ -79,6 +83,63 @@ func TestOneLinePerRequestAtTheLevelOfItsStatus(t *testing.T) {
 			}
 			if _, ok := m["time"].(string); !ok {
 				t.Errorf("the access line has no time: %v", m)
+			}
+		})
+	}
+}
+
+// traceObserver names every request's trace after its header and records
+// the outcomes.
+type traceObserver struct{ got []string }
+
+type traceKey struct{}
+
+func (o *traceObserver) TraceID(ctx context.Context) string {
+	id, _ := ctx.Value(traceKey{}).(string)
+	return id
+}
+
+func (o *traceObserver) Request(_ context.Context, route, method string, status int, took time.Duration) {
+	o.got = append(o.got, fmt.Sprintf("%s %s %d %v", method, route, status, took))
+}
+
+var _ accesslog.Observer = (*traceObserver)(nil)
+
+func TestObserverNamesTheRequestAndIsToldItsOutcome(t *testing.T) {
+	var buf bytes.Buffer
+	obs := &traceObserver{}
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	calls := 0
+	// Each reading of the clock moves it 1.5 ms on.
+	now := func() time.Time { calls++; return start.Add(time.Duration(calls) * 1500 * time.Microsecond) }
+	h := accesslog.Middleware(accesslog.Config{Log: slog.New(slog.NewJSONHandler(&buf, nil)), Observer: obs, Now: now}, "/jwk",
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	for _, tc := range []struct{ name, trace string }{
+		{"ok/traced", "4bf92f3577b34da6a3ce929d0e0e4736"},
+		{"ok/not-traced", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			buf.Reset()
+			obs.got = nil
+			req := httptest.NewRequest(http.MethodGet, "/jwk", nil)
+			if tc.trace != "" {
+				req = req.WithContext(context.WithValue(req.Context(), traceKey{}, tc.trace))
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			id := rec.Header().Get("X-Request-Id")
+			if tc.trace != "" && id != tc.trace {
+				t.Errorf("request id %q, want the trace id %q", id, tc.trace)
+			}
+			if tc.trace == "" && len(id) != 32 {
+				t.Errorf("request id %q, want a random one", id)
+			}
+			if fmt.Sprint(obs.got) != "[GET /jwk 418 1.5ms]" {
+				t.Errorf("observer told %v, want one GET /jwk 418 of 1.5ms on the injected clock", obs.got)
+			}
+			l := lines(t, &buf)
+			if len(l) != 1 || l[0]["duration_ms"] != 1.5 || l[0]["request_id"] != id {
+				t.Errorf("access line %v", l)
 			}
 		})
 	}

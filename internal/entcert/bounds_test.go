@@ -217,10 +217,12 @@ func TestChainKey(t *testing.T) {
 	}
 }
 
-// negCounter counts the lookups of the failed-chain cache.
+// negCounter counts the lookups of the failed-chain cache (an Observer).
 type negCounter struct{ hits, misses atomic.Int32 }
 
-func (c *negCounter) observe(hit bool) {
+func (c *negCounter) CacheLookup(bool) {}
+
+func (c *negCounter) NegativeLookup(hit bool) {
 	if hit {
 		c.hits.Add(1)
 	} else {
@@ -233,7 +235,7 @@ func TestNegativeCache(t *testing.T) {
 	clk := &clock{t: f.now}
 	var n negCounter
 	p := f.policy()
-	p.Now, p.OnNegativeLookup, p.NegativeCacheTTL = clk.Now, n.observe, time.Minute
+	p.Now, p.Observer, p.NegativeCacheTTL = clk.Now, &n, time.Minute
 	v := f.verifier(p)
 	bad := ders(f.leaf(testpki.LeafOptions{}).Cert, f.caFor(fakeRSA(t, 100000, 65537)))
 
@@ -276,7 +278,7 @@ func TestNegativeCacheNotYetValid(t *testing.T) {
 	clk := &clock{t: f.now}
 	var n negCounter
 	p := f.policy()
-	p.Now, p.OnNegativeLookup, p.NegativeCacheTTL = clk.Now, n.observe, time.Hour
+	p.Now, p.Observer, p.NegativeCacheTTL = clk.Now, &n, time.Hour
 	v := f.verifier(p)
 	chain := ders(f.leaf(testpki.LeafOptions{NotBefore: f.now.Add(10 * time.Second), NotAfter: f.now.Add(time.Hour)}).Cert)
 	_, err := v.Verify(t.Context(), chain)
@@ -307,7 +309,7 @@ func TestNegativeCacheRevocation(t *testing.T) {
 	srv := newCRLServer(t)
 	var n negCounter
 	p := f.policy()
-	p.OnNegativeLookup = n.observe
+	p.Observer = &n
 	rc, err := NewCRLChecker(CRLOptions{HTTPClient: srv.Client(), Now: func() time.Time { return f.now }, FailureTTL: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package entcert
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -208,5 +209,33 @@ func BenchmarkVerifyUncached(b *testing.B) {
 		if _, err := v.Verify(ctx, chain); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// lookupLog records what an Observer is told, in order.
+type lookupLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (l *lookupLog) add(s string) { l.mu.Lock(); defer l.mu.Unlock(); l.got = append(l.got, s) }
+
+func (l *lookupLog) CacheLookup(hit bool)    { l.add(fmt.Sprintf("cache hit=%v", hit)) }
+func (l *lookupLog) NegativeLookup(hit bool) { l.add(fmt.Sprintf("negative hit=%v", hit)) }
+
+func TestObserverIsToldOfEveryLookup(t *testing.T) {
+	f := newFixture(t)
+	var log lookupLog
+	p := f.policy()
+	p.Observer = &log
+	v := f.verifier(p)
+	good := ders(f.leaf(testpki.LeafOptions{}).Chain...)
+	bad := ders(f.leaf(testpki.LeafOptions{SelfSigned: true}).Cert)
+	for _, chain := range [][][]byte{good, good, bad, bad} {
+		_, _ = v.Verify(t.Context(), chain)
+	}
+	want := "[cache hit=false negative hit=false cache hit=true cache hit=false negative hit=false cache hit=false negative hit=true]"
+	if got := fmt.Sprint(log.got); got != want {
+		t.Fatalf("observer told %s, want %s", got, want)
 	}
 }

@@ -33,6 +33,9 @@
 // The trust anchors come from PEM files (ReadCertificateFiles): bounded in
 // size and count, certificates only, and every bad file named at once.
 //
+// Policy.Observer is told whether each lookup of either cache hit
+// (metrics); nil observes nothing.
+//
 // Every rejection is a *protocol.Error with code invalid_grant whose
 // description tells the client developer what to fix; the private cause
 // (x509 errors, fetch errors) goes only to the log. Comparing the org with

@@ -35,9 +35,6 @@ type Policy struct {
 	// CacheTTL bounds how long a verified leaf is trusted without a new
 	// revocation check, when Revocation is set; 0 = 5 minutes.
 	CacheTTL time.Duration
-	// OnCacheLookup, when set, is told whether each lookup of the
-	// verified-chain cache hit (metrics). It must be cheap and not block.
-	OnCacheLookup func(hit bool)
 	// NegativeCacheSize is the number of failed chains remembered; 0 =
 	// 10000, negative disables the negative cache. An entry holds a key and
 	// the error's texts (at most about 1 KiB), never a certificate.
@@ -46,10 +43,24 @@ type Policy struct {
 	// 0 = 30 s. Short, so that a fix on the client's or the CA's side (a
 	// missing intermediate, a certificate not valid yet) takes effect soon.
 	NegativeCacheTTL time.Duration
-	// OnNegativeLookup, when set, is told whether each lookup of the
-	// failed-chain cache hit (metrics, tests). Cheap and non-blocking.
-	OnNegativeLookup func(hit bool)
+	// Observer is told of the caches' lookups; nil observes nothing.
+	Observer Observer
 }
+
+// Observer is told how the caches serve (metrics). Its methods run on the
+// request's path and must be cheap and not block.
+type Observer interface {
+	// CacheLookup is told whether a lookup of the verified-chain cache hit.
+	CacheLookup(hit bool)
+	// NegativeLookup is told whether a lookup of the failed-chain cache hit.
+	NegativeLookup(hit bool)
+}
+
+// nopObserver observes nothing.
+type nopObserver struct{}
+
+func (nopObserver) CacheLookup(bool)    {}
+func (nopObserver) NegativeLookup(bool) {}
 
 // Identity is what a verified enterprise certificate says about its holder.
 // Leaf may be shared between calls through the cache: treat it as read-only.
@@ -86,11 +97,10 @@ type Verifier struct {
 	rev           RevocationChecker
 	now           func() time.Time
 	ttl           time.Duration
-	cache         *cache // nil when disabled
-	onLookup      func(hit bool)
+	cache         *cache    // nil when disabled
 	neg           *negCache // nil when disabled
 	negTTL        time.Duration
-	onNegLookup   func(hit bool)
+	obs           Observer
 	// configured holds the SHA-256 of every configured root and
 	// intermediate; bySubject indexes them by raw subject (see pool).
 	configured map[[32]byte]bool
@@ -110,9 +120,8 @@ func NewVerifier(p Policy) (*Verifier, error) {
 		rev:           p.Revocation,
 		now:           p.Now,
 		ttl:           p.CacheTTL,
-		onLookup:      p.OnCacheLookup,
 		negTTL:        p.NegativeCacheTTL,
-		onNegLookup:   p.OnNegativeLookup,
+		obs:           p.Observer,
 		configured:    map[[32]byte]bool{},
 		bySubject:     map[string][]*x509.Certificate{},
 	}
@@ -154,6 +163,9 @@ func NewVerifier(p Policy) (*Verifier, error) {
 	}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	if v.obs == nil {
+		v.obs = nopObserver{}
 	}
 	if v.ttl == 0 {
 		v.ttl = defaultCacheTTL
@@ -221,9 +233,7 @@ func (v *Verifier) Verify(ctx context.Context, chain [][]byte) (Identity, error)
 	now := v.now()
 	if v.cache != nil {
 		id, ok := v.cache.get(fp, now)
-		if v.onLookup != nil {
-			v.onLookup(ok)
-		}
+		v.obs.CacheLookup(ok)
 		if ok {
 			return id, nil
 		}
@@ -232,9 +242,7 @@ func (v *Verifier) Verify(ctx context.Context, chain [][]byte) (Identity, error)
 	if v.neg != nil {
 		key = chainKey(chain)
 		err, ok := v.neg.get(key, now)
-		if v.onNegLookup != nil {
-			v.onNegLookup(ok)
-		}
+		v.obs.NegativeLookup(ok)
 		if ok {
 			return Identity{}, err
 		}

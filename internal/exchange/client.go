@@ -54,9 +54,9 @@ func (e *Exchanger) clientKey(ctx context.Context, snap *rules.Snapshot, t *jwt.
 	if err != nil {
 		return client, protocol.AMRCertificate, nil, err
 	}
-	cctx, span := e.cfg.Tracer.Start(ctx, "certificate.verify")
+	cctx, endCert := e.cfg.Observer.Step(ctx, StepVerifyCertificate)
 	id, err := e.certs.Verify(cctx, chain)
-	endSpan(span, err)
+	endCert(err)
 	if err != nil {
 		return client, protocol.AMRCertificate, nil, err
 	}

@@ -7,4 +7,11 @@
 // Before the client's key or certificate is touched, the request is counted
 // against the rate limits (internal/ratelimit), so a flood costs no
 // signature work. It knows nothing of HTTP or fosite.
+//
+// It reports through its Observer (Config.Observer), the one shape every
+// reporting package has: each step of the grant (the Step constants) is
+// told as it starts and ends, with its context and error, and the
+// implementation turns steps into spans and the signing step into a
+// duration metric. Nil observes nothing; the package imports no telemetry
+// library.
 package exchange

@@ -11,9 +11,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/portvakt/portvakt/internal/access"
 	"github.com/portvakt/portvakt/internal/entcert"
@@ -38,14 +35,41 @@ type Config struct {
 	ClockSkew       time.Duration // how far ahead iat and nbf may be; default 10s
 	DefaultLifetime time.Duration // token lifetime with no cap; default 120s
 	Now             func() time.Time
-	// Tracer makes the spans of the grant's steps; nil = no tracing.
-	Tracer trace.Tracer
-	// OnSign, when set, is told how long each token signature took (metrics).
-	OnSign func(ctx context.Context, took time.Duration)
+	// Observer is told of the grant's steps; nil observes nothing.
+	Observer Observer
 	// Limits, when set, are the rate limits, counted before any signature
 	// work (SPEC 2.5).
 	Limits *ratelimit.Limiter
 }
+
+// Observer is told of the grant's steps (traces, and the signing time in
+// metrics). Step is called as a step starts, with the step's name (one of
+// the Step constants) and the context it runs in; the context it returns is
+// the step's, which the step's own steps start from, and end is called once,
+// with the step's error (nil, a *protocol.Error or a store error), when the
+// step ends. It runs on the request's path and must be cheap.
+type Observer interface {
+	Step(ctx context.Context, name string) (_ context.Context, end func(error))
+}
+
+// The steps of the grant an Observer is told of. The names are the span
+// names operators see.
+const (
+	StepVerifyAssertion   = "assertion.verify"          // the client, its key or certificate, the signature
+	StepVerifyCertificate = "certificate.verify"        // the x5c chain, within StepVerifyAssertion
+	StepDecide            = "access.decide"             // the access decision
+	StepRecordToken       = "store.insert_issued_token" // the replay insert, from hand-over to answer
+	StepSign              = "token.sign"                // the access token's signature
+)
+
+// nopObserver observes nothing.
+type nopObserver struct{}
+
+func (nopObserver) Step(ctx context.Context, _ string) (context.Context, func(error)) {
+	return ctx, endNothing
+}
+
+func endNothing(error) {}
 
 // RuleSource hands out the current access-rules snapshot.
 type RuleSource interface {
@@ -81,8 +105,8 @@ func New(cfg Config, rs RuleSource, certs *entcert.Verifier, tokens TokenRecorde
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Tracer == nil {
-		cfg.Tracer = noop.NewTracerProvider().Tracer("")
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	return &Exchanger{
 		cfg: cfg, rules: rs, certs: certs, tokens: tokens, keys: keys,
@@ -130,7 +154,7 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	if err := checkCompact(req.Assertion); err != nil {
 		return res, err
 	}
-	vctx, span := e.cfg.Tracer.Start(ctx, "assertion.verify")
+	vctx, endVerify := e.cfg.Observer.Step(ctx, StepVerifyAssertion)
 	var keyErr error
 	var client store.Client
 	tok, err := e.parser.Parse(req.Assertion, func(t *jwt.Token) (any, error) {
@@ -154,7 +178,7 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	if keyErr == nil && err != nil {
 		keyErr = parseError(err)
 	}
-	endSpan(span, keyErr)
+	endVerify(keyErr)
 	if keyErr != nil {
 		return res, keyErr
 	}
@@ -167,11 +191,11 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 		return res, err
 	}
 	// The scopes in request order, then the resource rules.
-	_, span = e.cfg.Tracer.Start(ctx, "access.decide")
+	_, endDecide := e.cfg.Observer.Step(ctx, StepDecide)
 	grant, err := access.Decide(e.policy, access.Request{
 		Client: client, Scopes: g.scopes, ConsumerOrg: g.consumerOrg, Resources: g.resources,
 	}, snap)
-	endSpan(span, err)
+	endDecide(err)
 	if err != nil {
 		return res, err
 	}
@@ -189,7 +213,7 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	jti := newJTI()
 	iat := now.Truncate(time.Second)
 	exp := iat.Add(grant.Lifetime)
-	ictx, ispan := e.cfg.Tracer.Start(ctx, "store.insert_issued_token")
+	ictx, endRecord := e.cfg.Observer.Step(ctx, StepRecordToken)
 	inserted := e.tokens.StartInsertIssuedToken(ictx, store.IssuedToken{
 		ClientID: client.ClientID, AssertionJTI: g.replayKey, TokenJTI: jti,
 		ConsumerOrgno: grant.ConsumerOrg, SupplierOrgno: grant.SupplierOrg,
@@ -207,15 +231,11 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 		claimsOut.Supplier = &sup
 		claimsOut.DelegationSource = grant.DelegationSource
 	}
-	_, span = e.cfg.Tracer.Start(ctx, "token.sign")
-	signStart := time.Now()
+	_, endSign := e.cfg.Observer.Step(ctx, StepSign)
 	signed, signErr := e.keys.Sign(claimsOut)
-	if e.cfg.OnSign != nil {
-		e.cfg.OnSign(ctx, time.Since(signStart))
-	}
-	endSpan(span, signErr)
+	endSign(signErr)
 	err = inserted()
-	endSpan(ispan, err)
+	endRecord(err)
 	if errors.Is(err, store.ErrConflict) {
 		return res, protocol.InvalidGrant("The assertion has already been used: send a new assertion with a fresh jti for every token request").WithCause(err)
 	}
@@ -227,14 +247,6 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	}
 	res.AccessToken, res.ExpiresIn, res.Scope, res.TokenJTI = signed, int64(grant.Lifetime/time.Second), claimsOut.Scope, jti
 	return res, nil
-}
-
-// endSpan records err (its public code, not its text) and ends span.
-func endSpan(span trace.Span, err error) {
-	if err != nil {
-		span.SetStatus(codes.Error, protocol.AsError(err).Code)
-	}
-	span.End()
 }
 
 func storeError(err error) error {

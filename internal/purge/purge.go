@@ -43,9 +43,22 @@ type Config struct {
 	// default a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
 	Log   *slog.Logger
-	// OnPurge, when set, is told how many rows each batch removed (metrics).
-	OnPurge func(n int, err error)
+	// Observer is told of every batch; nil observes nothing.
+	Observer Observer
 }
+
+// Observer is told what the purger does (metrics). Its methods run on the
+// purging goroutine and must not block.
+type Observer interface {
+	// Purged is told how many rows one step removed (a batch of deletes,
+	// or a partition housekeeping that dropped rows or failed) and its error.
+	Purged(n int, err error)
+}
+
+// nopObserver observes nothing.
+type nopObserver struct{}
+
+func (nopObserver) Purged(int, error) {}
 
 func (c *Config) defaults() {
 	if c.Retention == 0 {
@@ -74,6 +87,9 @@ func (c *Config) defaults() {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 }
 
@@ -117,8 +133,8 @@ func Once(ctx context.Context, s Store, c Config) (int, error) {
 	total := 0
 	if m, ok := s.(Maintainer); ok {
 		n, err := m.MaintainIssuedTokens(ctx, now, cutoff)
-		if c.OnPurge != nil && (n > 0 || err != nil) {
-			c.OnPurge(n, err)
+		if n > 0 || err != nil {
+			c.Observer.Purged(n, err)
 		}
 		total += n
 		if err != nil {
@@ -131,9 +147,7 @@ func Once(ctx context.Context, s Store, c Config) (int, error) {
 	for total < c.MaxPerRun {
 		p.begin()
 		n, err := s.PurgeIssuedTokens(ctx, cutoff, c.Batch)
-		if c.OnPurge != nil {
-			c.OnPurge(n, err)
-		}
+		c.Observer.Purged(n, err)
 		total += n
 		if err != nil {
 			return total, err

@@ -37,9 +37,9 @@ func TestPurgeInBoundedBatches(t *testing.T) {
 	}
 	insert(10, now.Add(-48*time.Hour), "old") // past a 24h retention
 	insert(4, now.Add(-time.Hour), "recent")  // within it
-	var batches []int
+	var batches purged
 	cfg := purge.Config{Retention: 24 * time.Hour, Batch: 3, MaxPerRun: 6, Now: func() time.Time { return now },
-		OnPurge: func(n int, err error) { batches = append(batches, n) }}
+		Observer: &batches}
 
 	n, err := purge.Once(ctx, db, cfg)
 	if err != nil || n != 6 {
@@ -48,9 +48,14 @@ func TestPurgeInBoundedBatches(t *testing.T) {
 	if fmt.Sprint(batches) != "[3 3]" {
 		t.Fatalf("batches %v, want [3 3]", batches)
 	}
+	// No Observer (nil observes nothing): the purge works the same.
+	cfg.Observer = nil
 	n, err = purge.Once(ctx, db, cfg)
 	if err != nil || n != 4 {
 		t.Fatalf("second run purged %d (%v), want 4", n, err)
+	}
+	if fmt.Sprint(batches) != "[3 3]" {
+		t.Fatalf("batches %v after a run without an observer, want [3 3]", batches)
 	}
 	rows, err := db.ListIssuedTokens(ctx, store.IssuedTokenFilter{Limit: 100})
 	if err != nil {
@@ -65,6 +70,11 @@ func TestPurgeInBoundedBatches(t *testing.T) {
 		}
 	}
 }
+
+// purged records the rows of every step the purger reports.
+type purged []int
+
+func (p *purged) Purged(n int, _ error) { *p = append(*p, n) }
 
 // fakeStore is a backlog whose batches and vacuum steps take the time the
 // test says, on the test's clock.
@@ -162,10 +172,10 @@ func TestOnceRunsPartitionHousekeeping(t *testing.T) {
 	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	now := start
 	m := &maintainer{fakeStore: fakeStore{now: &now, took: func(int) time.Duration { return time.Millisecond }}}
-	var reported []int
+	var reported purged
 	n, err := purge.Once(t.Context(), m, purge.Config{Retention: 24 * time.Hour, Now: func() time.Time { return now },
-		Sleep:   func(context.Context, time.Duration) error { return nil },
-		OnPurge: func(n int, err error) { reported = append(reported, n) }})
+		Sleep:    func(context.Context, time.Duration) error { return nil },
+		Observer: &reported})
 	if err != nil || n != 7 {
 		t.Fatalf("Once = %d, %v; want the 7 rows of the dropped partitions", n, err)
 	}

@@ -61,4 +61,7 @@
 // unauthenticated floods, which sharing would not make cheaper, and they
 // would make the write volume grow with the number of addresses. With one
 // replica (SQLite) no store is given and nothing is shared.
+//
+// Config.Observer is told of every refused request, by kind (metrics); nil
+// observes nothing.
 package ratelimit

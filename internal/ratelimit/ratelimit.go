@@ -77,9 +77,21 @@ type Config struct {
 
 	Now func() time.Time
 	Log *slog.Logger
-	// OnLimited, when set, is told of every refused request (metrics).
-	OnLimited func(Kind)
+	// Observer is told of every refused request; nil observes nothing.
+	Observer Observer
 }
+
+// Observer is told what the limiter decides (metrics). Limited runs on the
+// request's path and must be cheap and not block.
+type Observer interface {
+	// Limited is told of a request refused by the limit of kind k.
+	Limited(k Kind)
+}
+
+// nopObserver observes nothing.
+type nopObserver struct{}
+
+func (nopObserver) Limited(Kind) {}
 
 // Verdict is the answer for one request.
 type Verdict struct {
@@ -126,6 +138,9 @@ func New(cfg Config) *Limiter {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	if cfg.Replica == "" {
 		cfg.Replica = replicaName()
@@ -204,9 +219,7 @@ func (l *Limiter) AllowAddress(remoteAddr string) Verdict {
 }
 
 func (l *Limiter) refuse(k Kind, d time.Duration) Verdict {
-	if l.cfg.OnLimited != nil {
-		l.cfg.OnLimited(k)
-	}
+	l.cfg.Observer.Limited(k)
 	return Verdict{Kind: k, RetryAfter: d}
 }
 

@@ -95,9 +95,9 @@ func TestLocalBuckets(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClock()
-			var limited []ratelimit.Kind
+			var limited limitedKinds
 			l := limits(c, func(cfg *ratelimit.Config) {
-				cfg.OnLimited = func(k ratelimit.Kind) { limited = append(limited, k) }
+				cfg.Observer = &limited
 				if tc.mod != nil {
 					tc.mod(cfg)
 				}
@@ -119,16 +119,22 @@ func TestLocalBuckets(t *testing.T) {
 				}
 			}
 			if fmt.Sprint(limited) != fmt.Sprint(want) {
-				t.Errorf("OnLimited got %v, want %v", limited, want)
+				t.Errorf("Observer.Limited got %v, want %v", limited, want)
 			}
 		})
 	}
 }
 
+// limitedKinds records the kinds an Observer is told of.
+type limitedKinds []ratelimit.Kind
+
+func (l *limitedKinds) Limited(k ratelimit.Kind) { *l = append(*l, k) }
+
 // A flood of distinct addresses does not grow the table past its bound:
 // new addresses share the overflow bucket until a sweep finds full buckets.
 func TestAddressTableBounded(t *testing.T) {
 	c := newClock()
+	// No Observer: the refusals below are made with nil, which observes nothing.
 	l := limits(c, func(cfg *ratelimit.Config) { cfg.MaxAddresses = 100 })
 	refused := 0
 	for i := range 10000 {

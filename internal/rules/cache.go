@@ -32,15 +32,28 @@ type CacheConfig struct {
 	MaxChanges int
 	// Now is the clock used to time reloads. Default time.Now.
 	Now func() time.Time
-	// OnReload, when set, is called after every reload attempt and every
-	// failed generation poll (then gen is 0), for metrics and logs. It runs
-	// on the reloading goroutine and must not block.
-	OnReload func(gen int64, took time.Duration, err error)
-	// OnLookup, when set, is told whether each Snapshot call was served
-	// from the current snapshot (hit) or had to reload (metrics). It runs on
-	// the hot path and must be cheap.
-	OnLookup func(hit bool)
+	// Observer is told of reloads and lookups; nil observes nothing.
+	Observer Observer
 }
+
+// Observer is told how the cache serves and reloads (metrics).
+type Observer interface {
+	// Reload is told of every reload attempt and every failed generation
+	// poll (then gen is 0): the generation loaded, how long it took on the
+	// cache's clock, and its error. It runs on the reloading goroutine and
+	// must not block.
+	Reload(gen int64, took time.Duration, err error)
+	// Lookup is told whether a Snapshot call was served from the current
+	// snapshot (hit) or had to reload. It runs on the hot path and must be
+	// cheap.
+	Lookup(hit bool)
+}
+
+// nopObserver observes nothing.
+type nopObserver struct{}
+
+func (nopObserver) Reload(int64, time.Duration, error) {}
+func (nopObserver) Lookup(bool)                        {}
 
 const (
 	defaultPollInterval    = 500 * time.Millisecond
@@ -110,6 +123,9 @@ func NewCache(s store.Store, cfg CacheConfig) *Cache {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	return &Cache{store: s, cfg: cfg, kick: make(chan struct{}, 1)}
 }
 
@@ -122,14 +138,10 @@ func (c *Cache) Snapshot(ctx context.Context) (*Snapshot, error) {
 	s := c.cur.Load()
 	st := c.state.Load()
 	if s != nil && s.state == st {
-		if c.cfg.OnLookup != nil {
-			c.cfg.OnLookup(true)
-		}
+		c.cfg.Observer.Lookup(true)
 		return s, nil
 	}
-	if c.cfg.OnLookup != nil {
-		c.cfg.OnLookup(false)
-	}
+	c.cfg.Observer.Lookup(false)
 	return c.slowSnapshot(ctx, st)
 }
 
@@ -358,9 +370,7 @@ func readAll[V interface{ Key() []string }](ctx context.Context, page func(conte
 }
 
 func (c *Cache) report(gen int64, took time.Duration, err error) {
-	if c.cfg.OnReload != nil {
-		c.cfg.OnReload(gen, took, err)
-	}
+	c.cfg.Observer.Reload(gen, took, err)
 }
 
 // Invalidate records that a write committed in this process: the next

@@ -200,11 +200,11 @@ func TestCacheRunPicksUpOtherWriter(t *testing.T) {
 	const interval = 20 * time.Millisecond
 	c := rules.NewCache(mine, rules.CacheConfig{
 		PollInterval: interval,
-		OnReload: func(gen int64, _ time.Duration, err error) {
+		Observer: reloads(func(gen int64, _ time.Duration, err error) {
 			if err == nil {
 				reloaded <- gen
 			}
-		},
+		}),
 	})
 	if _, err := c.Snapshot(t.Context()); err != nil {
 		t.Fatal(err)
@@ -394,7 +394,7 @@ func TestCacheReloadFailure(t *testing.T) {
 		results := make(chan error, 64)
 		c := rules.NewCache(f, rules.CacheConfig{
 			PollInterval: 10 * time.Millisecond,
-			OnReload:     func(_ int64, _ time.Duration, err error) { results <- err },
+			Observer:     reloads(func(_ int64, _ time.Duration, err error) { results <- err }),
 		})
 		old, err := c.Snapshot(t.Context())
 		if err != nil {
@@ -410,7 +410,7 @@ func TestCacheReloadFailure(t *testing.T) {
 
 		setAccess(t, openStore(t, path), consumer, store.AccessApproved)
 		if err := waitFor(t, results, func(err error) bool { return err != nil }); !errors.Is(err, store.ErrUnavailable) {
-			t.Fatalf("OnReload error = %v, want ErrUnavailable", err)
+			t.Fatalf("Reload error = %v, want ErrUnavailable", err)
 		}
 		if snap, err := c.Snapshot(t.Context()); err != nil || snap != old {
 			t.Fatalf("Snapshot during poll failures = %p, %v; want the old snapshot %p", snap, err, old)
@@ -441,7 +441,7 @@ func waitFor(t *testing.T, ch <-chan error, ok func(error) bool) error {
 	}
 }
 
-func TestCacheOnReloadTimesWithNow(t *testing.T) {
+func TestCacheReloadTimesWithNow(t *testing.T) {
 	s := openStore(t, newDB(t))
 	var calls atomic.Int64
 	clock := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -449,13 +449,13 @@ func TestCacheOnReloadTimesWithNow(t *testing.T) {
 	c := rules.NewCache(s, rules.CacheConfig{
 		// Each reading of the clock moves it one second on.
 		Now:      func() time.Time { return clock.Add(time.Duration(calls.Add(1)) * time.Second) },
-		OnReload: func(_ int64, d time.Duration, _ error) { took = d },
+		Observer: reloads(func(_ int64, d time.Duration, _ error) { took = d }),
 	})
 	if _, err := c.Snapshot(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if took != time.Second {
-		t.Errorf("OnReload took = %v, want 1s from the injected clock", took)
+		t.Errorf("Reload took = %v, want 1s from the injected clock", took)
 	}
 }
 
@@ -491,4 +491,43 @@ func BenchmarkSnapshotHotParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// reloads is an Observer that passes every reload to the function and
+// ignores lookups.
+type reloads func(gen int64, took time.Duration, err error)
+
+func (f reloads) Reload(gen int64, took time.Duration, err error) { f(gen, took, err) }
+func (reloads) Lookup(bool)                                       {}
+
+// lookups is an Observer that counts the lookups.
+type lookups struct{ hits, misses atomic.Int64 }
+
+func (*lookups) Reload(int64, time.Duration, error) {}
+func (l *lookups) Lookup(hit bool) {
+	if hit {
+		l.hits.Add(1)
+	} else {
+		l.misses.Add(1)
+	}
+}
+
+func TestObserverIsToldOfLookups(t *testing.T) {
+	s := openStore(t, newDB(t))
+	seed(t, s)
+	var l lookups
+	c := rules.NewCache(s, rules.CacheConfig{Observer: &l})
+	for range 3 {
+		if _, err := c.Snapshot(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Invalidate()
+	if _, err := c.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The first load and the one after Invalidate miss; the others hit.
+	if l.hits.Load() != 2 || l.misses.Load() != 2 {
+		t.Fatalf("hits %d misses %d, want 2 and 2", l.hits.Load(), l.misses.Load())
+	}
 }

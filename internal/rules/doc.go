@@ -11,6 +11,8 @@
 // it and the caller passes that on to Refresh (PostgreSQL LISTEN/NOTIFY).
 // After Invalidate, a store that cannot be read makes Snapshot fail (the
 // token endpoint answers 503) rather than serve the rules just changed.
+// CacheConfig.Observer is told of every lookup and reload (metrics); nil
+// observes nothing.
 //
 // # Cost follows the change
 //

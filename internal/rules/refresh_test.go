@@ -30,7 +30,7 @@ func TestCacheRefresh(t *testing.T) {
 	reloaded := make(chan error, 16)
 	c := rules.NewCache(f, rules.CacheConfig{
 		PollInterval: time.Hour,
-		OnReload:     func(_ int64, _ time.Duration, err error) { reloaded <- err },
+		Observer:     reloads(func(_ int64, _ time.Duration, err error) { reloaded <- err }),
 	})
 	old, err := c.Snapshot(t.Context())
 	if err != nil {

@@ -156,7 +156,7 @@ func newEnv(t *testing.T, eng engine) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	public, err := server.Public{Issuer: issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS, API: api, Log: log}.Handler()
+	public, err := server.Public{Issuer: issuer, Token: tokenendpoint.New(ex, tokenendpoint.Config{}), JWKS: keys.JWKS, API: api, Log: log}.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}

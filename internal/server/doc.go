@@ -4,4 +4,7 @@
 // harden both (timeouts, header limits, the public listener's connection
 // cap and the open-file limit it needs). It routes and wraps; the work is
 // done by the packages it is handed.
+//
+// Public.Observer and Ops.Observer are told of every request and wrap every
+// route (tracing); nil observes nothing.
 package server

@@ -18,10 +18,16 @@ type Ops struct {
 	// Pprof mounts Go's profiler under /debug/pprof/ (off by default: it
 	// exposes internals, and the ops listener must stay private).
 	Pprof bool
+	// Observer traces the ops requests (Route, named "ops"); nil observes
+	// nothing.
+	Observer Observer
 }
 
 // Handler builds the ops mux.
 func (o Ops) Handler() http.Handler {
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -55,5 +61,5 @@ func (o Ops) Handler() http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return mux
+	return o.Observer.Route("ops", mux)
 }

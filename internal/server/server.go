@@ -21,13 +21,30 @@ type Public struct {
 	JWKS   func() []byte
 	API    http.Handler // the self-service API under {issuer}api/v1/, optional
 	Log    *slog.Logger
-	// Wrap, when set, wraps every route's handler (tracing); it gets the route pattern.
-	Wrap func(route string, h http.Handler) http.Handler
 	// RequestTimeout bounds every request's context (default 5s).
 	RequestTimeout time.Duration
-	// Observe, when set, is told every request's outcome (metrics).
-	Observe accesslog.Observer
+	// Observer is told every request's outcome and traces every route;
+	// nil observes nothing.
+	Observer Observer
+	// Now is the clock that times requests; default time.Now.
+	Now func() time.Time
 }
+
+// Observer is what the listeners report to (metrics and traces): what the
+// access log sees, and Route, which wraps one route's handler (a server
+// span named for the route) and may return h itself. Route is called once
+// per route when the mux is built; the rest on the request's path.
+type Observer interface {
+	accesslog.Observer
+	Route(route string, h http.Handler) http.Handler
+}
+
+// nopObserver observes nothing.
+type nopObserver struct{}
+
+func (nopObserver) TraceID(context.Context) string                              { return "" }
+func (nopObserver) Request(context.Context, string, string, int, time.Duration) {}
+func (nopObserver) Route(_ string, h http.Handler) http.Handler                 { return h }
 
 // Handler builds the public mux. Paths are relative to the issuer's path.
 func (p Public) Handler() (http.Handler, error) {
@@ -39,21 +56,18 @@ func (p Public) Handler() (http.Handler, error) {
 	if p.RequestTimeout == 0 {
 		p.RequestTimeout = 5 * time.Second
 	}
+	if p.Observer == nil {
+		p.Observer = nopObserver{}
+	}
+	logCfg := accesslog.Config{Log: p.Log, Observer: p.Observer, Now: p.Now}
 	meta, err := json.Marshal(Metadata(p.Issuer))
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	route := func(pattern, name string, h http.Handler) {
-		var obs []accesslog.Observer
-		if p.Observe != nil {
-			obs = append(obs, p.Observe)
-		}
-		h = accesslog.Middleware(p.Log, name, timeout(p.RequestTimeout, h), obs...)
-		if p.Wrap != nil {
-			h = p.Wrap(name, h)
-		}
-		mux.Handle(pattern, h)
+		h = accesslog.Middleware(logCfg, name, timeout(p.RequestTimeout, h))
+		mux.Handle(pattern, p.Observer.Route(name, h))
 	}
 	route(base+"/token", "/token", p.Token)
 	route("GET "+base+"/jwk", "/jwk", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

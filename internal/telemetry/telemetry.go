@@ -35,13 +35,18 @@ type Config struct {
 	SpanExporter sdktrace.SpanExporter
 	// SyncExport exports each span as it ends instead of in batches (tests).
 	SyncExport bool
+	// Now is the clock that times what the observers time themselves (the
+	// store calls, the signing step); default time.Now.
+	Now func() time.Time
 }
 
-// Telemetry holds the providers and the instruments.
+// Telemetry holds the providers and the instruments, and hands out each
+// package's Observer (observers.go).
 type Telemetry struct {
-	Tracer  trace.Tracer
-	Tracing bool
-	Metrics *Metrics
+	tracer  trace.Tracer
+	tracing bool
+	m       *metrics
+	now     func() time.Time
 	handler http.Handler
 	tp      *sdktrace.TracerProvider
 	mp      *sdkmetric.MeterProvider
@@ -69,7 +74,11 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Telemetry{Metrics: m, mp: mp, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	t := &Telemetry{m: m, now: now, mp: mp, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 	exporter := cfg.SpanExporter
 	if exporter == nil && cfg.OTLPEndpoint != "" {
 		opts := []otlptracehttp.Option{otlptracehttp.WithEndpoint(cfg.OTLPEndpoint)}
@@ -82,7 +91,7 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 		}
 	}
 	if exporter == nil {
-		t.Tracer = noop.NewTracerProvider().Tracer("")
+		t.tracer = noop.NewTracerProvider().Tracer("")
 		return t, nil
 	}
 	ratio := cfg.SampleRatio
@@ -95,21 +104,10 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 	}
 	t.tp = sdktrace.NewTracerProvider(sdktrace.WithResource(res), export,
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))))
-	t.Tracer = t.tp.Tracer("github.com/portvakt/portvakt")
-	t.Tracing = true
+	t.tracer = t.tp.Tracer("github.com/portvakt/portvakt")
+	t.tracing = true
 	return t, nil
 }
-
-// TracerProvider is the provider for otelhttp (a no-op when tracing is off).
-func (t *Telemetry) TracerProvider() trace.TracerProvider {
-	if t.tp == nil {
-		return noop.NewTracerProvider()
-	}
-	return t.tp
-}
-
-// MeterProvider is the metrics provider.
-func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
 
 // Handler serves /metrics.
 func (t *Telemetry) Handler() http.Handler { return t.handler }
@@ -124,8 +122,8 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Metrics are the named instruments.
-type Metrics struct {
+// metrics are the named instruments.
+type metrics struct {
 	tokenRequests   metric.Int64Counter
 	tokenErrors     metric.Int64Counter
 	tokenDuration   metric.Float64Histogram
@@ -150,7 +148,7 @@ type Metrics struct {
 	reloadOK, relKO metric.MeasurementOption
 }
 
-func newMetrics(m metric.Meter) (*Metrics, error) {
+func newMetrics(m metric.Meter) (*metrics, error) {
 	var errs []error
 	c := func(name, unit, desc string) metric.Int64Counter {
 		x, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -162,7 +160,7 @@ func newMetrics(m metric.Meter) (*Metrics, error) {
 		errs = append(errs, err)
 		return x
 	}
-	out := &Metrics{
+	out := &metrics{
 		tokenRequests: c("portvakt.token.requests", "{request}", "Token requests by client_amr, delegated and outcome (issued, rejected, failed)"),
 		tokenErrors:   c("portvakt.token.errors", "{request}", "Token endpoint errors by OAuth error code"),
 		tokenDuration: h("portvakt.token.duration", "Time to answer a token request"),
@@ -196,9 +194,9 @@ func newMetrics(m metric.Meter) (*Metrics, error) {
 	return out, errors.Join(errs...)
 }
 
-// TokenRequest counts one token request. code is the OAuth error code ("" on
+// tokenRequest counts one token request. code is the OAuth error code ("" on
 // success); status decides between rejected (4xx) and failed (5xx).
-func (m *Metrics) TokenRequest(ctx context.Context, amr string, delegated bool, code string, status int, took time.Duration) {
+func (m *metrics) tokenRequest(ctx context.Context, amr string, delegated bool, code string, status int, took time.Duration) {
 	oc := "issued"
 	switch {
 	case status >= 500:
@@ -222,14 +220,14 @@ func (m *Metrics) TokenRequest(ctx context.Context, amr string, delegated bool, 
 	}
 }
 
-// HTTPRequest records one request's duration.
-func (m *Metrics) HTTPRequest(ctx context.Context, route, method string, status int, took time.Duration) {
+// httpRequest records one request's duration.
+func (m *metrics) httpRequest(ctx context.Context, route, method string, status int, took time.Duration) {
 	class := [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}[min(max(status/100, 1), 5)-1]
 	m.httpDuration.Record(ctx, took.Seconds(), m.httpAttrs.get([3]string{route, method, class}))
 }
 
-// StoreCall records one store call.
-func (m *Metrics) StoreCall(ctx context.Context, op string, err error, took time.Duration) {
+// storeCall records one store call.
+func (m *metrics) storeCall(ctx context.Context, op string, err error, took time.Duration) {
 	m.storeDuration.Record(ctx, took.Seconds(), m.storeAttrs.get([3]string{op, outcome(err)}))
 }
 
@@ -241,20 +239,20 @@ func outcome(err error) string {
 	return "ok"
 }
 
-// StoreBatch records one group commit of issued-token rows.
-func (m *Metrics) StoreBatch(rows int, took time.Duration, err error) {
+// storeBatch records one group commit of issued-token rows.
+func (m *metrics) storeBatch(rows int, took time.Duration, err error) {
 	ctx := context.Background()
 	m.batchRows.Record(ctx, int64(rows))
 	m.batchDuration.Record(ctx, took.Seconds(), m.storeAttrs.get([3]string{"insert_issued_tokens", outcome(err)}))
 }
 
-// Signing records one token signature.
-func (m *Metrics) Signing(ctx context.Context, took time.Duration) {
+// signing records one token signature.
+func (m *metrics) signing(ctx context.Context, took time.Duration) {
 	m.signDuration.Record(ctx, took.Seconds())
 }
 
-// CertCache counts a verified-chain cache lookup.
-func (m *Metrics) CertCache(hit bool) {
+// certCacheLookup counts a verified-chain cache lookup.
+func (m *metrics) certCacheLookup(hit bool) {
 	if hit {
 		m.certCache.Add(context.Background(), 1, m.hit)
 	} else {
@@ -262,8 +260,8 @@ func (m *Metrics) CertCache(hit bool) {
 	}
 }
 
-// RulesCache counts an access-rule snapshot lookup.
-func (m *Metrics) RulesCache(hit bool) {
+// rulesCacheLookup counts an access-rule snapshot lookup.
+func (m *metrics) rulesCacheLookup(hit bool) {
 	if hit {
 		m.rulesCache.Add(context.Background(), 1, m.hit)
 	} else {
@@ -271,8 +269,8 @@ func (m *Metrics) RulesCache(hit bool) {
 	}
 }
 
-// RulesReload counts a snapshot reload.
-func (m *Metrics) RulesReload(_ int64, _ time.Duration, err error) {
+// rulesReload counts a snapshot reload.
+func (m *metrics) rulesReload(_ int64, _ time.Duration, err error) {
 	if err != nil {
 		m.rulesReloads.Add(context.Background(), 1, m.relKO)
 	} else {
@@ -280,14 +278,14 @@ func (m *Metrics) RulesReload(_ int64, _ time.Duration, err error) {
 	}
 }
 
-// RateLimited counts a token request refused by a rate limit of kind
+// rateLimitedBy counts a token request refused by a rate limit of kind
 // (client, org, address).
-func (m *Metrics) RateLimited(kind string) {
+func (m *metrics) rateLimitedBy(kind string) {
 	m.rateLimited.Add(context.Background(), 1, m.rateAttrs.get([3]string{kind}))
 }
 
-// Purge counts purged rows.
-func (m *Metrics) Purge(n int, err error) {
+// purge counts purged rows.
+func (m *metrics) purge(n int, err error) {
 	m.purged.Add(context.Background(), int64(n))
 	if err != nil {
 		m.purgeErrors.Add(context.Background(), 1)

@@ -11,4 +11,7 @@
 // its HandleHelper, so issuing a token writes exactly the one issued-token
 // row. A request over a rate limit is answered 429 with Retry-After (the
 // exchange counts it; this package writes the header).
+//
+// Config.Observer is told the outcome of every token request (metrics),
+// timed on Config.Now; nil observes nothing.
 package tokenendpoint

@@ -23,31 +23,55 @@ type Exchanger interface {
 	Exchange(ctx context.Context, req exchange.Request) (*exchange.Result, error)
 }
 
-// Observer is told the outcome of every token request (metrics).
+// Config configures the endpoint. Every field works at its zero value.
+type Config struct {
+	// Observer is told the outcome of every token request; nil observes
+	// nothing.
+	Observer Observer
+	// Now is the clock that times each request; default time.Now.
+	Now func() time.Time
+}
+
+// Observer is told the outcome of every token request (metrics). It runs
+// on the request's path and must be cheap.
 type Observer interface {
+	// TokenRequest is told a request's result (the fields learned, never
+	// nil), its error (nil when a token was issued) and how long it took.
 	TokenRequest(ctx context.Context, res *exchange.Result, err *protocol.Error, took time.Duration)
 }
+
+// nopObserver observes nothing.
+type nopObserver struct{}
+
+func (nopObserver) TokenRequest(context.Context, *exchange.Result, *protocol.Error, time.Duration) {}
 
 // Endpoint is the token endpoint's http.Handler.
 type Endpoint struct {
 	provider fosite.OAuth2Provider
 	observer Observer
+	now      func() time.Time
 }
 
-// New makes the endpoint. observer may be nil.
-func New(ex Exchanger, observer Observer) *Endpoint {
+// New makes the endpoint.
+func New(ex Exchanger, c Config) *Endpoint {
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	h := &grantHandler{ex: ex}
 	cfg := &fosite.Config{
 		TokenEndpointHandlers:        fosite.TokenEndpointHandlers{h},
 		ClientAuthenticationStrategy: noClientAuthentication,
 		SendDebugMessagesToClients:   false,
 	}
-	return &Endpoint{provider: fosite.NewOAuth2Provider(refusingStorage{}, cfg), observer: observer}
+	return &Endpoint{provider: fosite.NewOAuth2Provider(refusingStorage{}, cfg), observer: c.Observer, now: c.Now}
 }
 
 // ServeHTTP implements the token endpoint.
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	start := e.now()
 	ctx := r.Context()
 	log := accesslog.From(ctx)
 	sess := &session{remoteAddr: r.RemoteAddr}
@@ -60,9 +84,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.SetError(perr.Code, perr.Cause)
 		e.writeError(ctx, w, perr, log.RequestID)
 	}
-	if e.observer != nil {
-		e.observer.TokenRequest(ctx, res, perr, time.Since(start))
-	}
+	e.observer.TokenRequest(ctx, res, perr, e.now().Sub(start))
 }
 
 func (e *Endpoint) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session) (*exchange.Result, *protocol.Error) {

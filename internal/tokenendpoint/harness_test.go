@@ -266,6 +266,20 @@ type envOption = func(*store.StaticRecords)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
+	return newObservedEnv(t, observers{}, opts...)
+}
+
+// observers are what an env's parts report to; the zero value (every
+// Observer nil) observes nothing.
+type observers struct {
+	exchange exchange.Observer
+	endpoint tokenendpoint.Observer
+	// endpointNow is the token endpoint's clock; nil = time.Now.
+	endpointNow func() time.Time
+}
+
+func newObservedEnv(t testing.TB, obs observers, opts ...envOption) *env {
+	t.Helper()
 	pki, ids, keys := fixtures(t)
 	c := &clock{t: time.Now().Truncate(time.Second)}
 	ctx := t.Context()
@@ -287,9 +301,10 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := exchange.New(exchange.Config{Issuer: issuer, Now: c.Now}, cache, certs, db, keys)
+	ex := exchange.New(exchange.Config{Issuer: issuer, Now: c.Now, Observer: obs.exchange}, cache, certs, db, keys)
 	logs := &logBuffer{}
-	h, err := server.Public{Issuer: issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS, Log: slog.New(slog.NewJSONHandler(logs, nil))}.Handler()
+	te := tokenendpoint.New(ex, tokenendpoint.Config{Observer: obs.endpoint, Now: obs.endpointNow})
+	h, err := server.Public{Issuer: issuer, Token: te, JWKS: keys.JWKS, Log: slog.New(slog.NewJSONHandler(logs, nil))}.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func newCertEnv(t *testing.T, o certEnvOptions) *env {
 	}
 	ex := exchange.New(exchange.Config{Issuer: issuer, Now: c.Now}, cache, certs, db, keys)
 	h, err := server.Public{
-		Issuer: issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS,
+		Issuer: issuer, Token: tokenendpoint.New(ex, tokenendpoint.Config{}), JWKS: keys.JWKS,
 		Log: slog.New(slog.DiscardHandler), RequestTimeout: o.requestTimeout,
 	}.Handler()
 	if err != nil {
@@ -258,15 +258,10 @@ func testHostileX5C(t *testing.T, engine string) {
 	}
 
 	t.Run("fail/x5c/negative-cache-repeat", func(t *testing.T) {
-		var hits, misses atomic.Int32
+		var neg negLookups
+		hits, misses := &neg.hits, &neg.misses
 		e := newCertEnv(t, certEnvOptions{engine: engine, policy: func(p *entcert.Policy) {
-			p.OnNegativeLookup = func(hit bool) {
-				if hit {
-					hits.Add(1)
-				} else {
-					misses.Add(1)
-				}
-			}
+			p.Observer = &neg
 		}})
 		id := certIdentity(e, leafKey, leaf.Cert.Raw, caFor(t, mustFakeRSA(t, 100000, 65537)))
 		const want = "Certificate 1 of the x5c header has an RSA key of 100000 bits"
@@ -405,4 +400,17 @@ func testHostileCRL(t *testing.T, engine string) {
 		revoked.Store(&b)
 		wantRefused(t, e, grant(e, id), "has been revoked")
 	})
+}
+
+// negLookups counts the failed-chain cache's lookups (an entcert.Observer).
+type negLookups struct{ hits, misses atomic.Int32 }
+
+func (*negLookups) CacheLookup(bool) {}
+
+func (n *negLookups) NegativeLookup(hit bool) {
+	if hit {
+		n.hits.Add(1)
+	} else {
+		n.misses.Add(1)
+	}
 }

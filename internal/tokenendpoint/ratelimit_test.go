@@ -38,6 +38,19 @@ type limitedEnv struct {
 	counts map[ratelimit.Kind]int
 }
 
+// CacheLookup counts a chain the server looked up (entcert.Observer).
+func (e *limitedEnv) CacheLookup(bool) { e.chains.Add(1) }
+
+// NegativeLookup ignores the failed-chain cache (entcert.Observer).
+func (e *limitedEnv) NegativeLookup(bool) {}
+
+// Limited counts a refused request (ratelimit.Observer).
+func (e *limitedEnv) Limited(k ratelimit.Kind) {
+	e.mu.Lock()
+	e.counts[k]++
+	e.mu.Unlock()
+}
+
 // limited is how many requests the limit of kind refused.
 func (e *limitedEnv) limited(k ratelimit.Kind) int {
 	e.mu.Lock()
@@ -62,27 +75,23 @@ func newLimitedEnv(t *testing.T, mod func(*ratelimit.Config)) *limitedEnv {
 	le := &limitedEnv{counts: map[ratelimit.Kind]int{}}
 	certs, err := entcert.NewVerifier(entcert.Policy{
 		Roots: []*x509.Certificate{pki.Root.Cert}, Intermediates: []*x509.Certificate{pki.Intermediate.Cert}, Now: c.Now,
-		OnCacheLookup: func(bool) { le.chains.Add(1) },
+		Observer: le,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rc := ratelimit.Config{
-		Client:  ratelimit.Rate{PerSecond: 1, Burst: 3},
-		Org:     ratelimit.Rate{PerSecond: 100, Burst: 100},
-		Address: ratelimit.Rate{PerSecond: 1, Burst: 2},
-		Now:     c.Now,
-		OnLimited: func(k ratelimit.Kind) {
-			le.mu.Lock()
-			le.counts[k]++
-			le.mu.Unlock()
-		},
+		Client:   ratelimit.Rate{PerSecond: 1, Burst: 3},
+		Org:      ratelimit.Rate{PerSecond: 100, Burst: 100},
+		Address:  ratelimit.Rate{PerSecond: 1, Burst: 2},
+		Now:      c.Now,
+		Observer: le,
 	}
 	if mod != nil {
 		mod(&rc)
 	}
 	ex := exchange.New(exchange.Config{Issuer: issuer, Now: c.Now, Limits: ratelimit.New(rc)}, cache, certs, db, keys)
-	h, err := server.Public{Issuer: issuer, Token: tokenendpoint.New(ex, nil), JWKS: keys.JWKS, Log: slog.New(slog.DiscardHandler)}.Handler()
+	h, err := server.Public{Issuer: issuer, Token: tokenendpoint.New(ex, tokenendpoint.Config{}), JWKS: keys.JWKS, Log: slog.New(slog.DiscardHandler)}.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}

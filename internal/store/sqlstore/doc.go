@@ -21,7 +21,12 @@
 // Every Update also writes the change log of the access rules (changes.go):
 // the keys of the records it wrote, under the generation it produced, in
 // its own transaction. ListChanges hands them to the rules caches, which
-// then read just those records.
+// then read just those records. On PostgreSQL the commit also announces the
+// new generation (notify.go), and Listen passes it on to OnChange.
+//
+// Config.Observer is told of every group commit (metrics); nil observes
+// nothing. The calls made to the store are observed around store.Store, by
+// whoever wraps it (internal/telemetry), not here.
 //
 // The issued-token table is built for a national platform's millions of
 // rows (issuedschema.go): on PostgreSQL it is partitioned by day of expiry

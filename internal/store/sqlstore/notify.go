@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,12 +36,14 @@ func (s *Store) notifyInTx(gtx *gorm.DB) error {
 type ListenConfig struct {
 	// OnChange is called for every notification, and after every
 	// (re)connect, since notifications sent while the listener was away are
-	// lost. It runs on the listening goroutine and must not block: hand the
-	// work to someone else (rules.Cache.Refresh does).
+	// lost. It is the work Listen exists for, not an observation (metrics
+	// and traces go through Observers). It runs on the listening goroutine
+	// and must not block: hand the work to someone else (rules.Cache.Refresh
+	// does).
 	OnChange func()
-	// OnError, when set, is told when the listening connection cannot be
-	// opened or is lost (for logs); Listen retries after a backoff.
-	OnError func(error)
+	// Log is told when the listening connection cannot be opened or is
+	// lost; Listen retries after a backoff. Default slog.Default().
+	Log *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait between reconnects, doubling
 	// from the first to the second. Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -77,6 +80,9 @@ func (s *Store) Listen(ctx context.Context, cfg ListenConfig) error {
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = 10 * time.Second
 	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
 	pc, err := pgx.ParseConfig(s.dsn)
 	if err != nil {
 		// The DSN may hold a password: do not echo it.
@@ -97,9 +103,7 @@ func (s *Store) Listen(ctx context.Context, cfg ListenConfig) error {
 		if connected {
 			backoff = cfg.MinBackoff // it worked for a while: retry soon
 		}
-		if cfg.OnError != nil {
-			cfg.OnError(wrap(err, "listen"))
-		}
+		cfg.Log.Warn("rules change listener: connection lost, reconnecting", "err", wrap(err, "listen"))
 		select {
 		case <-ctx.Done():
 			return nil

@@ -1,10 +1,14 @@
 package sqlstore_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,17 +16,37 @@ import (
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
 )
 
+// logBuffer is a log sink safe for the listener's goroutine.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // listen runs s.Listen until the test ends and returns the channel its
-// OnChange signals.
-func listen(t *testing.T, s *sqlstore.Store) <-chan struct{} {
+// OnChange signals and its log.
+func listen(t *testing.T, s *sqlstore.Store) (<-chan struct{}, *logBuffer) {
 	t.Helper()
 	changed := make(chan struct{}, 64)
+	logs := &logBuffer{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
 		done <- s.Listen(ctx, sqlstore.ListenConfig{
 			OnChange:   func() { changed <- struct{}{} },
 			MinBackoff: 10 * time.Millisecond,
+			Log:        slog.New(slog.NewTextHandler(logs, nil)),
 		})
 	}()
 	t.Cleanup(func() {
@@ -36,7 +60,7 @@ func listen(t *testing.T, s *sqlstore.Store) <-chan struct{} {
 			t.Error("Listen did not return after its context was cancelled")
 		}
 	})
-	return changed
+	return changed, logs
 }
 
 func waitChange(t *testing.T, changed <-chan struct{}, what string) time.Duration {
@@ -80,7 +104,7 @@ func TestListenPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	writer := openStore(t, cfg)
-	changed := listen(t, listener)
+	changed, logs := listen(t, listener)
 	waitChange(t, changed, "after connecting")
 
 	update := func(t *testing.T) {
@@ -121,6 +145,9 @@ func TestListenPostgres(t *testing.T) {
 		}
 		// The reconnect calls OnChange (notifications in between are lost).
 		t.Logf("reconnected %v after the kill", waitChange(t, changed, "after reconnecting"))
+		if !strings.Contains(logs.String(), "connection lost, reconnecting") {
+			t.Errorf("the lost connection was not logged: %q", logs.String())
+		}
 		drain(changed)
 		update(t)
 		waitChange(t, changed, "after an Update on the new connection")

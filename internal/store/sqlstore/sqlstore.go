@@ -48,15 +48,23 @@ type Config struct {
 	// Now is the clock that stamps audit events without a time (default
 	// time.Now).
 	Now func() time.Time
-	// OnBatch, when set, is told of every group commit of issued-token
-	// rows (groupcommit.go), after its statement: the rows it tried to
-	// insert, how long the statement took, and its error (metrics). It
-	// runs on the writer goroutine and must not block.
-	OnBatch func(rows int, took time.Duration, err error)
+	// Observer is told of every group commit; nil observes nothing.
+	Observer Observer
 	// ChangeLogGenerations is how many generations of the rules change log
 	// Update keeps (changes.go); a reader further behind reloads everything.
 	// Default 10000.
 	ChangeLogGenerations int
+}
+
+// Observer is told what the store does that its callers cannot see
+// (metrics). The calls callers make are timed around the store.Store
+// interface instead (a decorator, wired where the store is).
+type Observer interface {
+	// Batch is told of every group commit of issued-token rows
+	// (groupcommit.go), after its statement: the rows it tried to insert,
+	// how long the statement took, and its error. It runs on the writer
+	// goroutine and must not block.
+	Batch(rows int, took time.Duration, err error)
 }
 
 const (
@@ -76,8 +84,8 @@ type Store struct {
 	sqlDBs []*sql.DB // to close, writer first
 
 	stmtTimeout time.Duration
-	onBatch     func(rows int, took time.Duration, err error)
-	batch       *batcher // group commit of the issued-token inserts
+	onBatch     func(rows int, took time.Duration, err error) // Observer.Batch; nil without one
+	batch       *batcher                                      // group commit of the issued-token inserts
 
 	changeLogGens int
 
@@ -101,8 +109,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.ChangeLogGenerations <= 0 {
 		cfg.ChangeLogGenerations = defaultChangeLogGenerations
 	}
-	s := &Store{driver: cfg.Driver, dsn: cfg.DSN, now: cfg.Now, stmtTimeout: cfg.StatementTimeout, onBatch: cfg.OnBatch,
+	s := &Store{driver: cfg.Driver, dsn: cfg.DSN, now: cfg.Now, stmtTimeout: cfg.StatementTimeout,
 		changeLogGens: cfg.ChangeLogGenerations}
+	if cfg.Observer != nil {
+		s.onBatch = cfg.Observer.Batch
+	}
 	var err error
 	switch cfg.Driver {
 	case DriverSQLite:
