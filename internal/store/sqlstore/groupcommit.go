@@ -125,8 +125,18 @@ type insertReq struct {
 	awaited bool // its caller waits for the answer; guarded by the batcher's mu
 }
 
+// schedule switches the scheduling rules on top of the plain multi-row
+// commit (hold 0: a writer takes whatever is queued as soon as it is free).
+// Production runs every rule; BenchmarkGroupCommitSchedule switches them
+// one by one.
+type schedule struct {
+	hold      time.Duration // hold a loaded store's batch up to this long
+	idleCores bool          // a waiting caller writes its held batch when no goroutine is runnable
+	allWait   bool          // ... and when every queued row's caller waits (with idleCores: unless readyToHold per core are runnable)
+}
+
 type batcher struct {
-	hold     time.Duration // holdFor, but for tests and benchmarks
+	schedule
 	runnable func() int    // runnable, but for tests
 	wake     chan struct{} // capacity 1: the queue needs a writer's look
 	stop     chan struct{}
@@ -148,7 +158,11 @@ type batcher struct {
 }
 
 func (s *Store) startBatcher(writers int, hold time.Duration) {
-	s.batch = &batcher{hold: hold, runnable: runnable, wake: make(chan struct{}, 1), stop: make(chan struct{}), epoch: time.Now()}
+	s.startSchedule(writers, schedule{hold: hold, idleCores: true, allWait: true})
+}
+
+func (s *Store) startSchedule(writers int, sch schedule) {
+	s.batch = &batcher{schedule: sch, runnable: runnable, wake: make(chan struct{}, 1), stop: make(chan struct{}), epoch: time.Now()}
 	for range writers {
 		s.batch.writers.Go(s.batchLoop)
 	}
@@ -227,13 +241,19 @@ func (b *batcher) wait(r *insertReq) error {
 	}
 	// The caller is about to block: see holdFor for when its batch is
 	// written now instead of held on.
-	ready := b.runnable()
+	ready := 1
+	if b.idleCores {
+		ready = b.runnable()
+	}
 	b.mu.Lock()
 	if r.queued {
 		r.awaited = true
 		b.awaited++
-		allAwaited := b.awaited == len(b.queue)
-		if (ready == 0 || (allAwaited && ready < readyToHold*runtime.GOMAXPROCS(0))) && !b.urgent {
+		allAwaited := b.allWait && b.awaited == len(b.queue)
+		if b.idleCores && allAwaited {
+			allAwaited = ready < readyToHold*runtime.GOMAXPROCS(0)
+		}
+		if ((b.idleCores && ready == 0) || allAwaited) && !b.urgent {
 			b.urgent = true
 			b.signal()
 		}
