@@ -5,8 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"runtime"
-	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -25,11 +23,14 @@ import (
 // whose CPU is taken from the same machine's signatures. Instead callers
 // queue their rows (StartInsertIssuedToken returns at once, and the caller
 // signs its token meanwhile), and writer goroutines own the inserts: a
-// writer takes the queued rows, at once when the store is idle and after a
-// short hold under load (below), inserts them with one multi-row INSERT ...
-// ON CONFLICT DO NOTHING RETURNING (one statement, one transaction), and
-// only then answers each caller: inserted, or ErrConflict when its key did
-// not come back.
+// writer that is free takes every queued row, up to maxBatch, inserts them
+// with one multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING (one
+// statement, one transaction), and only then answers each caller: inserted,
+// or ErrConflict when its key did not come back. The rows handed over while
+// a batch is written go together in the next one, so batches grow with the
+// load, and no row waits for anything but a free writer: not for a timer,
+// not for other callers, not for the state of other goroutines.
+// BenchmarkGroupCommitSchedule measures this against a commit per row.
 //
 // Each row is still its own atomic replay check, decided by a primary key
 // in the database (issued_tokens' on SQLite, issued_token_replay's on
@@ -72,83 +73,34 @@ const (
 	writersPostgres = 1
 )
 
-// Under load a batch is held for up to holdFor after its first row, and
-// every row handed over meanwhile joins it: the callers sign their tokens
-// while their rows wait (see Store.StartInsertIssuedToken), and a commit
-// costs SQLite and PostgreSQL far more than one more row in it. A caller
-// that finds its row still held when it asks for the answer blocks, which
-// costs nothing while other goroutines are ready to use its core. Its batch
-// is written at once instead when no goroutine is ready to run (its core
-// would sit idle), or when every queued row's caller already waits (no more
-// rows are coming from them) and fewer than readyToHold goroutines per core
-// are ready to run (few requests are on their way to hand over a row). The
-// ready goroutines are runtime/metrics' runnable count. The store counts as
-// under load when a batch is being written or the last commit ended less
-// than busyWindow ago; an idle store writes a row at once, so that a lone
-// request's commit overlaps its signature.
-//
-// On the 2-core benchmark machine, in the in-process benchmark (16 requests
-// in flight), batches grew from about 4 rows (held 1 ms) to about 10, and its
-// share of the crypto bound rose from 0.79-0.84 to 0.84-0.89; writing each
-// batch as soon as a caller waited gave 0.79-0.82. Holding without looking
-// at the cores left them idle over HTTP with 8 connections, and holding
-// until the hold ended when all callers already waited halved the tokens/s
-// of 1 and 2 connections; writing a batch whose callers all wait whatever
-// the ready goroutines made the in-process benchmark drop into convoys
-// (every request waiting on one commit) in about a third of the runs.
-const (
-	holdFor     = 4 * time.Millisecond
-	busyWindow  = 3 * time.Millisecond
-	readyToHold = 4 // ready goroutines per core
-)
-
-// runnable is the number of goroutines ready to run and waiting for a core
-// (runtime/metrics; a read costs about 130 ns here).
-func runnable() int {
-	s := [1]metrics.Sample{{Name: "/sched/goroutines/runnable:goroutines"}}
-	metrics.Read(s[:])
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return int(min(s[0].Value.Uint64(), 1<<20))
-}
-
 // issuedKey is an issued token's primary key: one per assertion.
 type issuedKey struct{ client, jti string }
 
 type insertReq struct {
-	ctx     context.Context
-	key     issuedKey
-	row     []any // issuedTokenColumns values, in insertIssuedTokenPrefix's order
-	done    chan error
-	queued  bool // in the batcher's queue; guarded by its mu
-	awaited bool // its caller waits for the answer; guarded by the batcher's mu
+	ctx  context.Context
+	key  issuedKey
+	row  []any // issuedTokenColumns values, in insertIssuedTokenPrefix's order
+	done chan error
 }
 
 type batcher struct {
-	hold     time.Duration // holdFor, but for tests and benchmarks
-	runnable func() int    // runnable, but for tests
-	wake     chan struct{} // capacity 1: the queue needs a writer's look
-	stop     chan struct{}
-	writers  sync.WaitGroup
+	maxRows int           // maxBatch; 1 in BenchmarkGroupCommitSchedule's commit per row
+	wake    chan struct{} // capacity 1: the queue needs a writer's look
+	stop    chan struct{}
+	writers sync.WaitGroup
 
-	mu      sync.Mutex
-	queue   []*insertReq // handed over, not yet taken by a writer
-	awaited int          // queued rows whose callers wait for them
-	urgent  bool         // a caller waits, and holding its row on gains nothing
-	closed  bool
+	mu     sync.Mutex
+	queue  []*insertReq // handed over, not yet taken by a writer
+	closed bool
 
-	epoch      time.Time    // for monotonic times in lastCommit
-	lastCommit atomic.Int64 // when the latest commit of any writer ended, since epoch
-	writing    atomic.Int32 // batches being written now
-	batches    atomic.Int64 // batches taken to be written (tests, and the benchmark's rows per batch)
+	batches atomic.Int64 // batches taken to be written (tests, and the benchmark's rows per batch)
 
 	stmtMu sync.Mutex
 	stmts  [maxBatch + 1]*sql.Stmt // the n-row inserts by n, prepared on first use
 }
 
-func (s *Store) startBatcher(writers int, hold time.Duration) {
-	s.batch = &batcher{hold: hold, runnable: runnable, wake: make(chan struct{}, 1), stop: make(chan struct{}), epoch: time.Now()}
+func (s *Store) startBatcher(writers int) {
+	s.batch = &batcher{maxRows: maxBatch, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	for range writers {
 		s.batch.writers.Go(s.batchLoop)
 	}
@@ -170,7 +122,7 @@ func (s *Store) stopBatcher() {
 	for _, r := range b.queue {
 		r.done <- errClosed()
 	}
-	b.queue, b.awaited = nil, 0
+	b.queue = nil
 	b.mu.Unlock()
 	for _, st := range b.stmts {
 		if st != nil {
@@ -191,11 +143,6 @@ func (b *batcher) signal() {
 	}
 }
 
-// busy reports whether more rows are likely to come soon.
-func (b *batcher) busy() bool {
-	return b.writing.Load() > 0 || time.Since(b.epoch)-time.Duration(b.lastCommit.Load()) < busyWindow
-}
-
 // submit queues one row for a writer.
 func (b *batcher) submit(ctx context.Context, key issuedKey, row []any) *insertReq {
 	r := &insertReq{ctx: ctx, key: key, row: row, done: make(chan error, 1)}
@@ -205,13 +152,13 @@ func (b *batcher) submit(ctx context.Context, key issuedKey, row []any) *insertR
 		r.done <- errClosed()
 		return r
 	}
-	r.queued = true
 	b.queue = append(b.queue, r)
 	n := len(b.queue)
 	b.mu.Unlock()
-	// A writer needs to see the first row (to write it at once, or hold
-	// it) and a full batch; rows in between wait with the first.
-	if n == 1 || n == maxBatch {
+	// A free writer needs to see the first row, and another writer (were
+	// there more) a full batch; a busy writer looks at the queue anyway
+	// when its batch is written.
+	if n == 1 || n == b.maxRows {
 		b.signal()
 	}
 	return r
@@ -220,98 +167,45 @@ func (b *batcher) submit(ctx context.Context, key issuedKey, row []any) *insertR
 // wait returns the answer for r. Once handed over, the answer always comes:
 // a writer owns the row, or stopBatcher fails it.
 func (b *batcher) wait(r *insertReq) error {
-	select {
-	case err := <-r.done:
-		return err
-	default:
-	}
-	// The caller is about to block: see holdFor for when its batch is
-	// written now instead of held on.
-	ready := b.runnable()
-	b.mu.Lock()
-	if r.queued {
-		r.awaited = true
-		b.awaited++
-		allAwaited := b.awaited == len(b.queue)
-		if (ready == 0 || (allAwaited && ready < readyToHold*runtime.GOMAXPROCS(0))) && !b.urgent {
-			b.urgent = true
-			b.signal()
-		}
-	}
-	b.mu.Unlock()
 	return <-r.done
 }
 
 func (s *Store) batchLoop() {
 	b := s.batch
-	hold := time.NewTimer(time.Hour)
-	hold.Stop()
-	batch := make([]*insertReq, 0, maxBatch)
+	batch := make([]*insertReq, 0, b.maxRows)
 	for {
-		batch = b.next(hold, batch[:0])
+		batch = b.next(batch[:0])
 		if batch == nil {
 			return
 		}
-		b.writing.Add(1)
 		b.batches.Add(1)
 		s.commitBatch(batch)
-		b.writing.Add(-1)
-		b.lastCommit.Store(int64(time.Since(b.epoch)))
 		clear(batch) // let the answered requests go
 	}
 }
 
-// next takes the next batch, up to maxBatch queued rows: at once when the
-// store is idle, else when the batch is full or its first row has been held
-// for b.hold; nil when the batcher stops.
-func (b *batcher) next(hold *time.Timer, batch []*insertReq) []*insertReq {
-	held, expired := false, false
+// next takes the next batch, the first b.maxRows queued rows, as soon as
+// there is one; nil when the batcher stops.
+func (b *batcher) next(batch []*insertReq) []*insertReq {
 	for {
 		b.mu.Lock()
-		n := len(b.queue)
-		if n > 0 && (expired || n >= maxBatch || b.urgent || b.hold <= 0 || (!held && !b.busy())) {
-			k := min(n, maxBatch)
-			for _, r := range b.queue[:k] {
-				r.queued = false
-				if r.awaited {
-					b.awaited--
-				}
-				batch = append(batch, r)
-			}
+		if n := len(b.queue); n > 0 {
+			k := min(n, b.maxRows)
+			batch = append(batch, b.queue[:k]...)
 			rest := copy(b.queue, b.queue[k:])
 			clear(b.queue[rest:])
 			b.queue = b.queue[:rest]
-			if rest == 0 {
-				b.urgent = false
-			}
 			b.mu.Unlock()
-			if held {
-				hold.Stop()
-			}
 			if rest > 0 {
 				b.signal() // for another writer, or this one's next batch
 			}
 			return batch
 		}
 		b.mu.Unlock()
-		if n == 0 && held {
-			// Another writer took the rows this one held.
-			hold.Stop()
-			held, expired = false, false
-		}
-		if n > 0 && !held {
-			hold.Reset(b.hold)
-			held = true
-		}
 		select {
 		case <-b.stop:
-			if held {
-				hold.Stop()
-			}
 			return nil
 		case <-b.wake:
-		case <-hold.C:
-			expired = true
 		}
 	}
 }

@@ -218,7 +218,7 @@ func TestBatchWritersShareTheQueue(t *testing.T) {
 	t.Parallel()
 	engines(t, func(t *testing.T, s *Store) {
 		s.stopBatcher()
-		s.startBatcher(4, holdFor)
+		s.startBatcher(4)
 		const keys, each = 100, 4
 		errs := make([]error, keys*each)
 		order := rand.Perm(len(errs)) // each key's submissions in random places
@@ -250,15 +250,17 @@ func TestBatchWritersShareTheQueue(t *testing.T) {
 	})
 }
 
-// loaded restarts s's batch writer with the given hold, as under load: the
-// store counts as busy throughout (a batch is always being written), and so
-// do the cores unless told otherwise.
-func loaded(s *Store, hold time.Duration) *batcher {
+// parked restarts s's batcher without a writer, so that the rows handed
+// over stay queued until the test starts one (startWriter).
+func parked(s *Store) *batcher {
 	s.stopBatcher()
-	s.startBatcher(1, hold)
-	s.batch.writing.Add(1)
-	s.batch.runnable = func() int { return 100 }
+	s.startBatcher(0)
 	return s.batch
+}
+
+// startWriter starts a writer goroutine on a parked batcher.
+func startWriter(s *Store) {
+	s.batch.writers.Go(s.batchLoop)
 }
 
 // submitN hands n rows to the batcher without asking for the answers.
@@ -271,121 +273,65 @@ func submitN(s *Store, prefix string, n int) []*insertReq {
 	return reqs
 }
 
-// answeredSoon waits for reqs from as many goroutines, and fails unless
-// each is answered without error well before any hold of a minute ends.
-func answeredSoon(t *testing.T, b *batcher, reqs []*insertReq, after string) {
-	t.Helper()
-	errs := make(chan error, len(reqs))
-	for _, r := range reqs {
-		go func() { errs <- b.wait(r) }()
-	}
-	for range reqs {
+// The rows queued while no writer is free go together in the next batch, up
+// to maxBatch rows each: maxBatch+5 queued rows are two statements.
+func TestQueuedRowsShareABatch(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		var mu sync.Mutex
+		var sizes []int
+		s.onBatch = func(rows int, _ time.Duration, _ error) {
+			mu.Lock()
+			sizes = append(sizes, rows)
+			mu.Unlock()
+		}
+		b := parked(s)
+		reqs := submitN(s, "j", maxBatch+5)
+		startWriter(s)
+		for i, r := range reqs {
+			if err := b.wait(r); err != nil {
+				t.Fatalf("row %d: %v", i, err)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if n := b.batches.Load(); n != 2 || fmt.Sprint(sizes) != fmt.Sprint([]int{maxBatch, 5}) {
+			t.Fatalf("%d rows in %d batches of %v rows, want [%d 5]", len(reqs), n, sizes, maxBatch)
+		}
+		if got := len(tokenJTIs(t, s)); got != len(reqs) {
+			t.Fatalf("%d rows stored, want %d", got, len(reqs))
+		}
+	})
+}
+
+// A row is written whether or not its caller asks for the answer: nothing
+// holds it back for its caller, or for anyone else.
+func TestRowIsWrittenWithoutWaiting(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		r := submitN(s, "j", 1)[0]
 		select {
-		case err := <-errs:
+		case err := <-r.done:
 			if err != nil {
 				t.Fatal(err)
 			}
 		case <-time.After(20 * time.Second):
-			t.Fatalf("the batch was still held 20 s after %s", after)
+			t.Fatal("the row was not written in 20 s, its caller not waiting")
 		}
-	}
-}
-
-// Under load the rows handed over while a batch is held join it: a full
-// batch is written at once, however long the hold.
-func TestHeldBatchIsWrittenWhenFull(t *testing.T) {
-	engines(t, func(t *testing.T, s *Store) {
-		b := loaded(s, time.Hour)
-		for i, r := range submitN(s, "j", maxBatch) {
-			if err := <-r.done; err != nil {
-				t.Fatalf("row %d: %v", i, err)
-			}
-		}
-		if n := b.batches.Load(); n != 1 {
-			t.Fatalf("%d rows in %d batches, want one", maxBatch, n)
+		if got := len(tokenJTIs(t, s)); got != 1 {
+			t.Fatalf("%d rows stored, want 1", got)
 		}
 	})
 }
 
-// A batch that does not fill is written when its hold ends, though nobody
-// asked for the answers.
-func TestHeldBatchIsWrittenAfterHold(t *testing.T) {
-	engines(t, func(t *testing.T, s *Store) {
-		b := loaded(s, 20*time.Millisecond)
-		for i, r := range submitN(s, "j", 5) {
-			if err := <-r.done; err != nil {
-				t.Fatalf("row %d: %v", i, err)
-			}
-		}
-		if n := b.batches.Load(); n != 1 {
-			t.Fatalf("5 rows in %d batches, want one", n)
-		}
-		if got := len(tokenJTIs(t, s)); got != 5 {
-			t.Fatalf("%d rows stored, want 5", got)
-		}
-	})
-}
-
-// A caller that asks for its held row when no other goroutine is ready to
-// run gets its batch written at once: holding it would leave a core idle.
-func TestWaitWithIdleCoresWritesTheHeldBatch(t *testing.T) {
-	engines(t, func(t *testing.T, s *Store) {
-		b := loaded(s, time.Minute)
-		b.runnable = func() int { return 0 }
-		reqs := submitN(s, "j", 3)
-		answeredSoon(t, b, reqs[:1], "its caller asked, with idle cores")
-		for i, r := range reqs[1:] {
-			if err := b.wait(r); err != nil {
-				t.Fatalf("row %d: %v", i+1, err)
-			}
-		}
-		if n := b.batches.Load(); n != 1 {
-			t.Fatalf("3 rows in %d batches, want one", n)
-		}
-	})
-}
-
-// When every queued row's caller waits and few goroutines are ready to
-// run, no more rows are coming: the batch is written at once.
-func TestWaitOfEveryCallerWritesTheHeldBatch(t *testing.T) {
-	engines(t, func(t *testing.T, s *Store) {
-		b := loaded(s, time.Minute)
-		b.runnable = func() int { return 1 }
-		reqs := submitN(s, "j", 2)
-		answeredSoon(t, b, reqs, "all its callers asked")
-		if n := b.batches.Load(); n != 1 {
-			t.Fatalf("2 rows in %d batches, want one", n)
-		}
-	})
-}
-
-// With many goroutines ready to run, more rows are likely on their way: a
-// batch whose callers all wait is still held for its whole hold.
-func TestWaitWithBusyCoresKeepsHolding(t *testing.T) {
-	engines(t, func(t *testing.T, s *Store) {
-		const hold = 300 * time.Millisecond
-		b := loaded(s, hold)
-		start := time.Now()
-		r := submitN(s, "j", 1)[0]
-		if err := b.wait(r); err != nil {
-			t.Fatal(err)
-		}
-		if took := time.Since(start); took < hold {
-			t.Fatalf("written after %s, before its hold of %s ended", took, hold)
-		}
-	})
-}
-
-// Closing the store fails the rows still held, and writes none of them:
+// Closing the store fails the rows still queued, and writes none of them:
 // no token is issued for them.
-func TestCloseFailsHeldRows(t *testing.T) {
+func TestCloseFailsQueuedRows(t *testing.T) {
 	engines(t, func(t *testing.T, s *Store) {
-		loaded(s, time.Hour)
-		reqs := submitN(s, "held", 3)
+		parked(s)
+		reqs := submitN(s, "queued", 3)
 		s.stopBatcher()
 		for i, r := range reqs {
 			if err := <-r.done; !errors.Is(err, store.ErrUnavailable) {
-				t.Fatalf("held row %d after close: %v, want ErrUnavailable", i, err)
+				t.Fatalf("queued row %d after close: %v, want ErrUnavailable", i, err)
 			}
 		}
 		if err := s.StartInsertIssuedToken(t.Context(), store.IssuedToken{ClientID: "client", AssertionJTI: "late"})(); !errors.Is(err, store.ErrUnavailable) {
@@ -394,7 +340,7 @@ func TestCloseFailsHeldRows(t *testing.T) {
 		if got := len(tokenJTIs(t, s)); got != 0 {
 			t.Fatalf("%d rows stored, want none", got)
 		}
-		s.startBatcher(1, holdFor) // for Close
+		s.startBatcher(1) // for Close
 	})
 }
 
@@ -414,9 +360,10 @@ func TestEveryBatchIsReported(t *testing.T) {
 			got = append(got, report{rows, took, err})
 			mu.Unlock()
 		}
-		b := loaded(s, time.Hour)
+		b := parked(s)
 		reqs := submitN(s, "j", maxBatch-1)
 		reqs = append(reqs, b.submit(context.Background(), issuedKey{"client", "j0"}, testRow("j0"))) // fills the batch
+		startWriter(s)
 		for i, r := range reqs {
 			err := <-r.done
 			if i < len(reqs)-1 && err != nil {

@@ -135,7 +135,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Driver == DriverPostgres {
 		writers = writersPostgres
 	}
-	s.startBatcher(writers, holdFor)
+	s.startBatcher(writers)
 	return s, nil
 }
 
