@@ -196,7 +196,7 @@ func unknownNames(exported map[string][]string, queries map[string]query) []stri
 
 func TestUnknownNames(t *testing.T) {
 	exported := map[string][]string{
-		"portvakt_token_requests_total":        {"client_amr", "delegated", "outcome"},
+		"portvakt_token_requests_total":          {"client_amr", "delegated", "outcome"},
 		"portvakt_token_duration_seconds_bucket": {"le", "outcome"},
 	}
 	for _, tc := range []struct {
