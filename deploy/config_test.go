@@ -4,14 +4,11 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portvakt/portvakt/internal/config"
@@ -102,110 +99,6 @@ func requireCA(t *testing.T, file string) {
 	}
 	if n == 0 {
 		t.Fatalf("%s: no certificate", file)
-	}
-}
-
-type composeFile struct {
-	Services map[string]struct {
-		Command     []string          `yaml:"command"`
-		Environment map[string]string `yaml:"environment"`
-		Volumes     []string          `yaml:"volumes"`
-		Secrets     []string          `yaml:"secrets"`
-		Ports       []string          `yaml:"ports"`
-	} `yaml:"services"`
-	Secrets map[string]struct {
-		File string `yaml:"file"`
-	} `yaml:"secrets"`
-}
-
-var secretsDirRE = regexp.MustCompile(`^\$\{PORTVAKT_COMPOSE_SECRETS:-\./secrets\}/`)
-
-// TestComposeStack runs secrets.sh, then loads the compose stack's config
-// as each of its portvakt containers would, with the environment, the
-// volumes and the secrets docker-compose.yml gives that container.
-func TestComposeStack(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("secrets.sh needs openssl")
-		}
-		t.Skip("SKIPPING: secrets.sh needs openssl")
-	}
-	b, err := os.ReadFile("compose/docker-compose.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cf composeFile
-	if err := yaml.Unmarshal(b, &cf); err != nil {
-		t.Fatal(err)
-	}
-	secrets := t.TempDir()
-	if out, err := exec.Command("sh", "compose/secrets.sh", secrets).CombinedOutput(); err != nil {
-		t.Fatalf("secrets.sh: %v\n%s", err, out)
-	}
-	secretFile := map[string]string{}
-	for name, s := range cf.Secrets {
-		if !secretsDirRE.MatchString(s.File) {
-			t.Errorf("secret %s: %s is not in the secrets directory", name, s.File)
-			continue
-		}
-		f := filepath.Join(secrets, secretsDirRE.ReplaceAllString(s.File, ""))
-		if _, err := os.Stat(f); err != nil {
-			t.Errorf("secret %s: secrets.sh did not write it: %v", name, err)
-		}
-		secretFile[name] = f
-	}
-	pw, err := os.ReadFile(filepath.Join(secrets, "postgres-password"))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	var issuers, keys []string
-	for _, name := range []string{"migrate", "portvakt-a", "portvakt-b"} {
-		t.Run("ok/"+name, func(t *testing.T) {
-			svc, ok := cf.Services[name]
-			if !ok {
-				t.Fatalf("no service %s", name)
-			}
-			files := map[string]string{}
-			for _, s := range svc.Secrets {
-				files["/run/secrets/"+s] = secretFile[s]
-			}
-			for _, v := range svc.Volumes {
-				parts := strings.Split(v, ":")
-				if len(parts) >= 2 && strings.HasPrefix(parts[0], "./") {
-					files[parts[1]] = filepath.Join("compose", parts[0])
-				}
-			}
-			i := slices.Index(svc.Command, "--config")
-			if i < 0 || i+1 >= len(svc.Command) || files[svc.Command[i+1]] == "" {
-				t.Fatalf("command %v: no --config file that a volume mounts", svc.Command)
-			}
-			cfg := loadAs(t, files[svc.Command[i+1]], svc.Environment, files)
-
-			// The DSN names no password: the driver finds the one
-			// PostgreSQL was given in the pgpass secret.
-			dsn := strings.Replace(cfg.Database.DSN, "passfile=/run/secrets/pgpass", "passfile="+files["/run/secrets/pgpass"], 1)
-			if dsn == cfg.Database.DSN {
-				t.Fatalf("the DSN %q does not read the pgpass secret", cfg.Database.DSN)
-			}
-			pc, err := pgx.ParseConfig(dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cfg.Database.Driver != "postgres" || pc.Host != "postgres" || pc.Password != strings.TrimSpace(string(pw)) {
-				t.Errorf("driver %s, host %s: the password from pgpass is not PostgreSQL's", cfg.Database.Driver, pc.Host)
-			}
-			if _, ok := cf.Services[pc.Host]; !ok {
-				t.Errorf("the DSN's host %s is no service", pc.Host)
-			}
-			issuers = append(issuers, cfg.Issuer)
-			keys = append(keys, cfg.Signing.KeyFile)
-		})
-	}
-	slices.Sort(issuers)
-	slices.Sort(keys)
-	if len(issuers) != 3 || len(slices.Compact(issuers)) != 1 || len(slices.Compact(keys)) != 1 {
-		t.Errorf("the replicas must share one issuer and one signing key: %v %v", issuers, keys)
 	}
 }
 
