@@ -83,10 +83,16 @@ func kitQueries(t *testing.T) map[string]query {
 		}
 		m := labelValuesRE.FindStringSubmatch(q.Query)
 		if m == nil {
-			t.Errorf("dashboard variable %s: %q is not label_values(metric, label)", v.Name, q.Query)
+			t.Errorf("dashboard variable %s: %q is not label_values(selector, label)", v.Name, q.Query)
 			continue
 		}
-		out["dashboard variable "+v.Name] = query{selectors: []selector{{name: m[1], labels: []string{m[2]}}}}
+		// The label must be on the selected metric: a matcher of it.
+		where := "dashboard variable " + v.Name
+		add(where, m[1])
+		if sq, ok := out[where]; ok && len(sq.selectors) == 1 {
+			sq.selectors[0].labels = append(sq.selectors[0].labels, m[2])
+			out[where] = sq
+		}
 	}
 
 	b, err = os.ReadFile("prometheus/alerts.yml")

@@ -177,8 +177,8 @@ func parseQuery(expr string) (query, error) {
 	return q, nil
 }
 
-// labelValuesRE is Grafana's label_values(metric, label) variable query.
-var labelValuesRE = regexp.MustCompile(`^\s*label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)\s*$`)
+// labelValuesRE is Grafana's label_values(selector, label) variable query.
+var labelValuesRE = regexp.MustCompile(`^\s*label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)\s*$`)
 
 // names lists q's metric names, sorted, once each.
 func (q query) names() []string {
