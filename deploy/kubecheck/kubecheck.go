@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -85,7 +86,7 @@ func (o *Objects) Check() error {
 	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
 		bad("Deployment %s: replicas must be at least 2 (no single point of failure)", d.Name)
 	}
-	if sel, err := selectorOf(d.Spec.Selector.MatchLabels); err != nil || !sel.Matches(podLabels) {
+	if sel, err := selectorOf(d.Spec.Selector); err != nil || !sel.Matches(podLabels) {
 		bad("Deployment %s: the selector does not match the pod template's labels", d.Name)
 	}
 	if ru := d.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 {
@@ -165,7 +166,7 @@ func (o *Objects) Check() error {
 		bad("want one PodDisruptionBudget, got %d", len(o.PDBs))
 	}
 	for _, p := range o.PDBs {
-		if sel, err := selectorOf(p.Spec.Selector.MatchLabels); err != nil || !sel.Matches(podLabels) {
+		if sel, err := selectorOf(p.Spec.Selector); err != nil || !sel.Matches(podLabels) {
 			bad("PodDisruptionBudget %s: its selector does not match the pods", p.Name)
 		}
 		if p.Spec.MinAvailable == nil || p.Spec.MinAvailable.Type != intstr.Int || p.Spec.MinAvailable.IntVal < 1 ||
@@ -177,7 +178,7 @@ func (o *Objects) Check() error {
 	// One Service for the public port, one for the ops listener.
 	targets := map[string]bool{}
 	for _, s := range o.Services {
-		if sel, err := selectorOf(s.Spec.Selector); err != nil || len(s.Spec.Selector) == 0 || !sel.Matches(podLabels) {
+		if len(s.Spec.Selector) == 0 || !labels.SelectorFromValidatedSet(s.Spec.Selector).Matches(podLabels) {
 			bad("Service %s: its selector does not match the pods", s.Name)
 		}
 		var names []string
@@ -311,11 +312,13 @@ func mountOf(c corev1.Container, volumes []corev1.Volume, file string) (*corev1.
 	return nil, nil
 }
 
-func selectorOf(m map[string]string) (labels.Selector, error) {
-	if len(m) == 0 {
-		return nil, errors.New("empty selector")
+// selectorOf is a workload's label selector; matchExpressions are not used
+// in these manifests, so one is an error rather than a rule to evaluate.
+func selectorOf(ls *metav1.LabelSelector) (labels.Selector, error) {
+	if ls == nil || len(ls.MatchLabels) == 0 || len(ls.MatchExpressions) > 0 {
+		return nil, errors.New("want a selector of matchLabels only")
 	}
-	return labels.SelectorFromValidatedSet(m), nil
+	return labels.SelectorFromValidatedSet(ls.MatchLabels), nil
 }
 
 func envVar(env []corev1.EnvVar, name string) *corev1.EnvVar {

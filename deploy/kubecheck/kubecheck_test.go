@@ -92,6 +92,7 @@ func TestBrokenManifests(t *testing.T) {
 		{"fail/ops-port-mismatch", [3]string{"deployment.yaml", "containerPort: 9464", "containerPort: 9090"}, "port ops is 9090 but PORTVAKT_OPS_LISTEN listens on 9464"},
 		{"fail/no-migration", [3]string{"deployment.yaml", `args: ["migrate", "up",`, `args: ["migrate", "status",`}, "no init container runs `portvakt migrate up`"},
 		{"fail/pdb-selects-nothing", [3]string{"pdb.yaml", "app.kubernetes.io/component: server", "app.kubernetes.io/component: db"}, "its selector does not match the pods"},
+		{"fail/pdb-without-selector", [3]string{"pdb.yaml", "  selector:\n    matchLabels:\n      app.kubernetes.io/name: portvakt\n      app.kubernetes.io/component: server\n", ""}, "its selector does not match the pods"},
 		{"fail/pdb-blocks-drains", [3]string{"pdb.yaml", "minAvailable: 1", "minAvailable: 2"}, "no drain can proceed"},
 		{"fail/service-numeric-port", [3]string{"services.yaml", "targetPort: http", "targetPort: 8080"}, "must target a named container port"},
 		{"fail/no-metrics-service", [3]string{"services.yaml", "targetPort: ops", "targetPort: http"}, "no Service targets the ops port"},
