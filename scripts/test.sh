@@ -39,3 +39,5 @@ go test -count=1 -timeout 20m "${pkgs[@]}"
 
 echo "== go test -race (concurrency-critical packages)"
 go test -count=1 -race -timeout 15m ./internal/store/... ./internal/rules/... ./internal/tokenendpoint/... ./internal/entcert/...
+
+scripts/deploy-check.sh
