@@ -37,7 +37,7 @@ func (s *instrumentedStore) InsertIssuedToken(ctx context.Context, t store.Issue
 }
 
 // StartInsertIssuedToken times the insert from hand-over to answer: the
-// group commit's hold and the caller's signature overlap in it.
+// group commit's wait for a writer and the caller's signature overlap in it.
 func (s *instrumentedStore) StartInsertIssuedToken(ctx context.Context, t store.IssuedToken) func() error {
 	start := s.now()
 	wait := s.Store.StartInsertIssuedToken(ctx, t)
