@@ -344,7 +344,7 @@ func TestCloseFailsQueuedRows(t *testing.T) {
 	})
 }
 
-// OnBatch is told of every statement: the distinct rows it tried to insert
+// The Observer is told of every statement: the distinct rows it tried to insert
 // (a key repeated in the batch is one row) and how it went.
 func TestEveryBatchIsReported(t *testing.T) {
 	engines(t, func(t *testing.T, s *Store) {
