@@ -24,6 +24,10 @@ type Config struct {
 	PlatformOrg string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Notify, when set, is called after a commit that appended events to
+	// the outbox (the delivery worker's Notify), so they go out at once
+	// rather than at the worker's next poll.
+	Notify func()
 }
 
 // Service runs the self-service operations. It is safe for concurrent use.
@@ -101,6 +105,8 @@ var (
 	NeedDelegationsRead  = Need{records.ScopesRead, records.DelegationsWrite}
 	NeedDelegationsWrite = Need{records.DelegationsWrite}
 	NeedAuditRead        = Need{records.AuditRead}
+	NeedAccessRequest    = Need{records.AccessRequest}
+	NeedWebhooksWrite    = Need{records.WebhooksWrite}
 	NeedAdmin            = Need{records.AdminScope}
 )
 
@@ -133,9 +139,12 @@ func authorize(ctx context.Context, rd store.Reader, a *Actor, need Need) error 
 		a.Org, strings.Join(via, " or "), a.Supplier)
 }
 
-// change is what a write did, for its audit event.
+// change is what a write did, for its audit event and, when event is set,
+// the event (store.Event*) every org it concerns is told of, with after as
+// its record.
 type change struct {
 	action, kind, target string
+	event                string
 	orgs                 []string
 	before, after        any // nil = none
 	// also are changes the write caused, each an audit event after its own.
@@ -148,11 +157,14 @@ type change struct {
 // that is wrong whatever the store holds is refused before commit: fn's
 // checks are those that need the transaction's reads.
 func (s *Service) commit(ctx context.Context, a *Actor, need Need, fn func(tx store.Tx, now time.Time) (change, error)) error {
-	wrote := false
+	wrote, told := false, false
 	defer func() {
 		// Also when the commit itself failed: its outcome may be unknown.
 		if wrote {
 			s.rules.Invalidate()
+		}
+		if told && s.cfg.Notify != nil {
+			s.cfg.Notify()
 		}
 	}()
 	return s.store.Update(ctx, func(tx store.Tx) error {
@@ -180,6 +192,16 @@ func (s *Service) commit(ctx context.Context, a *Actor, need Need, fn func(tx st
 			if err := tx.AppendAudit(ctx, ev); err != nil {
 				return err
 			}
+			if ch.event == "" {
+				continue
+			}
+			// In the same transaction: a change that rolls back tells no one.
+			if _, err := tx.AppendEvent(ctx, store.Event{
+				Name: ch.event, Time: now, ActorOrg: a.Org, Orgs: ev.Orgs, Record: ev.After,
+			}); err != nil {
+				return err
+			}
+			told = true
 		}
 		return nil
 	})

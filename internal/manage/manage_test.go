@@ -98,7 +98,7 @@ func story(t *testing.T, core *manage.Service) (admin, prov, cons *manage.Actor)
 	cons = actor(consumer, records.AdminScopes...)
 	must[store.Prefix](t)(core.AssignPrefix(ctx, admin, "acme", manage.PrefixInput{OwnerOrg: provider}))
 	must[store.Scope](t)(core.CreateScope(ctx, prov, manage.ScopeInput{Prefix: "acme", Subscope: "api", Description: "the API", DelegationSource: issuer}))
-	must[store.Access](t)(core.GrantAccess(ctx, prov, "acme:api", consumer))
+	must[store.Access](t)(core.GrantAccess(ctx, prov, "acme:api", consumer, manage.AccessInput{}))
 	return admin, prov, cons
 }
 
@@ -198,7 +198,7 @@ func TestCoreCatalogue(t *testing.T) {
 		ctx := t.Context()
 		_, prov, _ := story(t, core)
 		must[store.Scope](t)(core.CreateScope(ctx, prov, manage.ScopeInput{Prefix: "acme", Subscope: "secret", Description: "private", Visibility: store.VisibilityPrivate}))
-		must[store.Access](t)(core.GrantAccess(ctx, prov, "acme:secret", consumer))
+		must[store.Access](t)(core.GrantAccess(ctx, prov, "acme:secret", consumer, manage.AccessInput{}))
 		names := func(a *manage.Actor) []string {
 			var out []string
 			for _, sc := range must[[]store.Scope](t)(core.Catalogue(ctx, a, "acme", store.Page{Limit: 1})) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/portvakt/portvakt/internal/access"
@@ -299,22 +300,33 @@ func (s *Service) Catalogue(ctx context.Context, a *Actor, query string, p store
 
 // --- access (the provider's allow-list) ---
 
+// AccessInput is what an owner may say with a decision on a row of its
+// allow-list, and a consumer with its request.
+type AccessInput struct {
+	// Reason is free text kept on the row: why it was asked for, granted
+	// or denied.
+	Reason string `json:"reason"`
+}
+
 // GrantAccess puts org on the allow-list of one of the actor's org's scopes
-// (APPROVED).
-func (s *Service) GrantAccess(ctx context.Context, a *Actor, scope, org string) (store.Access, error) {
-	return s.setAccess(ctx, a, scope, org, store.AccessApproved)
+// (APPROVED): an answer to its request, or a grant unasked.
+func (s *Service) GrantAccess(ctx context.Context, a *Actor, scope, org string, in AccessInput) (store.Access, error) {
+	return s.setAccess(ctx, a, scope, org, store.AccessApproved, in)
 }
 
-// RevokeAccess takes org off the allow-list (DENIED); the row stays.
-func (s *Service) RevokeAccess(ctx context.Context, a *Actor, scope, org string) (store.Access, error) {
-	return s.setAccess(ctx, a, scope, org, store.AccessDenied)
+// RevokeAccess takes org off the allow-list, or denies its request
+// (DENIED); the row stays.
+func (s *Service) RevokeAccess(ctx context.Context, a *Actor, scope, org string, in AccessInput) (store.Access, error) {
+	return s.setAccess(ctx, a, scope, org, store.AccessDenied, in)
 }
 
-func (s *Service) setAccess(ctx context.Context, a *Actor, name, org, state string) (store.Access, error) {
+func (s *Service) setAccess(ctx context.Context, a *Actor, name, org, state string, in AccessInput) (store.Access, error) {
 	if err := authorize(ctx, s.store, a, NeedScopesWrite); err != nil {
 		return store.Access{}, err
 	}
-	if errs := records.CheckOrg("org", org); len(errs) > 0 {
+	errs := records.CheckOrg("org", org)
+	errs = append(errs, records.CheckReason("reason", in.Reason)...)
+	if len(errs) > 0 {
 		return store.Access{}, invalid(errs)
 	}
 	if a.Supplier != "" && org == a.Supplier && state == store.AccessApproved {
@@ -341,42 +353,172 @@ func (s *Service) setAccess(ctx context.Context, a *Actor, name, org, state stri
 			prev, out = before, before
 		}
 		out.State = state
+		out.Reason = in.Reason
 		out.LastUpdated = now
 		if err := tx.PutAccess(ctx, out); err != nil {
 			return change{}, err
 		}
-		action := "access.grant"
+		ch := change{action: "access.grant", event: store.EventAccessApproved, kind: "access", target: name, orgs: []string{a.Org, org}, before: prev, after: out}
 		if state == store.AccessDenied {
-			action = "access.revoke"
+			ch.action, ch.event = "access.revoke", store.EventAccessDenied
 		}
-		return change{action: action, kind: "access", target: name, orgs: []string{a.Org, org}, before: prev, after: out}, nil
+		return ch, nil
 	})
 	return out, err
 }
 
-// ListAccess is a page of the allow-list of one of the actor's org's
-// scopes: APPROVED rows, or every state when inactive.
-func (s *Service) ListAccess(ctx context.Context, a *Actor, scope string, inactive bool, p store.Page) ([]store.Access, error) {
-	if err := authorize(ctx, s.store, a, NeedScopesRead); err != nil {
-		return nil, err
+// RequestAccess asks the owner of a public, active scope that is not
+// accessible for all to put the actor's org on its allow-list: the org's row
+// becomes REQUESTED, created or reopened (after a denial or a withdrawal),
+// with the reason. A row that grants already, or asks already, is a
+// conflict; a private, unknown or inactive scope is not found.
+func (s *Service) RequestAccess(ctx context.Context, a *Actor, scope string, in AccessInput) (store.Access, error) {
+	if err := authorize(ctx, s.store, a, NeedAccessRequest); err != nil {
+		return store.Access{}, err
 	}
-	if _, err := ownScope(ctx, s.store, a, scope); err != nil {
-		return nil, err
+	errs := records.CheckScopeRef("scope", scope)
+	errs = append(errs, records.CheckReason("reason", in.Reason)...)
+	if len(errs) > 0 {
+		return store.Access{}, invalid(errs)
 	}
-	return s.store.PageAccess(ctx, accessFilter(store.AccessFilter{Scope: scope}, inactive), p)
+	var out store.Access
+	err := s.commit(ctx, a, NeedAccessRequest, func(tx store.Tx, now time.Time) (change, error) {
+		sc, err := tx.GetScope(ctx, scope)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || (err == nil && (!sc.Active || sc.Visibility == store.VisibilityPrivate)):
+			// A private scope is not there for those who cannot see it.
+			return change{}, notFound("there is no active public scope %q to ask for", scope)
+		case err != nil:
+			return change{}, err
+		case sc.AccessibleForAll:
+			return change{}, conflict("scope %s is accessible for all: every organisation may get it without asking", scope)
+		}
+		before, err := tx.GetAccess(ctx, scope, a.Org)
+		var prev any
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			out = store.Access{Scope: scope, ConsumerOrgno: a.Org, OwnerOrgno: sc.OwnerOrgno, Created: now}
+		case err != nil:
+			return change{}, err
+		case before.State == store.AccessApproved:
+			return change{}, conflict("your organisation %s already has access to scope %s", a.Org, scope)
+		case before.State == store.AccessRequested:
+			return change{}, conflict("your organisation %s has asked for scope %s already; the owner has not answered yet", a.Org, scope)
+		default:
+			prev, out = before, before
+		}
+		out.State = store.AccessRequested
+		out.Reason = in.Reason
+		out.LastUpdated = now
+		if err := tx.PutAccess(ctx, out); err != nil {
+			return change{}, err
+		}
+		return change{action: "access.request", event: store.EventAccessRequested, kind: "access", target: scope,
+			orgs: []string{a.Org, sc.OwnerOrgno}, before: prev, after: out}, nil
+	})
+	return out, err
 }
 
-// MyAccess is a page of the actor's org's own access rows.
-func (s *Service) MyAccess(ctx context.Context, a *Actor, inactive bool, p store.Page) ([]store.Access, error) {
-	if err := authorize(ctx, s.store, a, NeedScopesRead); err != nil {
-		return nil, err
+// WithdrawRequest withdraws the actor's org's request for scope
+// (WITHDRAWN). Only a REQUESTED row can be withdrawn: any other is a
+// conflict and stays as it is.
+func (s *Service) WithdrawRequest(ctx context.Context, a *Actor, scope string) (store.Access, error) {
+	if err := authorize(ctx, s.store, a, NeedAccessRequest); err != nil {
+		return store.Access{}, err
 	}
-	return s.store.PageAccess(ctx, accessFilter(store.AccessFilter{ConsumerOrgno: a.Org}, inactive), p)
+	if errs := records.CheckScopeRef("scope", scope); len(errs) > 0 {
+		return store.Access{}, invalid(errs)
+	}
+	var out store.Access
+	err := s.commit(ctx, a, NeedAccessRequest, func(tx store.Tx, now time.Time) (change, error) {
+		before, err := tx.GetAccess(ctx, scope, a.Org)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return change{}, notFound("your organisation %s has not asked for scope %q", a.Org, scope)
+		case err != nil:
+			return change{}, err
+		case before.State != store.AccessRequested:
+			return change{}, conflict("your organisation's row for scope %s is %s, not REQUESTED: there is no open request to withdraw", scope, before.State)
+		}
+		out = before
+		out.State = store.AccessWithdrawn
+		out.LastUpdated = now
+		if err := tx.PutAccess(ctx, out); err != nil {
+			return change{}, err
+		}
+		return change{action: "access.withdraw", event: store.EventAccessWithdrawn, kind: "access", target: scope,
+			orgs: []string{a.Org, before.OwnerOrgno}, before: before, after: out}, nil
+	})
+	return out, err
 }
 
-func accessFilter(f store.AccessFilter, inactive bool) store.AccessFilter {
-	if !inactive {
+// AccessStates are the states of an access row, as a filter names them.
+var AccessStates = []string{store.AccessApproved, store.AccessDenied, store.AccessRequested, store.AccessWithdrawn}
+
+// AccessQuery selects rows of an allow-list. With no States, APPROVED rows
+// only, or every state when Inactive.
+type AccessQuery struct {
+	Inactive bool
+	States   []string
+}
+
+func (q AccessQuery) filter(f store.AccessFilter) (store.AccessFilter, error) {
+	var errs []FieldError
+	for i, st := range q.States {
+		if !slices.Contains(AccessStates, st) {
+			errs = append(errs, field("state", "%q is not a state; use one of %s", clipText(st), strings.Join(AccessStates, ", ")))
+		}
+		if i >= len(AccessStates) {
+			return f, invalid([]FieldError{field("state", "give each state at most once")})
+		}
+	}
+	if len(errs) > 0 {
+		return f, invalid(errs)
+	}
+	switch {
+	case len(q.States) > 0:
+		f.States = slices.Clone(q.States)
+	case !q.Inactive:
 		f.States = []string{store.AccessApproved}
 	}
-	return f
+	return f, nil
+}
+
+// ListAccess is a page of the allow-list of one of the actor's org's scopes,
+// or with scope "" of all of them (the inbox, with States REQUESTED).
+func (s *Service) ListAccess(ctx context.Context, a *Actor, scope string, q AccessQuery, p store.Page) ([]store.Access, error) {
+	if err := authorize(ctx, s.store, a, NeedScopesRead); err != nil {
+		return nil, err
+	}
+	f, err := q.filter(store.AccessFilter{Scope: scope, OwnerOrgno: a.Org})
+	if err != nil {
+		return nil, err
+	}
+	if scope != "" {
+		if _, err := ownScope(ctx, s.store, a, scope); err != nil {
+			return nil, err
+		}
+	}
+	return s.store.PageAccess(ctx, f, p)
+}
+
+// MyAccess is a page of the actor's org's own access rows: what it has,
+// and (with States) what it asked for.
+func (s *Service) MyAccess(ctx context.Context, a *Actor, q AccessQuery, p store.Page) ([]store.Access, error) {
+	if err := authorize(ctx, s.store, a, NeedScopesRead); err != nil {
+		return nil, err
+	}
+	f, err := q.filter(store.AccessFilter{ConsumerOrgno: a.Org})
+	if err != nil {
+		return nil, err
+	}
+	return s.store.PageAccess(ctx, f, p)
+}
+
+// clipText bounds an echoed value to 64 bytes.
+func clipText(v string) string {
+	if len(v) > 64 {
+		return v[:64] + "..."
+	}
+	return v
 }

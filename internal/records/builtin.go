@@ -20,6 +20,8 @@ const (
 	ClientsWrite     = "portvakt:clients.write"
 	DelegationsWrite = "portvakt:delegations.write"
 	AuditRead        = "portvakt:audit.read"
+	AccessRequest    = "portvakt:access.request"
+	WebhooksWrite    = "portvakt:webhooks.write"
 	// AdminScope is the platform admin's own scope: private, not
 	// delegable, and only the platform admin org can get it.
 	AdminScope = "portvakt:admin"
@@ -28,7 +30,7 @@ const (
 // AdminScopes are the built-in scopes every org may get (public,
 // accessible for all, delegable, no lifetime cap), in the order they are
 // listed to people.
-var AdminScopes = []string{ScopesRead, ScopesWrite, ClientsRead, ClientsWrite, DelegationsWrite, AuditRead}
+var AdminScopes = []string{ScopesRead, ScopesWrite, ClientsRead, ClientsWrite, DelegationsWrite, AuditRead, AccessRequest, WebhooksWrite}
 
 // IsAdminScope reports whether name is under the platform's own prefix.
 func IsAdminScope(name string) bool {

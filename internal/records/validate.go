@@ -93,3 +93,13 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// MaxReason is the longest reason kept on an access row, in characters.
+const MaxReason = MaxDescription
+
+// CheckReason checks the free text of an access decision or request: like
+// a long description, at most MaxReason characters, line breaks allowed.
+// Empty is fine.
+func CheckReason(field, s string) []FieldError {
+	return checkText(field, s, MaxReason, true)
+}

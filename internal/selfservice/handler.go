@@ -113,6 +113,7 @@ var (
 	delegationsRead  = manage.NeedDelegationsRead
 	delegationsWrite = manage.NeedDelegationsWrite
 	auditRead        = manage.NeedAuditRead
+	accessRequest    = manage.NeedAccessRequest
 	adminOnly        = manage.NeedAdmin
 )
 
@@ -131,6 +132,8 @@ func (h *handler) routes() []route {
 		{"DELETE", "/scopes/access/{org}", authRequired, scopesWrite, h.revokeAccess},
 		{"GET", "/scopes/access", authRequired, scopesRead, h.listAccess},
 		{"GET", "/scopes/access/all", authRequired, scopesRead, h.myAccess},
+		{"POST", "/scopes/access/requests", authRequired, accessRequest, h.requestAccess},
+		{"DELETE", "/scopes/access/requests", authRequired, accessRequest, h.withdrawRequest},
 
 		{"GET", "/delegationsources", authNone, nil, h.delegationSources},
 
@@ -275,6 +278,15 @@ func jsonKind(goKind string) string {
 	default:
 		return "number"
 	}
+}
+
+// decodeOptionalBody is decodeBody for a body that may be left out: no
+// body at all leaves v as it is.
+func decodeOptionalBody(w http.ResponseWriter, r *http.Request, v any) error {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	return decodeBody(w, r, v)
 }
 
 // inactiveParam reads ?inactive=true|false.

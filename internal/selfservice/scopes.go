@@ -3,6 +3,7 @@ package selfservice
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/records"
@@ -143,11 +144,11 @@ func queryParam(r *http.Request) (string, error) {
 // --- access (the provider's allow-list) ---
 
 func (h *handler) grantAccess(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	name, org, err := accessParams(r)
+	name, org, in, err := accessParams(w, r)
 	if err != nil {
 		return err
 	}
-	out, err := h.core.GrantAccess(r.Context(), a, name, org)
+	out, err := h.core.GrantAccess(r.Context(), a, name, org, in)
 	if err != nil {
 		return err
 	}
@@ -156,34 +157,43 @@ func (h *handler) grantAccess(w http.ResponseWriter, r *http.Request, a *manage.
 }
 
 func (h *handler) revokeAccess(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	name, org, err := accessParams(r)
+	name, org, in, err := accessParams(w, r)
 	if err != nil {
 		return err
 	}
-	if _, err := h.core.RevokeAccess(r.Context(), a, name, org); err != nil {
+	if _, err := h.core.RevokeAccess(r.Context(), a, name, org, in); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// accessParams reads ?scope= and the {org} of the path; when the scope is
-// missing, the org's problem is listed with it.
-func accessParams(r *http.Request) (scope, org string, err error) {
+// accessParams reads ?scope=, the {org} of the path, and the optional body
+// {"reason"}; when the scope is missing, the org's problem is listed with it.
+func accessParams(w http.ResponseWriter, r *http.Request) (scope, org string, in manage.AccessInput, err error) {
 	org = r.PathValue("org")
 	scope, err = scopeParam(r)
 	if err != nil {
-		return "", "", invalid(append(records.CheckOrg("org", org), fieldErrors(err)...))
+		return "", "", in, invalid(append(records.CheckOrg("org", org), fieldErrors(err)...))
 	}
-	return scope, org, nil
+	if err := decodeOptionalBody(w, r, &in); err != nil {
+		return "", "", in, err
+	}
+	return scope, org, in, nil
 }
 
+// listAccess is GET /scopes/access: the allow-list of one of the caller's
+// scopes (?scope=), or of all of them; ?state= filters (REQUESTED is the
+// inbox).
 func (h *handler) listAccess(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	name, err := scopeParam(r)
-	if err != nil {
-		return err
+	var name string
+	if r.URL.Query().Has("scope") {
+		var err error
+		if name, err = scopeParam(r); err != nil {
+			return err
+		}
 	}
-	inactive, err := inactiveParam(r)
+	q, err := accessQuery(r)
 	if err != nil {
 		return err
 	}
@@ -191,7 +201,7 @@ func (h *handler) listAccess(w http.ResponseWriter, r *http.Request, a *manage.A
 	if err != nil {
 		return err
 	}
-	got, err := h.core.ListAccess(r.Context(), a, name, inactive, more(p))
+	got, err := h.core.ListAccess(r.Context(), a, name, q, more(p))
 	if err != nil {
 		return err
 	}
@@ -201,7 +211,7 @@ func (h *handler) listAccess(w http.ResponseWriter, r *http.Request, a *manage.A
 
 // myAccess is GET /scopes/access/all: the caller's org's own access rows.
 func (h *handler) myAccess(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	inactive, err := inactiveParam(r)
+	q, err := accessQuery(r)
 	if err != nil {
 		return err
 	}
@@ -209,11 +219,58 @@ func (h *handler) myAccess(w http.ResponseWriter, r *http.Request, a *manage.Act
 	if err != nil {
 		return err
 	}
-	got, err := h.core.MyAccess(r.Context(), a, inactive, more(p))
+	got, err := h.core.MyAccess(r.Context(), a, q, more(p))
 	if err != nil {
 		return err
 	}
 	writePage(w, r, h.cfg.Issuer, p, got)
+	return nil
+}
+
+// accessQuery reads ?inactive= and ?state= (repeated, or comma-separated).
+func accessQuery(r *http.Request) (manage.AccessQuery, error) {
+	inactive, err := inactiveParam(r)
+	if err != nil {
+		return manage.AccessQuery{}, err
+	}
+	q := manage.AccessQuery{Inactive: inactive}
+	for _, v := range r.URL.Query()["state"] {
+		q.States = append(q.States, strings.Split(v, ",")...)
+	}
+	return q, nil
+}
+
+// requestBody is the body of POST /scopes/access/requests.
+type requestBody struct {
+	Scope  string `json:"scope"`
+	Reason string `json:"reason"`
+}
+
+// requestAccess is POST /scopes/access/requests: the caller's org asks for
+// a scope.
+func (h *handler) requestAccess(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
+	var b requestBody
+	if err := decodeBody(w, r, &b); err != nil {
+		return err
+	}
+	out, err := h.core.RequestAccess(r.Context(), a, b.Scope, manage.AccessInput{Reason: b.Reason})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// withdrawRequest is DELETE /scopes/access/requests?scope=.
+func (h *handler) withdrawRequest(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
+	name, err := scopeParam(r)
+	if err != nil {
+		return err
+	}
+	if _, err := h.core.WithdrawRequest(r.Context(), a, name); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
