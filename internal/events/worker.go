@@ -294,9 +294,10 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 func (w *Worker) deliver(ctx context.Context, d store.Delivery) {
 	at := w.c.Now()
 	status, err := w.send(ctx, d, at)
-	if ctx.Err() != nil {
-		// Shutting down: the attempt did not finish. The lease runs out
-		// and a replica (or this one, restarted) tries again.
+	if err != nil && ctx.Err() != nil {
+		// Shutting down cut the attempt short: it says nothing about the
+		// receiver. The lease runs out and a replica (or this one,
+		// restarted) tries again.
 		return
 	}
 	r := store.DeliveryResult{WebhookID: d.Webhook.ID, EventID: d.Event.ID, Owner: d.Owner, Attempt: d.Attempt,

@@ -202,8 +202,12 @@ func (t *tx) AppendEvent(ctx context.Context, e store.Event) (store.Event, error
 	if len(concerned) == 0 {
 		return e, nil
 	}
+	q := db.Where("active = ?", true)
+	if !slices.Contains(concerned, store.AllOrgs) {
+		q = q.Where("org IN ?", concerned)
+	}
 	var hooks []webhookRow
-	if err := db.Where("org IN ? AND active = ?", concerned, true).Order("id").Find(&hooks).Error; err != nil {
+	if err := q.Order("id").Find(&hooks).Error; err != nil {
 		return store.Event{}, wrap(err, "append event %s: webhooks", e.Name)
 	}
 	var rows []deliveryRow
