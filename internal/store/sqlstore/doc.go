@@ -37,9 +37,9 @@
 // ClaimDeliveries leases each webhook's oldest pending delivery to one
 // claimer (SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, the one writer
 // on SQLite), so replicas share the outbox without sending a delivery
-// twice and each webhook gets its events in order. A claim reads the
-// pending rows, which a dead receiver accumulates for up to a day, not the
-// delivered ones.
+// twice and each webhook gets its events in order. A claim walks the due
+// pending rows only: a failing webhook's later events are made due with
+// its next retry, not before.
 //
 // Every driver error goes through classify, which maps it onto the store
 // sentinels (ErrNotFound, ErrConflict, ErrUnavailable) while keeping the
