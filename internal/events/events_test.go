@@ -943,3 +943,34 @@ func TestPurge(t *testing.T) {
 	ok.check()
 	down.check()
 }
+
+// A webhook deactivated while its events wait gets none of them: each is
+// given up, unsent, and recorded so.
+func TestDeactivatedWebhookGetsNothing(t *testing.T) {
+	st := openStore(t, sqliteBackend())
+	k := newKeys(t)
+	c := &clock{t: t0}
+	r := newReceiver(t, k, nil)
+	h := addHook(t, st, consumer, r.URL)
+	e1 := emit(t, st, t0, store.EventAccessRequested, consumer, consumer)
+	e2 := emit(t, st, t0, store.EventAccessWithdrawn, consumer, consumer)
+	h.Active = false
+	if err := st.Update(t.Context(), func(tx store.Tx) error { return tx.UpdateWebhook(t.Context(), h) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := drain(t, newWorker(t, st, k, c)); n != 2 {
+		t.Fatalf("%d deliveries handled, want 2", n)
+	}
+	if r.count() != 0 {
+		t.Fatalf("%d requests to a deactivated webhook", r.count())
+	}
+	at := attempts(t, st, h.ID)
+	if len(at) != 2 || at[0].EventJTI != e2.JTI || at[1].EventJTI != e1.JTI {
+		t.Fatalf("attempts %+v, want both events, newest first", at)
+	}
+	for _, a := range at {
+		if a.State != store.DeliveryFailed || !strings.Contains(a.Error, "deactivated") {
+			t.Errorf("attempt %+v, want given up as deactivated", a)
+		}
+	}
+}
