@@ -6,8 +6,10 @@
 // # What the store does
 //
 // A change appends its events in its own transaction (store.Tx.AppendEvent
-// inside store.Update, with Orgs = every org concerned and Record = the
-// record as the API shows it after the change); the store writes one
+// inside store.Update, with Orgs = every org concerned, or store.AllOrgs
+// for an event that concerns everyone such as signing_key.rotated, and
+// Record = the record as the API shows it after the change, and ActorOrg =
+// the org that made it); the store writes one
 // pending delivery per active webhook of those orgs that subscribes to the
 // event, in the same transaction, so a change that rolls back sends
 // nothing. The event names are store.Event* (store.EventNames): they are
@@ -49,5 +51,8 @@
 //
 // where keys is the *signer.Set (its SignType(typ, claims) signs with the
 // current key and kid, as /jwk publishes it). After an Update that appended
-// events, w.Notify() delivers at once instead of at the next poll.
+// events, w.Notify() delivers at once instead of at the next poll (Poll,
+// 2 s; other replicas find the events at theirs). Config's zero values are
+// the production defaults; Owner must differ between replicas (the default
+// does).
 package events

@@ -581,8 +581,9 @@ func TestReplicasNeverSendTwice(t *testing.T) {
 
 // Plain http goes to loopback addresses only, checked at delivery: a URL
 // that does not name a loopback host is given up without a connection; a
-// loopback name that resolves elsewhere is refused at the dial.
-func TestHTTPOnlyToLoopback(t *testing.T) {
+// loopback name that resolves elsewhere is refused at the dial. https never
+// goes to a link-local address.
+func TestWhereDeliveriesGo(t *testing.T) {
 	st := openStore(t, sqliteBackend())
 	k := newKeys(t)
 	c := &clock{t: t0}
@@ -598,14 +599,19 @@ func TestHTTPOnlyToLoopback(t *testing.T) {
 			return nil, errors.New("the test dials nothing")
 		}
 		cfg.LookupIP = func(ctx context.Context, host string) ([]net.IP, error) {
+			if host == "metadata.example.no" {
+				return []net.IP{net.ParseIP("169.254.169.254")}, nil
+			}
 			return []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("192.0.2.10")}, nil
 		}
 	})
 	remote := addHook(t, st, consumer, "http://192.0.2.10/hook") // written past the API's check
 	named := addHook(t, st, provider, "http://localhost:9/hook")
-	emit(t, st, t0, store.EventAccessRequested, consumer, consumer, provider)
-	if n := drain(t, w); n != 2 {
-		t.Fatalf("%d attempts, want 2", n)
+	metadata := addHook(t, st, vendor, "https://169.254.169.254/latest/meta-data/") // past the API's check
+	named2 := addHook(t, st, "910000099", "https://metadata.example.no/latest/meta-data/")
+	emit(t, st, t0, store.EventAccessRequested, consumer, consumer, provider, vendor, "910000099")
+	if n := drain(t, w); n != 4 {
+		t.Fatalf("%d attempts, want 4", n)
 	}
 	if len(dialed) != 0 {
 		t.Fatalf("dialed %v", dialed)
@@ -615,8 +621,10 @@ func TestHTTPOnlyToLoopback(t *testing.T) {
 		state string
 		err   string
 	}{
-		{remote, store.DeliveryFailed, "loopback"},
+		{remote, store.DeliveryFailed, "given up: refused: the webhook URL must be https; http is only for a loopback host"},
 		{named, store.DeliveryPending, "not a loopback address"},
+		{metadata, store.DeliveryFailed, "given up: refused: the webhook URL must not be a link-local"},
+		{named2, store.DeliveryPending, "resolves to 169.254.169.254, not a routable address"},
 	} {
 		at := attempts(t, st, tc.hook.ID)
 		if len(at) != 1 || at[0].State != tc.state || !strings.Contains(at[0].Error, tc.err) || at[0].Status != 0 {
@@ -896,4 +904,73 @@ func TestRunDeliversUntilCancelled(t *testing.T) {
 	<-done
 	r.check()
 	eqJTIs(t, "receiver", r.jtis(), jtis(want...))
+}
+
+// Purge deletes finished deliveries after Retention and events after
+// EventRetention, never what is pending; the attempts stay visible.
+func TestPurge(t *testing.T) {
+	st := openStore(t, sqliteBackend())
+	k := newKeys(t)
+	c := &clock{t: t0}
+	ok := newReceiver(t, k, nil)
+	down := newReceiver(t, k, func(int, got) int { return http.StatusBadGateway })
+	h := addHook(t, st, consumer, ok.URL)
+	addHook(t, st, provider, down.URL)
+	emit(t, st, t0, store.EventAccessApproved, provider, consumer, provider)
+	w := newWorker(t, st, k, c, func(cfg *events.Config) { cfg.Retention, cfg.EventRetention = time.Hour, 2*time.Hour })
+	drain(t, w)
+	for _, tc := range []struct {
+		after time.Duration
+		want  int
+	}{
+		{0, 0},
+		{time.Hour + time.Second, 1}, // the delivered row; the pending one stays
+		{40 * 24 * time.Hour, 0},     // the event has a pending delivery
+	} {
+		c.Add(tc.after)
+		if n, err := w.Purge(t.Context()); err != nil || n != tc.want {
+			t.Fatalf("Purge after %v: %d, %v; want %d", tc.after, n, err, tc.want)
+		}
+	}
+	drain(t, w) // gives up on the pending one, a day and more after the event
+	c.Add(time.Hour + time.Second)
+	if n, err := w.Purge(t.Context()); err != nil || n != 2 {
+		t.Fatalf("Purge once it is given up: %d, %v; want 2 (its row, then the event)", n, err)
+	}
+	if at := attempts(t, st, h.ID); len(at) != 1 || at[0].State != store.DeliveryDelivered {
+		t.Fatalf("attempts after the purge: %+v", at)
+	}
+	ok.check()
+	down.check()
+}
+
+// A webhook deactivated while its events wait gets none of them: each is
+// given up, unsent, and recorded so.
+func TestDeactivatedWebhookGetsNothing(t *testing.T) {
+	st := openStore(t, sqliteBackend())
+	k := newKeys(t)
+	c := &clock{t: t0}
+	r := newReceiver(t, k, nil)
+	h := addHook(t, st, consumer, r.URL)
+	e1 := emit(t, st, t0, store.EventAccessRequested, consumer, consumer)
+	e2 := emit(t, st, t0, store.EventAccessWithdrawn, consumer, consumer)
+	h.Active = false
+	if err := st.Update(t.Context(), func(tx store.Tx) error { return tx.UpdateWebhook(t.Context(), h) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := drain(t, newWorker(t, st, k, c)); n != 2 {
+		t.Fatalf("%d deliveries handled, want 2", n)
+	}
+	if r.count() != 0 {
+		t.Fatalf("%d requests to a deactivated webhook", r.count())
+	}
+	at := attempts(t, st, h.ID)
+	if len(at) != 2 || at[0].EventJTI != e2.JTI || at[1].EventJTI != e1.JTI {
+		t.Fatalf("attempts %+v, want both events, newest first", at)
+	}
+	for _, a := range at {
+		if a.State != store.DeliveryFailed || !strings.Contains(a.Error, "deactivated") {
+			t.Errorf("attempt %+v, want given up as deactivated", a)
+		}
+	}
 }

@@ -13,37 +13,41 @@ import (
 	"github.com/portvakt/portvakt/internal/records"
 )
 
-// errRefused marks a delivery the worker will not make because of where it
-// would go; errPermanent one that no retry can fix. Both wrap the reason.
-var (
-	errRefused   = errors.New("refused")
-	errPermanent = errors.New("permanent")
-)
+// refusal is a delivery the worker will not make, because of where it
+// would go or what the webhook is; permanent when no retry can change that.
+type refusal struct {
+	reason    string
+	permanent bool
+}
+
+func (r *refusal) Error() string { return "refused: " + r.reason }
 
 // checkURL is the webhook URL rule (records.CheckWebhookURL), checked again
 // before every delivery: the row may predate the rule or have been written
 // by hand.
 func checkURL(raw string) (*url.URL, error) {
 	if errs := records.CheckWebhookURL("url", raw); len(errs) > 0 {
-		return nil, fmt.Errorf("%w: %w: webhook %s", errPermanent, errRefused, errs[0].Detail)
+		return nil, &refusal{reason: "the webhook URL " + errs[0].Detail, permanent: true}
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w: webhook URL: %v", errPermanent, errRefused, err)
+		return nil, &refusal{reason: "the webhook URL is not a URL", permanent: true}
 	}
 	return u, nil
 }
 
-// transports are the two ways out: https to wherever the URL points, and
-// plain http only to loopback addresses, checked where the connection is
-// made (after resolution: a name that resolves elsewhere is refused, and
-// the address dialled is the one checked).
+// transports are the two ways out: https to any routable address, and
+// plain http only to loopback addresses. Both are checked where the
+// connection is made, after resolution (a name that resolves to a refused
+// address is refused, and the address dialled is the one checked). https
+// never goes to a link-local address (cloud metadata services live there),
+// a multicast or an unspecified one: no receiver is reached that way, and
+// a webhook must not become a way to reach them.
 type transports struct {
 	https, http *http.Client
 }
 
 func newTransports(c *Config) transports {
-	dial := c.Dial
 	base := func(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
 		return &http.Client{
 			Timeout: c.Timeout,
@@ -65,11 +69,19 @@ func newTransports(c *Config) transports {
 		}
 	}
 	return transports{
-		https: base(dial),
+		https: base(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialChecked(ctx, c, network, addr, routable, "not a routable address")
+		}),
 		http: base(func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dialLoopback(ctx, c, network, addr)
+			return dialChecked(ctx, c, network, addr, net.IP.IsLoopback, "not a loopback address")
 		}),
 	}
+}
+
+// routable: an address a receiver may have.
+func routable(ip net.IP) bool {
+	return !ip.IsUnspecified() && !ip.IsLinkLocalUnicast() && !ip.IsLinkLocalMulticast() &&
+		!ip.IsInterfaceLocalMulticast() && !ip.IsMulticast()
 }
 
 func (t transports) client(u *url.URL) *http.Client {
@@ -79,27 +91,25 @@ func (t transports) client(u *url.URL) *http.Client {
 	return t.http
 }
 
-// dialLoopback dials addr only when its host is, or resolves only to,
-// loopback addresses; it dials the address it checked.
-func dialLoopback(ctx context.Context, c *Config, network, addr string) (net.Conn, error) {
+// dialChecked dials addr only when its host is, or resolves only to,
+// addresses that pass ok; it dials the address it checked.
+func dialChecked(ctx context.Context, c *Config, network, addr string, ok func(net.IP) bool, why string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errRefused, err)
+		return nil, &refusal{reason: err.Error()}
 	}
 	var ips []net.IP
 	if ip := net.ParseIP(host); ip != nil {
 		ips = []net.IP{ip}
-	} else {
-		if ips, err = c.LookupIP(ctx, host); err != nil {
-			return nil, err
-		}
+	} else if ips, err = c.LookupIP(ctx, host); err != nil {
+		return nil, err
 	}
 	if len(ips) == 0 {
 		return nil, fmt.Errorf("%s resolves to nothing", host)
 	}
 	for _, ip := range ips {
-		if !ip.IsLoopback() {
-			return nil, fmt.Errorf("%w: http to %s, which resolves to %s, not a loopback address", errRefused, host, ip)
+		if !ok(ip) {
+			return nil, &refusal{reason: fmt.Sprintf("%s resolves to %s, %s", host, ip, why)}
 		}
 	}
 	return c.Dial(ctx, network, net.JoinHostPort(ips[0].String(), port))

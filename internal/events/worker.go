@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -294,9 +293,10 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 func (w *Worker) deliver(ctx context.Context, d store.Delivery) {
 	at := w.c.Now()
 	status, err := w.send(ctx, d, at)
-	if ctx.Err() != nil {
-		// Shutting down: the attempt did not finish. The lease runs out
-		// and a replica (or this one, restarted) tries again.
+	if err != nil && ctx.Err() != nil {
+		// Shutting down cut the attempt short: it says nothing about the
+		// receiver. The lease runs out and a replica (or this one,
+		// restarted) tries again.
 		return
 	}
 	r := store.DeliveryResult{WebhookID: d.Webhook.ID, EventID: d.Event.ID, Owner: d.Owner, Attempt: d.Attempt,
@@ -305,7 +305,7 @@ func (w *Worker) deliver(ctx context.Context, d store.Delivery) {
 	switch {
 	case err == nil:
 		r.State = store.DeliveryDelivered
-	case errors.Is(err, errPermanent) || !at.Before(deadline):
+	case permanent(err) || !at.Before(deadline):
 		r.State, r.Error = store.DeliveryFailed, "given up: "+describe(err)
 	default:
 		r.State, r.Error = store.DeliveryPending, describe(err)
@@ -330,6 +330,11 @@ func (w *Worker) deliver(ctx context.Context, d store.Delivery) {
 	}
 }
 
+func permanent(err error) bool {
+	var r *refusal
+	return errors.As(err, &r) && r.permanent
+}
+
 // backoff is the wait after the attempt-th failed attempt.
 func (w *Worker) backoff(attempt int) time.Duration {
 	ceil := w.c.BackoffMax
@@ -345,7 +350,7 @@ func (w *Worker) backoff(attempt int) time.Duration {
 // one) and nil for an acknowledgement (2xx).
 func (w *Worker) send(ctx context.Context, d store.Delivery, now time.Time) (int, error) {
 	if !d.Webhook.Active {
-		return 0, fmt.Errorf("%w: the webhook is deactivated", errPermanent)
+		return 0, &refusal{reason: "the webhook is deactivated", permanent: true}
 	}
 	u, err := checkURL(d.Webhook.URL)
 	if err != nil {
@@ -359,7 +364,7 @@ func (w *Worker) send(ctx context.Context, d store.Delivery, now time.Time) (int
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader([]byte(jws)))
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", errPermanent, err)
+		return 0, &refusal{reason: err.Error(), permanent: true}
 	}
 	req.Header.Set("Content-Type", ContentType)
 	req.Header.Set("Accept", "application/json")

@@ -26,8 +26,9 @@ func ValidateWebhook(w store.Webhook) []FieldError {
 // loopback host (localhost, 127.0.0.0/8, ::1) for receivers on the same
 // machine; at most MaxWebhookURL bytes, no user information (credentials in
 // a URL end up in logs), no fragment (never sent), no whitespace or control
-// characters. The delivery worker checks it again before every delivery,
-// and for http also where the host resolves to.
+// characters; not a link-local, multicast or unspecified IP address. The
+// delivery worker checks it again before every delivery, and also where
+// the host resolves to.
 func CheckWebhookURL(field, raw string) []FieldError {
 	if raw == "" {
 		return fieldError(field, "is required")
@@ -58,6 +59,9 @@ func CheckWebhookURL(field, raw string) []FieldError {
 		return fieldError(field, "must be an absolute URL with a host")
 	case u.Scheme == "http" && !LoopbackHost(u.Hostname()):
 		return fieldError(field, "must be https; http is only for a loopback host (localhost, 127.0.0.1, [::1])")
+	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil && (ip.IsUnspecified() || ip.IsLinkLocalUnicast() || ip.IsMulticast()) {
+		return fieldError(field, "must not be a link-local, multicast or unspecified address")
 	}
 	return nil
 }

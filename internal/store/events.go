@@ -88,6 +88,7 @@ type Event struct {
 	Time     time.Time `json:"time"`
 	ActorOrg string    `json:"actor_org"`
 	// Orgs are every org the event concerns: each one's webhooks get it.
+	// AllOrgs among them concerns every org (signing_key.rotated).
 	Orgs []string `json:"orgs"`
 	// Record is the changed record as the API shows it after the change.
 	Record json.RawMessage `json:"record"`
@@ -97,6 +98,9 @@ type Event struct {
 	// every replica may scan.
 	Once string `json:"-"`
 }
+
+// AllOrgs in Event.Orgs sends the event to every org's webhooks.
+const AllOrgs = "*"
 
 // Delivery states. A delivery is pending until its webhook acknowledges
 // the event (delivered) or the worker gives up on it (failed).

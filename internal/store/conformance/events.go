@@ -23,6 +23,7 @@ func eventCases() []testCase {
 		{"fail/webhook/conflict-and-notfound", testWebhookErrors},
 		{"ok/event/append-fans-out-to-subscribers", testEventFanOut},
 		{"ok/event/webhook-created-in-the-same-update", testEventSameUpdate},
+		{"ok/event/all-orgs", testEventAllOrgs},
 		{"fail/event/rolled-back-append-leaves-nothing", testEventRollback},
 		{"fail/event/once-conflict", testEventOnce},
 		{"ok/delivery/order-per-webhook", testDeliveryOrder},
@@ -222,6 +223,16 @@ func testEventSameUpdate(t *testing.T, s store.Store) {
 		t.Fatal("AppendEvent did not stamp the time")
 	}
 	wantPairs(t, claim(t, s, e.Time, "w1", 10), []string{fmt.Sprintf("a-all/%d", e.ID)}, "claim")
+}
+
+func testEventAllOrgs(t *testing.T, s store.Store) {
+	off := hookRec("c-off", orgC)
+	off.Active = false
+	createHooks(t, s, hookRec("a-all", orgA), hookRec("b-rot", orgB, store.EventSigningKeyRotated),
+		hookRec("b-req", orgB, store.EventAccessRequested), off)
+	e := appendEvent(t, s, store.EventSigningKeyRotated, store.AllOrgs)
+	wantPairs(t, claim(t, s, t0, "w1", 10), []string{fmt.Sprintf("a-all/%d", e.ID), fmt.Sprintf("b-rot/%d", e.ID)},
+		"claim of an event for every org")
 }
 
 func testEventRollback(t *testing.T, s store.Store) {

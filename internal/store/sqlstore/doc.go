@@ -37,6 +37,15 @@
 // carrying my scopes" walks one index per disjunct (tokens.go), helped by a
 // side table of each token's scope prefixes.
 //
+// The event outbox (events.go) is written by Tx.AppendEvent in the
+// transaction of the change, with one delivery row per subscribed webhook.
+// ClaimDeliveries leases each webhook's oldest pending delivery to one
+// claimer (SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, the one writer
+// on SQLite), so replicas share the outbox without sending a delivery
+// twice and each webhook gets its events in order. A claim walks the due
+// pending rows only: a failing webhook's later events are made due with
+// its next retry, not before.
+//
 // Every driver error goes through classify, which maps it onto the store
 // sentinels (ErrNotFound, ErrConflict, ErrUnavailable) while keeping the
 // cause in the chain.

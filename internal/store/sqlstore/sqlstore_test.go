@@ -185,6 +185,31 @@ func testMigrations(t *testing.T, b backend) {
 			t.Fatalf("client from before 00003: managed_by %q keys %+v; want both empty", c.ManagedBy, c.Keys)
 		}
 	})
+	t.Run("ok/access-from-before-requests", func(t *testing.T) {
+		// An access row written at version 6 (no reason column) reads
+		// after the upgrade with no reason; the outbox starts empty.
+		t.Parallel()
+		s := openStore(t, b.config(t))
+		ctx := t.Context()
+		if err := s.MigrateToForTest(ctx, 6); err != nil {
+			t.Fatalf("migrate to 6: %v", err)
+		}
+		if err := s.ExecForTest(ctx, `INSERT INTO access (scope, consumer_orgno, owner_orgno, state)
+			VALUES ('acme:a', '910000002', '910000001', 'APPROVED')`); err != nil {
+			t.Fatalf("insert a version-6 access row: %v", err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		a, err := s.GetAccess(ctx, "acme:a", "910000002")
+		if err != nil || a.State != store.AccessApproved || a.Reason != "" {
+			t.Fatalf("access from before 00007: %+v, %v; want APPROVED without a reason", a, err)
+		}
+		ds, err := s.ClaimDeliveries(ctx, store.DeliveryClaim{Now: time.Now(), Owner: "w", Lease: time.Minute, Limit: 10})
+		if err != nil || len(ds) != 0 {
+			t.Fatalf("ClaimDeliveries after the upgrade: %v, %v; want none", ds, err)
+		}
+	})
 	t.Run("fail/schema-newer-than-binary", func(t *testing.T) {
 		t.Parallel()
 		s := openStore(t, b.config(t))
