@@ -265,6 +265,6 @@ func (s *Service) DeactivateClient(ctx context.Context, a *Actor, id string) err
 		if err := tx.UpdateClient(ctx, after); err != nil {
 			return change{}, err
 		}
-		return change{action: "client.deactivate", kind: "client", target: before.ClientID, orgs: []string{before.ClientOrgno}, before: before, after: after}, nil
+		return change{action: "client.deactivate", event: store.EventClientDeactivated, kind: "client", target: before.ClientID, orgs: []string{before.ClientOrgno}, before: before, after: after}, nil
 	})
 }

@@ -59,7 +59,7 @@ func (s *Service) GiveDelegation(ctx context.Context, a *Actor, scope, supplier 
 		if err := tx.PutDelegation(ctx, out); err != nil {
 			return change{}, err
 		}
-		return change{action: "delegation.create", kind: "delegation", target: scope, orgs: []string{a.Org, supplier}, before: prev, after: out}, nil
+		return change{action: "delegation.create", event: store.EventDelegationGiven, kind: "delegation", target: scope, orgs: []string{a.Org, supplier}, before: prev, after: out}, nil
 	})
 	return out, err
 }
@@ -88,7 +88,7 @@ func (s *Service) RevokeDelegation(ctx context.Context, a *Actor, scope, supplie
 		if err := tx.PutDelegation(ctx, after); err != nil {
 			return change{}, err
 		}
-		ch := change{action: "delegation.revoke", kind: "delegation", target: scope, orgs: []string{a.Org, supplier}, before: before, after: after}
+		ch := change{action: "delegation.revoke", event: store.EventDelegationRevoked, kind: "delegation", target: scope, orgs: []string{a.Org, supplier}, before: before, after: after}
 		if scope == records.ClientsWrite {
 			// Take back what the vendor put in place, in this transaction;
 			// the commit invalidates the rules cache, so the token endpoint

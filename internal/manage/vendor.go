@@ -155,7 +155,7 @@ func revokeVendorClients(ctx context.Context, tx store.Tx, consumer, supplier st
 			// The second event starts where the first left the client.
 			mid := cl
 			mid.Keys = after.Keys
-			out = append(out, change{action: "client.deactivate", kind: "client", target: cl.ClientID, orgs: orgs,
+			out = append(out, change{action: "client.deactivate", event: store.EventClientDeactivated, kind: "client", target: cl.ClientID, orgs: orgs,
 				before: mid, after: after})
 		}
 	}
