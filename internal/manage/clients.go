@@ -241,7 +241,11 @@ func (s *Service) UpdateClient(ctx context.Context, a *Actor, id string, in Clie
 		if err := tx.UpdateClient(ctx, out); err != nil {
 			return change{}, err
 		}
-		return change{action: "client.update", kind: "client", target: out.ClientID, orgs: []string{out.ClientOrgno}, before: before, after: out}, nil
+		ch := change{action: "client.update", kind: "client", target: out.ClientID, orgs: []string{out.ClientOrgno}, before: before, after: out}
+		if before.Active && !out.Active {
+			ch.event = store.EventClientDeactivated
+		}
+		return ch, nil
 	})
 	return out, err
 }

@@ -114,6 +114,7 @@ var (
 	delegationsWrite = manage.NeedDelegationsWrite
 	auditRead        = manage.NeedAuditRead
 	accessRequest    = manage.NeedAccessRequest
+	webhooksWrite    = manage.NeedWebhooksWrite
 	adminOnly        = manage.NeedAdmin
 )
 
@@ -152,6 +153,12 @@ func (h *handler) routes() []route {
 		{"GET", "/delegations", authRequired, delegationsRead, h.listDelegations},
 
 		{"GET", "/audit", authRequired, auditRead, h.audit},
+
+		{"POST", "/webhooks", authRequired, webhooksWrite, h.createWebhook},
+		{"GET", "/webhooks", authRequired, webhooksWrite, h.listWebhooks},
+		{"GET", "/webhooks/{id}", authRequired, webhooksWrite, h.getWebhook},
+		{"PUT", "/webhooks/{id}", authRequired, webhooksWrite, h.updateWebhook},
+		{"DELETE", "/webhooks/{id}", authRequired, webhooksWrite, h.deleteWebhook},
 
 		{"GET", "/openapi.json", authNone, nil, h.openAPI},
 	}
