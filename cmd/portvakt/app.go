@@ -22,6 +22,7 @@ import (
 	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/devmode"
 	"github.com/portvakt/portvakt/internal/entcert"
+	"github.com/portvakt/portvakt/internal/events"
 	"github.com/portvakt/portvakt/internal/exchange"
 	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/purge"
@@ -88,6 +89,7 @@ type app struct {
 	rules  *rules.Cache
 	keys   *signer.Set
 	limits *ratelimit.Limiter // nil when rate limits are off
+	events *events.Worker
 	public http.Handler
 	ops    http.Handler
 }
@@ -198,7 +200,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 		Issuer: cfg.Issuer, ClockSkew: cfg.Token.ClockSkew, DefaultLifetime: cfg.Token.DefaultLifetime, Now: now,
 		Observer: tel.Exchange(), Limits: limits,
 	}, cache, certs, st, keys)
-	core, err := manage.New(manage.Config{Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, Now: now}, st, cache)
+	// The event outbox is pushed to the webhooks by one worker per
+	// replica; the core wakes it after a change that appended events.
+	worker, err := events.New(events.Config{Issuer: cfg.Issuer, Log: log, Now: now}, st, keys)
+	if err != nil {
+		return nil, err
+	}
+	core, err := manage.New(manage.Config{Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, Now: now, Notify: worker.Notify}, st, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +232,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 			return nil
 		},
 	}}.Handler()
-	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, limits: limits, public: public, ops: ops}, nil
+	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, limits: limits, events: worker, public: public, ops: ops}, nil
 }
 
 // checkDeclaredClients refuses a config whose clients list scopes their org
@@ -328,6 +336,7 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 	if a.limits != nil {
 		wg.Go(func() { a.limits.Run(bg) })
 	}
+	wg.Go(func() { a.events.Run(bg) })
 	settings := server.Settings{
 		ReadHeaderTimeout: a.cfg.Server.ReadHeaderTimeout, ReadTimeout: a.cfg.Server.ReadTimeout,
 		WriteTimeout: a.cfg.Server.WriteTimeout, IdleTimeout: a.cfg.Server.IdleTimeout,
