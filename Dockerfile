@@ -10,7 +10,7 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/portvakt /usr/local/bin/portvakt
 USER nonroot:nonroot
 WORKDIR /home/nonroot
-ENV PORTVAKT_LISTEN=0.0.0.0:8080 PORTVAKT_OPS_LISTEN=0.0.0.0:9090 PORTVAKT_DATA_DIR=/home/nonroot/data
-EXPOSE 8080 9090
+ENV PORTVAKT_LISTEN=0.0.0.0:8080 PORTVAKT_OPS_LISTEN=0.0.0.0:8081 PORTVAKT_DATA_DIR=/home/nonroot/data
+EXPOSE 8080 8081
 ENTRYPOINT ["/usr/local/bin/portvakt"]
 CMD ["serve", "--config", "/etc/portvakt/portvakt.yaml"]
