@@ -4,7 +4,14 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/portvakt ./cmd/portvakt
+# scripts/build.sh --docker passes these from git; `portvakt version` prints them.
+# Without them the binary says "devel" (the build context has no .git).
+ARG VERSION=devel
+ARG COMMIT=
+ARG DATE=
+RUN CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.date=${DATE}" \
+    -o /out/portvakt ./cmd/portvakt
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/portvakt /usr/local/bin/portvakt

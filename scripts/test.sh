@@ -23,7 +23,7 @@ if [[ -n "$bad" ]]; then
 fi
 
 echo "== static build (CGO_ENABLED=0)"
-CGO_ENABLED=0 go build -o /dev/null ./cmd/...
+CGO_ENABLED=0 go build -ldflags "$(scripts/build.sh --ldflags)" -o /dev/null ./cmd/...
 
 echo "== PostgreSQL"
 scripts/pg.sh start
