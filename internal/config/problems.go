@@ -162,8 +162,13 @@ func (c *checker) checkStruct(m map[string]any, t reflect.Type, path string) {
 	for k := range m {
 		keys = append(keys, k)
 	}
+	// In file order (keys from the environment first), so problems read top down.
 	sort.Slice(keys, func(i, j int) bool {
-		return c.lines[join(path, keys[i])] < c.lines[join(path, keys[j])] || (c.lines[join(path, keys[i])] == c.lines[join(path, keys[j])] && keys[i] < keys[j])
+		li, lj := c.lines[join(path, keys[i])], c.lines[join(path, keys[j])]
+		if li != lj {
+			return li < lj
+		}
+		return keys[i] < keys[j]
 	})
 	for _, k := range keys {
 		key := join(path, k)
