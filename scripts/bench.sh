@@ -63,7 +63,7 @@ seconds() {
 }
 
 echo "bench.sh: building portvakt and portvakt-bench" >&2
-(cd "$repo" && CGO_ENABLED=0 go build -o "$work/portvakt" ./cmd/portvakt && CGO_ENABLED=0 go build -o "$work/portvakt-bench" ./cmd/portvakt-bench)
+(cd "$repo" && CGO_ENABLED=0 go build -ldflags "$(scripts/build.sh --ldflags)" -o "$work/portvakt" ./cmd/portvakt && CGO_ENABLED=0 go build -o "$work/portvakt-bench" ./cmd/portvakt-bench)
 
 # run_one LABEL [ENV=value ...]: a fresh --dev server with the given environment, one bench run.
 run_one() {

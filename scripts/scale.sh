@@ -129,7 +129,7 @@ timed() {
 }
 
 say "building portvakt and portvakt-bench"
-(cd "$repo" && CGO_ENABLED=0 go build -o "$work/portvakt" ./cmd/portvakt && CGO_ENABLED=0 go build -o "$work/portvakt-bench" ./cmd/portvakt-bench)
+(cd "$repo" && CGO_ENABLED=0 go build -ldflags "$(scripts/build.sh --ldflags)" -o "$work/portvakt" ./cmd/portvakt && CGO_ENABLED=0 go build -o "$work/portvakt-bench" ./cmd/portvakt-bench)
 
 pg_dsn=""
 if [[ " $drivers " == *" postgres "* ]]; then

@@ -26,7 +26,7 @@ echo "== import rules"
 scripts/imports.sh
 
 echo "== static build (CGO_ENABLED=0)"
-CGO_ENABLED=0 go build -o /dev/null ./cmd/...
+CGO_ENABLED=0 go build -ldflags "$(scripts/build.sh --ldflags)" -o /dev/null ./cmd/...
 
 echo "== PostgreSQL"
 scripts/pg.sh start

@@ -47,7 +47,7 @@ func loadConfig(file string, dev bool) (*config.Config, error) {
 	} else {
 		cfg, err = config.Read(file, dev)
 	}
-	if err != nil {
+	if cfg == nil { // not YAML; a config with bad keys comes back, and Check lists them with the rest
 		return nil, err
 	}
 	if dev {
@@ -63,7 +63,7 @@ func loadConfig(file string, dev bool) (*config.Config, error) {
 			cfg.Dir = abs
 		}
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return cfg, nil

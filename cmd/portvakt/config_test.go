@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,13 +16,57 @@ import (
 
 func TestReplicaConfigFromTestdata(t *testing.T) {
 	t.Setenv("PORTVAKT_DATABASE_DSN", "postgres://portvakt@127.0.0.1:5432/portvakt")
-	cfg, err := loadConfig("../../testdata/configs/postgres-replica.yaml", false)
+	// Start-up checks that the trust files exist: the config goes next to one.
+	dir := t.TempDir()
+	b, err := os.ReadFile("../../testdata/configs/postgres-replica.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "portvakt.yaml"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "trust"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "trust", "root.pem"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(filepath.Join(dir, "portvakt.yaml"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Database.Driver != "postgres" || cfg.Database.DSN == "" || cfg.Tracing.SampleRatio != 0.1 ||
-		cfg.Path("trust/root.pem") != filepath.Join(mustAbs(t, "../../testdata/configs"), "trust/root.pem") {
+		cfg.Path("trust/root.pem") != filepath.Join(dir, "trust/root.pem") {
 		t.Fatalf("config %+v", cfg)
+	}
+}
+
+// TestListenerBindErrorsNameTheListener: a taken port says which of the two
+// listeners it is.
+func TestListenerBindErrorsNameTheListener(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for _, tc := range []struct {
+		name, public, ops, want string
+	}{
+		{"fail/listen/public", addr, "127.0.0.1:0", "public listener (listen: " + addr + "): "},
+		{"fail/listen/ops", "127.0.0.1:0", addr, "ops listener (ops.listen: " + addr + "): "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, o, err := listen(tc.public, tc.ops)
+			if err == nil {
+				p.Close()
+				o.Close()
+				t.Fatal("bound a taken port")
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) || !strings.Contains(err.Error(), "address already in use") {
+				t.Fatalf("error %q, want it to start with %q", err, tc.want)
+			}
+		})
 	}
 }
 
@@ -35,15 +80,6 @@ func TestInvalidConfigListsEveryProblem(t *testing.T) {
 			t.Errorf("no problem reported for %s:\n%v", key, err)
 		}
 	}
-}
-
-func mustAbs(t *testing.T, p string) string {
-	t.Helper()
-	a, err := filepath.Abs(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 // TestPublishedKeysAreInTheJWKS: the next key is published before it signs.

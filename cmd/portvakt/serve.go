@@ -39,13 +39,8 @@ ready-to-paste token commands.`,
 				return err
 			}
 			defer a.close()
-			publicLn, err := net.Listen("tcp", cfg.Listen)
+			publicLn, opsLn, err := listen(cfg.Listen, cfg.Ops.Listen)
 			if err != nil {
-				return err
-			}
-			opsLn, err := net.Listen("tcp", cfg.Ops.Listen)
-			if err != nil {
-				publicLn.Close()
 				return err
 			}
 			log.Info("portvakt serving", "issuer", cfg.Issuer, "listen", publicLn.Addr().String(),
@@ -59,6 +54,22 @@ ready-to-paste token commands.`,
 	cmd.Flags().StringVar(&file, "config", "", "YAML config file (PORTVAKT_* environment variables override it)")
 	cmd.Flags().BoolVar(&dev, "dev", false, "run with a generated dev PKI, demo records and embedded SQLite")
 	return cmd
+}
+
+// listen opens the public and the ops listener. An address that cannot be
+// bound is named by its listener and key: "address already in use" alone does
+// not say which of the two ports is taken.
+func listen(public, ops string) (publicLn, opsLn net.Listener, err error) {
+	publicLn, err = net.Listen("tcp", public)
+	if err != nil {
+		return nil, nil, fmt.Errorf("public listener (listen: %s): %w", public, err)
+	}
+	opsLn, err = net.Listen("tcp", ops)
+	if err != nil {
+		publicLn.Close()
+		return nil, nil, fmt.Errorf("ops listener (ops.listen: %s): %w", ops, err)
+	}
+	return publicLn, opsLn, nil
 }
 
 func migrateCmd() *cobra.Command {

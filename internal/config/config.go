@@ -45,6 +45,12 @@ type Config struct {
 	Dev bool `mapstructure:"-"`
 	// Dir is the directory of the config file; relative paths resolve against it.
 	Dir string `mapstructure:"-"`
+
+	// What Parse found: the file line of every key, the keys it could not
+	// read and why. Validate reports those problems with its own.
+	lines    map[string]int
+	badKeys  map[string]bool
+	problems []error
 }
 
 // Ops is the separate listener for health and metrics.
@@ -133,6 +139,10 @@ type Tracing struct {
 	SampleRatio float64 `mapstructure:"sample_ratio"`
 }
 
+// DefaultOpsListen is the ops listener's default address: the public
+// listener's default port plus one, away from Prometheus's own 9090.
+const DefaultOpsListen = "127.0.0.1:8081"
+
 // Defaults fills every unset field with its safe default.
 func (c *Config) Defaults() {
 	def := func(s *string, v string) {
@@ -146,7 +156,7 @@ func (c *Config) Defaults() {
 		}
 	}
 	def(&c.Listen, "127.0.0.1:8080")
-	def(&c.Ops.Listen, "127.0.0.1:9090")
+	def(&c.Ops.Listen, DefaultOpsListen)
 	def(&c.Database.Driver, "sqlite")
 	if c.Dev {
 		def(&c.DataDir, ".portvakt-dev")
@@ -269,7 +279,22 @@ func (c *Config) Validate() error {
 	c.Server.validateConnections(bad)
 	c.RateLimit.validate(bad)
 	errs = append(errs, c.Records.validate(c)...)
-	return errors.Join(errs...)
+	return errors.Join(append(append([]error(nil), c.problems...), c.located(errs)...)...)
+}
+
+// Check is Validate plus the files the configuration names: every problem
+// Parse found, every invalid value and every missing trust or key file, in
+// one list.
+func (c *Config) Check() error {
+	err := c.Validate()
+	files := c.located(c.missingFiles())
+	if len(files) == 0 {
+		return err
+	}
+	if err == nil {
+		return errors.Join(files...)
+	}
+	return errors.Join(append([]error{err}, files...)...)
 }
 
 func isLoopback(host string) bool {
@@ -302,19 +327,23 @@ func (c *Config) Path(p string) string {
 }
 
 // Load reads the YAML file (optional when empty) and PORTVAKT_* environment
-// variables, applies defaults and validates. dev marks `serve --dev`.
+// variables, applies defaults and checks it all (Check). dev marks `serve
+// --dev`.
 func Load(file string, dev bool) (*Config, error) {
 	c, err := Read(file, dev)
-	if err != nil {
+	if c == nil {
 		return nil, err
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Check(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return c, nil
 }
 
-// Read is Load without Validate, for callers that adjust the config first.
+// Read is Load without Check, for callers that adjust the config first. When
+// the file is YAML but some keys cannot be read, it returns the config (those
+// keys at their defaults) and the problems; Check and Validate report them
+// again, with the rest.
 func Read(file string, dev bool) (*Config, error) {
 	if file == "" {
 		return Parse(nil, "", dev)
@@ -329,14 +358,19 @@ func Read(file string, dev bool) (*Config, error) {
 	}
 	c, err := Parse(b, dir, dev)
 	if err != nil {
-		return nil, fmt.Errorf("config: %s: %w", file, err)
+		return c, fmt.Errorf("config: %s:\n%w", file, err)
 	}
 	return c, nil
 }
 
 // Parse reads YAML (may be empty) and PORTVAKT_* environment variables and
 // applies defaults. dir is where relative paths resolve.
-func Parse(yaml []byte, dir string, dev bool) (*Config, error) {
+//
+// A file that is not YAML (or sets a key twice) returns no config and a
+// *SyntaxError or *Problem with the line. Otherwise every unknown key, value
+// of the wrong type and duration without a unit is a *Problem; the config
+// comes back with those keys at their defaults, and the error lists them all.
+func Parse(b []byte, dir string, dev bool) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	v.SetEnvPrefix("PORTVAKT")
@@ -344,24 +378,43 @@ func Parse(yaml []byte, dir string, dev bool) (*Config, error) {
 	v.AutomaticEnv()
 	bindEnv(v, reflect.TypeOf(Config{}), "")
 	c := &Config{Dev: dev, Dir: dir}
-	if len(yaml) > 0 {
-		if err := v.ReadConfig(bytes.NewReader(yaml)); err != nil {
+	var lines map[string]int
+	if len(b) > 0 {
+		idx, dups, err := yamlSyntax(b)
+		if err != nil {
 			return nil, err
 		}
+		if len(dups) > 0 {
+			return nil, errors.Join(dups...)
+		}
+		lines = idx
+		if err := v.ReadConfig(bytes.NewReader(b)); err != nil {
+			return nil, &SyntaxError{Msg: err.Error()}
+		}
 	}
-	err := v.Unmarshal(c, func(dc *mapstructure.DecoderConfig) {
-		dc.ErrorUnused = true
-		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+	settings := v.AllSettings()
+	ch := &checker{lines: lines, bad: map[string]bool{}}
+	ch.checkStruct(settings, reflect.TypeOf(Config{}), "")
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:           c,
+		WeaklyTypedInput: true, // as viper decodes: "true" and 8080 from the environment
+		ErrorUnused:      true,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			mapstructure.StringToTimeDurationHookFunc(),
 			mapstructure.StringToSliceHookFunc(","),
 			jsonRawHook,
-		)
+		),
 	})
 	if err != nil {
 		return nil, err
 	}
+	if err := dec.Decode(settings); err != nil {
+		// The checker removes what it knows cannot decode; this is the rest.
+		ch.problems = append(ch.problems, err)
+	}
 	c.Defaults()
-	return c, nil
+	c.lines, c.badKeys, c.problems = lines, ch.bad, ch.problems
+	return c, errors.Join(ch.problems...)
 }
 
 // bindEnv registers every scalar key so that PORTVAKT_* variables reach

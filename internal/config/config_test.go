@@ -3,6 +3,8 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -90,5 +92,56 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 	}
 	if c.Database.Driver != "postgres" || c.Database.DSN != "postgres://u@127.0.0.1/db" || c.Platform.Org != "310000019" {
 		t.Fatalf("env not applied: %+v", c.Database)
+	}
+}
+
+// TestConfigurationDocCoversEveryKey keeps docs/configuration.md in step with
+// the code: every key example.yaml sets, and every key of Config, has a row.
+func TestConfigurationDocCoversEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../../configs/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, _, err := yamlSyntax(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := regexp.MustCompile(`\[\d+\]`)
+	keys := map[string]bool{}
+	for k := range lines {
+		if !strings.HasSuffix(k, "]") {
+			keys[index.ReplaceAllString(k, "[]")] = true
+		}
+	}
+	var walk func(t reflect.Type, path string)
+	walk = func(t reflect.Type, path string) {
+		for name, ft := range fields(t) {
+			key := join(path, name)
+			switch {
+			case ft.Kind() == reflect.Struct:
+				walk(ft, key)
+			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+				walk(ft.Elem(), key+"[]")
+			default:
+				keys[key] = true
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	for k := range keys {
+		isSection := false
+		for other := range keys {
+			if strings.HasPrefix(other, k+".") || strings.HasPrefix(other, k+"[].") {
+				isSection = true
+				break
+			}
+		}
+		if !isSection && !strings.Contains(string(doc), "`"+k+"`") {
+			t.Errorf("docs/configuration.md has no row for `%s`", k)
+		}
 	}
 }

@@ -28,8 +28,8 @@ const (
 )
 
 // Config describes a client of the token endpoint. Every field but Issuer,
-// ClientID and Signer works at its zero value; NewTokenSource also needs
-// Scopes.
+// ClientID and the signing key (Signer, or the files) works at its zero
+// value; TokenSource, Client and NewTokenSource also need Scopes.
 type Config struct {
 	// Issuer is the server's issuer URL, e.g. "https://auth.example.no/". It is
 	// the grant's aud, byte for byte, and the base of metadata discovery
@@ -49,8 +49,23 @@ type Config struct {
 	ConsumerOrg string
 	// PID is an optional national identity number copied to the token.
 	PID string
-	// Signer signs every grant; see CertificateSigner and KeySigner.
+	// Signer signs every grant; see CertificateSigner and KeySigner. Leave it
+	// unset to sign with the files below instead.
 	Signer Signer
+
+	// The signing key from files, one of three ways (each read once, when
+	// the TokenSource or Client is made):
+	//   - CertFile and KeyFile: an enterprise certificate, PEM (the chain in
+	//     any order, or the leaf alone), and its unencrypted private key;
+	//   - PKCS12File and PKCS12Password: the certificate, chain and key in a
+	//     .p12/.pfx file, as Buypass and Commfides issue them;
+	//   - KeyFile and KeyID: a key registered with the client, and its kid.
+	CertFile       string
+	KeyFile        string
+	PKCS12File     string
+	PKCS12Password string
+	KeyID          string
+
 	// HTTPClient is used for discovery and the token endpoint. When nil, the
 	// client from oauth2.HTTPClient in the constructor's context is used, or
 	// a client with a 30 s timeout.
@@ -88,6 +103,13 @@ type sourceKey struct{ scope, resources, consumerOrg string }
 func NewClient(ctx context.Context, cfg Config) (*Client, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
+	}
+	if !cfg.Signer.valid() {
+		s, err := cfg.loadSigner()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Signer = s
 	}
 	if cfg.AssertionLifetime == 0 {
 		cfg.AssertionLifetime = MaxAssertionLifetime
@@ -159,6 +181,9 @@ func (cfg *Config) validate(needScopes bool) error {
 		errs = append(errs, errors.New("Issuer is empty"))
 	} else if u, err := url.Parse(cfg.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
 		errs = append(errs, fmt.Errorf("Issuer %q is not an absolute URL", cfg.Issuer))
+	} else if !strings.HasSuffix(cfg.Issuer, "/") {
+		// The issuer is the grant's aud, compared byte for byte.
+		errs = append(errs, fmt.Errorf("Issuer %q has no trailing slash: add one (%s/)", cfg.Issuer, cfg.Issuer))
 	}
 	if cfg.TokenURL != "" {
 		if u, err := url.Parse(cfg.TokenURL); err != nil || u.Scheme == "" || u.Host == "" {
@@ -168,9 +193,7 @@ func (cfg *Config) validate(needScopes bool) error {
 	if cfg.ClientID == "" {
 		errs = append(errs, errors.New("ClientID is empty"))
 	}
-	if !cfg.Signer.valid() {
-		errs = append(errs, errors.New("Signer is not set (use CertificateSigner or KeySigner)"))
-	}
+	errs = append(errs, cfg.validateFiles()...)
 	if cfg.PID != "" && !allDigits(cfg.PID, 11) {
 		errs = append(errs, errors.New("PID must be 11 digits"))
 	}

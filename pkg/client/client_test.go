@@ -39,8 +39,9 @@ type tokenServer struct {
 	// gate, when set, holds every POST until closed.
 	gate chan struct{}
 
-	mu     sync.Mutex
-	grants []jwt.MapClaims
+	mu      sync.Mutex
+	grants  []jwt.MapClaims
+	headers []map[string]any
 }
 
 func newTokenServer(t *testing.T, pub crypto.PublicKey) *tokenServer {
@@ -61,7 +62,7 @@ func newTokenServer(t *testing.T, pub crypto.PublicKey) *tokenServer {
 			return
 		}
 		claims := jwt.MapClaims{}
-		_, err := jwt.NewParser(jwt.WithAudience(s.issuer)).ParseWithClaims(r.PostFormValue("assertion"), claims,
+		tok, err := jwt.NewParser(jwt.WithAudience(s.issuer)).ParseWithClaims(r.PostFormValue("assertion"), claims,
 			func(*jwt.Token) (any, error) { return s.pub, nil })
 		if err != nil {
 			w.WriteHeader(http.StatusBadRequest)
@@ -70,6 +71,7 @@ func newTokenServer(t *testing.T, pub crypto.PublicKey) *tokenServer {
 		}
 		s.mu.Lock()
 		s.grants = append(s.grants, claims)
+		s.headers = append(s.headers, tok.Header)
 		s.mu.Unlock()
 		if s.reply != nil {
 			s.reply(w, n)
@@ -544,7 +546,7 @@ func TestTokenErrors(t *testing.T) {
 		},
 		{
 			name:     "fail/metadata-issuer-mismatch",
-			issuer:   func(srv *tokenServer) string { return srv.URL }, // no trailing slash: not byte for byte
+			issuer:   func(srv *tokenServer) string { return strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/" }, // the same server, not byte for byte
 			contains: "metadata issuer",
 		},
 	}

@@ -3,7 +3,25 @@
 // or a registered key (kid), exchanges them at the token endpoint, and caches
 // the access token until shortly before it expires.
 //
-// A TokenSource is an oauth2.TokenSource, so it plugs into oauth2.Transport:
+// Three lines, in golang.org/x/oauth2's shape: a Config naming the signing
+// files, and an *http.Client that adds a fresh token to every request:
+//
+//	conf := &client.Config{
+//		Issuer:   "https://auth.example.no/",
+//		ClientID: "0b1ed1ac-4e3a-4c83-9f4b-0c1a1d2e3f40",
+//		Scopes:   []string{"acme:invoices.read"},
+//		PKCS12File: "virksomhetssertifikat.p12", PKCS12Password: os.Getenv("P12_PASSWORD"),
+//	}
+//	resp, err := conf.Client(ctx).Get("https://api.example.no/invoices")
+//
+// The signing key comes from CertFile and KeyFile (PEM), from PKCS12File and
+// PKCS12Password, or, for a key registered with the client, from KeyFile and
+// KeyID. conf.TokenSource(ctx) is the oauth2.TokenSource behind the client.
+// Neither fails when made: a missing file or a wrong password is the error of
+// every request, as with x/oauth2.
+//
+// With the key in memory rather than in files, build a Signer and use
+// NewTokenSource, which reports a bad Config at once:
 //
 //	key, chain, _ := client.LoadPKCS12(p12, password)
 //	signer, _ := client.CertificateSigner(key, chain)

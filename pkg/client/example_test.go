@@ -5,13 +5,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/oauth2"
 
@@ -49,6 +52,44 @@ func Example() {
 
 	ts, _ := client.NewTokenSource(context.Background(), client.Config{Issuer: srv.URL + "/", ClientID: "my-client", Scopes: []string{"acme:read"}, Signer: signer})
 	tok, _ := ts.Token()
+	fmt.Println(tok.TokenType, tok.Extra("scope"))
+	// Output: Bearer acme:read
+}
+
+// The three-line path: a Config that names the signing files, and an HTTP
+// client that adds a token to every request. internal/interop runs this
+// against a real server with each kind of file.
+func ExampleConfig_Client() {
+	conf := &client.Config{
+		Issuer:   "https://auth.example.no/",
+		ClientID: "0b1ed1ac-4e3a-4c83-9f4b-0c1a1d2e3f40",
+		Scopes:   []string{"acme:invoices.read"},
+		// Or CertFile and KeyFile (PEM), or KeyFile and KeyID (a registered key).
+		PKCS12File: "virksomhetssertifikat.p12", PKCS12Password: os.Getenv("P12_PASSWORD"),
+	}
+	resp, err := conf.Client(context.Background()).Get("https://api.example.no/invoices")
+	if err != nil {
+		log.Fatal(err) // a missing file or a refused grant shows here
+	}
+	defer resp.Body.Close()
+}
+
+// A registered key in a PEM file, and its kid.
+func ExampleConfig_TokenSource() {
+	srv := fakeServer()
+	defer srv.Close()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // in real life: generated once, its public half registered
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	keyFile := filepath.Join(dir, "key.pem")
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+
+	conf := &client.Config{Issuer: srv.URL + "/", ClientID: "my-client", Scopes: []string{"acme:read"}, KeyFile: keyFile, KeyID: "my-key-1"}
+	tok, err := conf.TokenSource(context.Background()).Token()
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(tok.TokenType, tok.Extra("scope"))
 	// Output: Bearer acme:read
 }
