@@ -463,13 +463,17 @@ type AccessQuery struct {
 }
 
 func (q AccessQuery) filter(f store.AccessFilter) (store.AccessFilter, error) {
+	if len(q.States) > len(AccessStates) {
+		// Bounded by count before any is looked at.
+		return f, invalid([]FieldError{field("state", "give each state at most once")})
+	}
 	var errs []FieldError
 	for i, st := range q.States {
-		if !slices.Contains(AccessStates, st) {
+		switch {
+		case !slices.Contains(AccessStates, st):
 			errs = append(errs, field("state", "%q is not a state; use one of %s", clipText(st), strings.Join(AccessStates, ", ")))
-		}
-		if i >= len(AccessStates) {
-			return f, invalid([]FieldError{field("state", "give each state at most once")})
+		case slices.Index(q.States, st) < i:
+			errs = append(errs, field("state", "%s is given twice", st))
 		}
 	}
 	if len(errs) > 0 {
