@@ -45,6 +45,15 @@ func (e *Entry) SetClient(clientID, consumer, supplier string) {
 	e.mu.Unlock()
 }
 
+// SetRoute narrows the request's route to a pattern below the one the
+// middleware was given (the self-service API's own routes, such as
+// /api/v1/clients/{id}): never a raw path, so labels stay bounded.
+func (e *Entry) SetRoute(route string) {
+	e.mu.Lock()
+	e.Route = route
+	e.mu.Unlock()
+}
+
 // SetError records the OAuth error code and the private cause.
 func (e *Entry) SetError(code string, cause error) {
 	e.mu.Lock()
@@ -156,6 +165,7 @@ func Middleware(c Config, route string, next http.Handler) http.Handler {
 		end := now()
 		took := end.Sub(start)
 		e.mu.Lock()
+		route := e.Route
 		attrs := make([]slog.Attr, 0, 12+len(e.attrs))
 		attrs = append(attrs,
 			slog.String("method", r.Method),

@@ -144,3 +144,23 @@ func TestObserverNamesTheRequestAndIsToldItsOutcome(t *testing.T) {
 		})
 	}
 }
+
+// A handler below the middleware's route (the self-service API's mux) names
+// its own pattern, and the access line and the observer both use it.
+func TestHandlerNarrowsTheRoute(t *testing.T) {
+	var buf bytes.Buffer
+	obs := &traceObserver{}
+	now := func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) }
+	h := accesslog.Middleware(accesslog.Config{Log: slog.New(slog.NewJSONHandler(&buf, nil)), Observer: obs, Now: now}, "/api/v1",
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			accesslog.From(r.Context()).SetRoute("/api/v1/clients/{id}")
+			w.WriteHeader(http.StatusNotFound)
+		}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/api/v1/clients/0b0e0f", nil))
+	if fmt.Sprint(obs.got) != "[GET /api/v1/clients/{id} 404 0s]" {
+		t.Errorf("observer told %v, want the handler's pattern", obs.got)
+	}
+	if l := lines(t, &buf); len(l) != 1 || l[0]["route"] != "/api/v1/clients/{id}" {
+		t.Errorf("access line %v, want route /api/v1/clients/{id}", l)
+	}
+}

@@ -180,6 +180,8 @@ func (h *handler) mux() http.Handler {
 	for _, p := range paths {
 		rts := byPath[p]
 		mux.HandleFunc(Base+p, func(w http.ResponseWriter, r *http.Request) {
+			// The access line and the metrics name the route's pattern.
+			accesslog.From(r.Context()).SetRoute(Base + p)
 			var allow []string
 			for _, rt := range rts {
 				if rt.Method == r.Method || (r.Method == http.MethodHead && rt.Method == http.MethodGet) {
