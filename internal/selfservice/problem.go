@@ -157,7 +157,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Allow", p.allow)
 	}
 	if p.Status >= 500 {
-		p.Detail += " (request id: " + entry.RequestID + ")"
+		p.Detail += " (request_id: " + entry.RequestID + ")"
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -157,7 +157,7 @@ func toProtocol(err error) *protocol.Error {
 	return protocol.ServerError(err)
 }
 
-// writeError renders pe through fosite, with the trace id at the end of the
+// writeError renders pe through fosite, with the request id at the end of the
 // description so a developer can quote it to the operator.
 func (e *Endpoint) writeError(ctx context.Context, w http.ResponseWriter, pe *protocol.Error, traceID string) {
 	if s := pe.RetryAfterSeconds(); s > 0 {
@@ -165,7 +165,7 @@ func (e *Endpoint) writeError(ctx context.Context, w http.ResponseWriter, pe *pr
 	}
 	e.provider.WriteAccessError(ctx, w, nil, &fosite.RFC6749Error{
 		ErrorField:       pe.Code,
-		DescriptionField: pe.Description + " (trace_id: " + traceID + ")",
+		DescriptionField: pe.Description + " (request_id: " + traceID + ")",
 		CodeField:        pe.Status,
 	})
 }

@@ -231,7 +231,7 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-var traceRE = regexp.MustCompile(`\(trace_id: ([0-9a-f]{32})\)$`)
+var traceRE = regexp.MustCompile(`\(request_id: ([0-9a-f]{32})\)$`)
 
 func checkError(t *testing.T, r response, status int, code, desc string) {
 	t.Helper()
@@ -243,10 +243,10 @@ func checkError(t *testing.T, r response, status int, code, desc string) {
 	}
 	m := traceRE.FindStringSubmatch(r.desc())
 	if m == nil {
-		t.Fatalf("description %q does not end with (trace_id: ...)", r.desc())
+		t.Fatalf("description %q does not end with (request_id: ...)", r.desc())
 	}
 	if got := r.header.Get("X-Request-Id"); got != m[1] {
-		t.Fatalf("trace_id %s differs from the request id %s", m[1], got)
+		t.Fatalf("request_id %s differs from the request id %s", m[1], got)
 	}
 	if r.header.Get("Cache-Control") != "no-store" || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
 		t.Fatalf("headers %v", r.header)

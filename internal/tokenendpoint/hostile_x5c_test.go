@@ -283,9 +283,9 @@ func testHostileX5C(t *testing.T, engine string) {
 	})
 }
 
-// trimTrace drops the "(trace_id: ...)" that ends every description.
+// trimTrace drops the "(request_id: ...)" that ends every description.
 func trimTrace(s string) string {
-	if i := strings.LastIndex(s, " (trace_id:"); i >= 0 {
+	if i := strings.LastIndex(s, " (request_id:"); i >= 0 {
 		return s[:i]
 	}
 	return s

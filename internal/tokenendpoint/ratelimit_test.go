@@ -144,7 +144,7 @@ func wantLimited(t *testing.T, r response, retryAfter, desc string) {
 	if got := r.header.Get("Retry-After"); got != retryAfter {
 		t.Errorf("Retry-After %q, want %q", got, retryAfter)
 	}
-	if !strings.Contains(r.desc(), desc) || !strings.Contains(r.desc(), "(trace_id: ") {
+	if !strings.Contains(r.desc(), desc) || !strings.Contains(r.desc(), "(request_id: ") {
 		t.Errorf("description %q, want it to hold %q and the trace id", r.desc(), desc)
 	}
 	if r.header.Get("Cache-Control") != "no-store" {

@@ -520,9 +520,9 @@ func TestTokenErrors(t *testing.T) {
 			name: "fail/oauth-error",
 			reply: func(w http.ResponseWriter, _ int32) {
 				w.WriteHeader(http.StatusBadRequest)
-				fmt.Fprint(w, `{"error":"invalid_scope","error_description":"scope acme:x is not granted (trace_id: abc)"}`)
+				fmt.Fprint(w, `{"error":"invalid_scope","error_description":"scope acme:x is not granted (request_id: abc)"}`)
 			},
-			wantAs:   &Error{StatusCode: 400, Code: "invalid_scope", Description: "scope acme:x is not granted (trace_id: abc)"},
+			wantAs:   &Error{StatusCode: 400, Code: "invalid_scope", Description: "scope acme:x is not granted (request_id: abc)"},
 			contains: "invalid_scope: scope acme:x",
 		},
 		{
