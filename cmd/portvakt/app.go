@@ -307,6 +307,7 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	defer func() {
+		a.log.Info("portvakt shutting down: draining requests, then stopping background work")
 		stopBG()
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()
