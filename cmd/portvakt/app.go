@@ -307,7 +307,7 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	defer func() {
-		a.log.Info("portvakt shutting down: draining requests, then stopping background work")
+		a.log.Info("portvakt shutting down: the listeners are closed; stopping background work")
 		stopBG()
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()
@@ -316,6 +316,7 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 		case <-time.After(10 * time.Second):
 			a.log.Warn("background work did not stop within 10s of shutdown")
 		}
+		a.log.Info("portvakt stopped")
 	}()
 	wg.Go(func() { a.rules.Run(bg) })
 	// Other replicas' writes, announced by PostgreSQL NOTIFY, reach the
