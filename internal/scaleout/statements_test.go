@@ -65,6 +65,14 @@ func TestStatementsPerToken(t *testing.T) {
 			background += calls
 			t.Logf("background %5d  %s", calls, flat)
 			continue
+		case strings.Contains(flat, "event_deliveries"), strings.Contains(flat, "FROM events"),
+			strings.Contains(flat, "delivery_attempts"), strings.Contains(flat, `FROM "clients"`):
+			// The event worker: its delivery poll, its purge and the key
+			// expiry scan (a page of clients). With the rules cache warm
+			// the token path never reads clients.
+			background += calls
+			t.Logf("background %5d  %s", calls, flat)
+			continue
 		case strings.HasPrefix(flat, "INSERT INTO issued_tokens"),
 			strings.HasPrefix(flat, "WITH v (client_id, assertion_jti") && strings.Contains(flat, "INSERT INTO issued_tokens"):
 			// The replay key, the row and its prefixes: one statement.
