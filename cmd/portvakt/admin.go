@@ -14,10 +14,11 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
@@ -45,17 +46,23 @@ const (
 	scClientsWr   = records.ClientsWrite
 	scDelegWrite  = records.DelegationsWrite
 	scAuditRead   = records.AuditRead
+	scAccessReq   = records.AccessRequest
+	scWebhooks    = records.WebhooksWrite
 )
 
 func adminCmd() *cobra.Command {
 	a := &adminCLI{httpClient: &http.Client{Timeout: 30 * time.Second}}
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Use the self-service API: prefixes, scopes, access, clients, keys, delegations, audit",
+		Short: "Use the self-service API: prefixes, scopes, access, clients, keys, delegations, audit, webhooks",
 		Long: `Every admin command gets its own access token with the same signing options
 as 'portvakt token' (--issuer, --client-id, and --cert or --key with --kid),
 asking for the admin scope the command needs. A vendor acting for a customer
-adds --consumer-org. Output is a table; --json prints the API's JSON.`,
+adds --consumer-org. Output is a table fitted to 80 columns (long text is cut
+with "..."); --json prints the API's JSON, whole.
+
+The examples write $CREDS for the signing options, for example
+  CREDS="--issuer http://127.0.0.1:8080/ --client-id <id> --cert org.pem --key org.key"`,
 	}
 	// The signing flags are those of `portvakt token`, made persistent.
 	tmp := &cobra.Command{}
@@ -63,7 +70,7 @@ adds --consumer-org. Output is a table; --json prints the API's JSON.`,
 	cmd.PersistentFlags().AddFlagSet(tmp.Flags())
 	cmd.PersistentFlags().StringVar(&a.consumerOrg, "consumer-org", "", "act for this organisation (it delegated the admin scope to yours)")
 	cmd.PersistentFlags().BoolVar(&a.asJSON, "json", false, "print JSON instead of a table")
-	cmd.AddCommand(a.prefixesCmd(), a.scopesCmd(), a.accessCmd(), a.clientsCmd(), a.delegationsCmd(), a.auditCmd())
+	cmd.AddCommand(a.prefixesCmd(), a.scopesCmd(), a.accessCmd(), a.clientsCmd(), a.delegationsCmd(), a.auditCmd(), a.webhooksCmd())
 	return cmd
 }
 
@@ -211,6 +218,13 @@ func (a *adminCLI) do(ctx context.Context, method, url, tok string, rd io.Reader
 
 // show prints an answer: its JSON with --json, else rows of the columns.
 func (a *adminCLI) show(cmd *cobra.Command, body []byte, cols ...string) error {
+	return a.showNoted(cmd, body, "", cols...)
+}
+
+// showNoted is show with a note: a free-text field (a reason, an error)
+// printed on a line of its own under its row, where it has the width of
+// the table rather than what the columns leave.
+func (a *adminCLI) showNoted(cmd *cobra.Command, body []byte, note string, cols ...string) error {
 	out := cmd.OutOrStdout()
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
@@ -236,16 +250,109 @@ func (a *adminCLI) show(cmd *cobra.Command, body []byte, cols ...string) error {
 		}
 		rows = []map[string]any{one}
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
+	table := [][]string{make([]string, len(cols))}
+	for i, c := range cols {
+		table[0][i] = header(c)
+	}
+	notes := []string{""}
 	for _, r := range rows {
 		cells := make([]string, len(cols))
 		for i, c := range cols {
 			cells[i] = cell(r[c])
 		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		table = append(table, cells)
+		n := ""
+		if note != "" {
+			if n = cell(r[note]); n != "-" {
+				n = clip(noteIndent+note+": "+n, tableWidth)
+			} else {
+				n = ""
+			}
+		}
+		notes = append(notes, n)
 	}
-	return tw.Flush()
+	widths := fitTable(table, cols)
+	var b strings.Builder
+	for i, cells := range table {
+		for j, c := range cells {
+			b.WriteString(c)
+			if j < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", widths[j]-utf8.RuneCountInString(c)+colGap))
+			}
+		}
+		b.WriteByte('\n')
+		if notes[i] != "" {
+			b.WriteString(notes[i] + "\n")
+		}
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+// Tables fit a terminal of tableWidth columns: when a row would be wider,
+// the free-text columns (cutColumns) are cut with "...", the narrower ones
+// keeping what they need first; --json shows every value whole. The other
+// columns (names, ids, states, times) are never cut.
+const (
+	tableWidth = 80
+	colGap     = 2
+	minCut     = 8
+	noteIndent = "    "
+)
+
+var cutColumns = map[string]bool{"description": true, "reason": true, "url": true, "events": true, "error": true}
+
+// shortHeaders name the wide columns in a table's header; --json keeps the
+// API's names.
+var shortHeaders = map[string]string{
+	"consumer_orgno": "CONSUMER", "owner_orgno": "OWNER", "supplier_orgno": "SUPPLIER",
+	"last_updated": "UPDATED", "accessible_for_all": "FOR_ALL",
+}
+
+func header(col string) string {
+	if h, ok := shortHeaders[col]; ok {
+		return h
+	}
+	return strings.ToUpper(col)
+}
+
+// fitTable cuts the free-text cells of table (its first row the header) so
+// that its rows fit tableWidth, and returns the columns' widths.
+func fitTable(table [][]string, cols []string) []int {
+	widths := make([]int, len(cols))
+	for _, row := range table {
+		for i, c := range row {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	room := tableWidth - colGap*(len(cols)-1)
+	var cut []int
+	for i, c := range cols {
+		if cutColumns[c] {
+			cut = append(cut, i)
+		} else {
+			room -= widths[i]
+		}
+	}
+	slices.SortStableFunc(cut, func(x, y int) int { return widths[x] - widths[y] })
+	for k, i := range cut {
+		w := min(widths[i], max(room/(len(cut)-k), minCut, len(table[0][i])))
+		room -= w
+		widths[i] = w
+		for _, row := range table {
+			row[i] = clip(row[i], w)
+		}
+	}
+	return widths
+}
+
+// clip cuts s to at most w runes, ending in "..." when cut.
+func clip(s string, w int) string {
+	if utf8.RuneCountInString(s) <= w {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:w-3]) + "..."
 }
 
 func cell(v any) string {
@@ -256,7 +363,14 @@ func cell(v any) string {
 		if v == "" {
 			return "-"
 		}
-		return v
+		// Times to the second, in UTC: the API's have nanoseconds.
+		if len(v) >= 20 && v[4] == '-' {
+			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				return t.UTC().Format(time.RFC3339)
+			}
+		}
+		// A cell is one line of a table.
+		return strings.Join(strings.Fields(v), " ")
 	case []any:
 		parts := make([]string, len(v))
 		for i, p := range v {
@@ -308,7 +422,6 @@ func scopeQuery(s string) string { return "?scope=" + url.QueryEscape(s) }
 var (
 	prefixCols     = []string{"prefix", "owner_org", "last_updated"}
 	scopeCols      = []string{"name", "active", "visibility", "accessible_for_all", "delegation_source", "at_max_age", "description"}
-	accessCols     = []string{"scope", "consumer_orgno", "owner_orgno", "state", "last_updated"}
 	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "managed_by", "scopes", "description"}
 	delegationCols = []string{"scope", "consumer_orgno", "supplier_orgno", "state", "last_updated"}
 	keyCols        = []string{"kid", "kty", "alg", "crv", "exp", "uploaded_by"}
@@ -449,33 +562,6 @@ func (a *adminCLI) scopesCmd() *cobra.Command {
 	}, &cobra.Command{
 		Use: "delete SCOPE", Short: "Deactivate one of your scopes (scopes are never deleted)", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scScopesWrite}, "DELETE", func(args []string) string { return "/scopes" + scopeQuery(args[0]) }, nil),
-	})
-	return cmd
-}
-
-func (a *adminCLI) accessCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "access", Short: "Your scopes' allow-lists (providers), and your own access"}
-	var inactive bool
-	listCmd := &cobra.Command{
-		Use: "list SCOPE", Short: "Who may get SCOPE", Args: cobra.ExactArgs(1),
-		RunE: a.run([]string{scScopesRead}, "GET", func(args []string) string {
-			return withInactive("/scopes/access"+scopeQuery(args[0]), inactive)
-		}, nil, accessCols...),
-	}
-	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include DENIED rows")
-	cmd.AddCommand(&cobra.Command{
-		Use: "grant SCOPE ORG", Short: "Let ORG get SCOPE", Args: cobra.ExactArgs(2),
-		RunE: a.run([]string{scScopesWrite}, "PUT", func(args []string) string {
-			return "/scopes/access/" + url.PathEscape(args[1]) + scopeQuery(args[0])
-		}, nil, accessCols...),
-	}, &cobra.Command{
-		Use: "revoke SCOPE ORG", Short: "Remove ORG's access to SCOPE (the row stays, DENIED)", Args: cobra.ExactArgs(2),
-		RunE: a.run([]string{scScopesWrite}, "DELETE", func(args []string) string {
-			return "/scopes/access/" + url.PathEscape(args[1]) + scopeQuery(args[0])
-		}, nil),
-	}, listCmd, &cobra.Command{
-		Use: "mine", Short: "The scopes your organisation has been granted", Args: cobra.NoArgs,
-		RunE: a.run([]string{scScopesRead}, "GET", func([]string) string { return "/scopes/access/all" }, nil, accessCols...),
 	})
 	return cmd
 }

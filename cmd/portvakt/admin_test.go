@@ -34,6 +34,13 @@ type cliEnv struct {
 
 func startServer(t *testing.T) *cliEnv {
 	t.Helper()
+	return startServerOn(t, "")
+}
+
+// startServerOn is startServer on the PostgreSQL database pgDSN names, or
+// on SQLite in the test's directory when pgDSN is empty.
+func startServerOn(t *testing.T, pgDSN string) *cliEnv {
+	t.Helper()
 	dir := t.TempDir()
 	pki, err := testpki.New("CLI Test")
 	if err != nil {
@@ -70,6 +77,9 @@ records:
       description: the platform admin
       scopes: [portvakt:admin, portvakt:clients.write, portvakt:audit.read]
 `, issuer, pub.Addr(), ops.Addr(), filepath.Join(dir, "data"), org(1), cliPlatformClient, org(1))
+	if pgDSN != "" {
+		yaml += fmt.Sprintf("database: {driver: postgres, dsn: %q}\n", pgDSN)
+	}
 	write("portvakt.yaml", []byte(yaml))
 	cfg, err := config.Read(filepath.Join(dir, "portvakt.yaml"), false)
 	if err != nil {
@@ -163,7 +173,6 @@ func TestAdminWalkthrough(t *testing.T) {
 	e := startServer(t)
 	platform, provider, consumer, vendor := org(1), org(2), org(3), org(4)
 	admin := e.certCreds(platform, cliPlatformClient)
-	with := func(creds []string, args ...string) []string { return append(append([]string{}, args...), creds...) }
 
 	// The platform admin assigns a prefix and onboards three orgs.
 	if out := e.mustCLI(with(admin, "admin", "prefixes", "set", "acme", provider)...); !strings.Contains(out, "acme") || !strings.Contains(out, "PREFIX") {
