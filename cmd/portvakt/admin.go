@@ -216,15 +216,12 @@ func (a *adminCLI) do(ctx context.Context, method, url, tok string, rd io.Reader
 	return b, next, nil
 }
 
-// show prints an answer: its JSON with --json, else rows of the columns.
-func (a *adminCLI) show(cmd *cobra.Command, body []byte, cols ...string) error {
-	return a.showNoted(cmd, body, "", cols...)
-}
-
-// showNoted is show with a note: a free-text field (a reason, an error)
-// printed on a line of its own under its row, where it has the width of
-// the table rather than what the columns leave.
-func (a *adminCLI) showNoted(cmd *cobra.Command, body []byte, note string, cols ...string) error {
+// show prints an answer: its JSON with --json, else a table of the
+// columns. A column written "+field" is a note: printed as "field: value"
+// on a line under its row (when it has a value), where long text such as a
+// reason or a list of scopes has the table's width rather than what the
+// other columns leave.
+func (a *adminCLI) show(cmd *cobra.Command, body []byte, spec ...string) error {
 	out := cmd.OutOrStdout()
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
@@ -250,26 +247,26 @@ func (a *adminCLI) showNoted(cmd *cobra.Command, body []byte, note string, cols 
 		}
 		rows = []map[string]any{one}
 	}
+	var cols, notes []string
+	for _, c := range spec {
+		if n, ok := strings.CutPrefix(c, "+"); ok {
+			notes = append(notes, n)
+		} else {
+			cols = append(cols, c)
+		}
+	}
 	table := [][]string{make([]string, len(cols))}
 	for i, c := range cols {
 		table[0][i] = header(c)
 	}
-	notes := []string{""}
+	under := [][]string{nil}
 	for _, r := range rows {
 		cells := make([]string, len(cols))
 		for i, c := range cols {
 			cells[i] = cell(r[c])
 		}
 		table = append(table, cells)
-		n := ""
-		if note != "" {
-			if n = cell(r[note]); n != "-" {
-				n = clip(noteIndent+note+": "+n, tableWidth)
-			} else {
-				n = ""
-			}
-		}
-		notes = append(notes, n)
+		under = append(under, noteLines(r, notes))
 	}
 	widths := fitTable(table, cols)
 	var b strings.Builder
@@ -281,12 +278,55 @@ func (a *adminCLI) showNoted(cmd *cobra.Command, body []byte, note string, cols 
 			}
 		}
 		b.WriteByte('\n')
-		if notes[i] != "" {
-			b.WriteString(notes[i] + "\n")
+		for _, l := range under[i] {
+			b.WriteString(l + "\n")
 		}
 	}
 	_, err := io.WriteString(out, b.String())
 	return err
+}
+
+// noteLines packs a row's notes that have a value into indented lines of
+// at most tableWidth columns, "field: value" two spaces apart. A list
+// longer than a line goes on as many lines as it needs, broken between its
+// items; any other note longer than a line is cut.
+func noteLines(r map[string]any, notes []string) []string {
+	var lines []string
+	line := ""
+	for _, n := range notes {
+		v := cell(r[n])
+		if v == "-" {
+			continue
+		}
+		f := n + ": " + v
+		if line != "" && utf8.RuneCountInString(line)+colGap+utf8.RuneCountInString(f) <= tableWidth {
+			line += strings.Repeat(" ", colGap) + f
+			continue
+		}
+		if line != "" {
+			lines = append(lines, line)
+		}
+		line = noteIndent + f
+		if list, ok := r[n].([]any); ok && utf8.RuneCountInString(line) > tableWidth {
+			line = noteIndent + n + ":"
+			for i, item := range list {
+				it := " " + cell(item)
+				if i < len(list)-1 {
+					it += ","
+				}
+				if utf8.RuneCountInString(line)+utf8.RuneCountInString(it) > tableWidth && strings.TrimSpace(line) != n+":" {
+					lines = append(lines, line)
+					line = noteIndent + strings.Repeat(" ", len(n)+1)
+				}
+				line += it
+			}
+		}
+		line = clip(line, tableWidth)
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 // Tables fit a terminal of tableWidth columns: when a row would be wider,
@@ -300,13 +340,13 @@ const (
 	noteIndent = "    "
 )
 
-var cutColumns = map[string]bool{"description": true, "reason": true, "url": true, "events": true, "error": true}
+var cutColumns = map[string]bool{"description": true, "reason": true, "url": true, "error": true, "client_name": true}
 
 // shortHeaders name the wide columns in a table's header; --json keeps the
 // API's names.
 var shortHeaders = map[string]string{
 	"consumer_orgno": "CONSUMER", "owner_orgno": "OWNER", "supplier_orgno": "SUPPLIER",
-	"last_updated": "UPDATED", "accessible_for_all": "FOR_ALL",
+	"last_updated": "UPDATED", "accessible_for_all": "FOR_ALL", "client_orgno": "ORG",
 }
 
 func header(col string) string {
@@ -376,7 +416,7 @@ func cell(v any) string {
 		for i, p := range v {
 			parts[i] = cell(p)
 		}
-		return strings.Join(parts, ",")
+		return strings.Join(parts, ", ")
 	case float64:
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	default:
@@ -421,8 +461,8 @@ func scopeQuery(s string) string { return "?scope=" + url.QueryEscape(s) }
 
 var (
 	prefixCols     = []string{"prefix", "owner_org", "last_updated"}
-	scopeCols      = []string{"name", "active", "visibility", "accessible_for_all", "delegation_source", "at_max_age", "description"}
-	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "managed_by", "scopes", "description"}
+	scopeCols      = []string{"name", "active", "visibility", "accessible_for_all", "at_max_age", "+delegation_source", "+description"}
+	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "+managed_by", "+scopes", "+description"}
 	delegationCols = []string{"scope", "consumer_orgno", "supplier_orgno", "state", "last_updated"}
 	keyCols        = []string{"kid", "kty", "alg", "crv", "exp", "uploaded_by"}
 )
@@ -908,7 +948,7 @@ printed next cursor reads the next page.`,
 			if err != nil {
 				return err
 			}
-			if err := a.show(cmd, rows, "time", "action", "actor_org", "actor_client_id", "target", "consumer", "supplier", "scopes", "orgs"); err != nil {
+			if err := a.show(cmd, rows, "time", "action", "actor_org", "target", "+actor_client_id", "+consumer", "+supplier", "+scopes", "+orgs"); err != nil {
 				return err
 			}
 			if page.NextCursor != "" {

@@ -179,9 +179,9 @@ func TestAdminWalkthrough(t *testing.T) {
 		t.Fatalf("prefixes set: %q", out)
 	}
 	provID := e.clientID(e.mustCLI(with(admin, "admin", "clients", "create", "--json", "--org", provider, "--name", "acme-admin",
-		"--description", "ACME self-service", "--scope", "portvakt:scopes.read,portvakt:scopes.write,portvakt:audit.read")...))
+		"--description", "ACME self-service", "--scope", "portvakt:scopes.read,portvakt:scopes.write,portvakt:audit.read,portvakt:webhooks.write")...))
 	consID := e.clientID(e.mustCLI(with(admin, "admin", "clients", "create", "--json", "--org", consumer, "--name", "consumer-admin",
-		"--description", "consumer self-service", "--scope", "portvakt:clients.read,portvakt:clients.write,portvakt:delegations.write,portvakt:scopes.read,portvakt:audit.read")...))
+		"--description", "consumer self-service", "--scope", "portvakt:clients.read,portvakt:clients.write,portvakt:delegations.write,portvakt:scopes.read,portvakt:audit.read,portvakt:access.request")...))
 	vendID := e.clientID(e.mustCLI(with(admin, "admin", "clients", "create", "--json", "--org", vendor, "--name", "vendor-admin",
 		"--description", "vendor self-service", "--scope", "portvakt:clients.read,portvakt:clients.write,portvakt:scopes.read")...))
 	prov, cons, vend := e.certCreds(provider, provID), e.certCreds(consumer, consID), e.certCreds(vendor, vendID)
@@ -239,9 +239,25 @@ func TestAdminWalkthrough(t *testing.T) {
 		t.Fatalf("token after revoke: %v %q", err, out)
 	}
 
+	// The provider registers a webhook for requests; the consumer asks for
+	// the scope back, is denied with a reason, asks again, is approved,
+	// and its client gets tokens again.
+	out := e.mustCLI(with(prov, "admin", "webhooks", "create", "--url", "http://127.0.0.1:9000/portvakt", "--event", "access.requested,access.withdrawn")...)
+	wantLines(t, "webhooks create", out, "http://127.0.0.1:9000/portvakt", "events: access.requested, access.withdrawn")
+	wantLines(t, "webhooks list", e.mustCLI(with(prov, "admin", "webhooks", "list")...), "http://127.0.0.1:9000/portvakt")
+	e.mustCLI(with(cons, "admin", "access", "request", "acme:api", "--reason", "We bill ACME's customers monthly")...)
+	wantLines(t, "inbox", e.mustCLI(with(prov, "admin", "access", "inbox")...), consumer, "REQUESTED", "reason: We bill ACME's customers monthly")
+	e.mustCLI(with(prov, "admin", "access", "deny", consumer, "--scope", "acme:api", "--reason", "Sign the data processing agreement first")...)
+	wantLines(t, "mine", e.mustCLI(with(cons, "admin", "access", "mine", "--state", "DENIED")...), "DENIED", "reason: Sign the data processing agreement first")
+	e.mustCLI(with(cons, "admin", "access", "request", "acme:api", "--reason", "Agreement signed on 1 December")...)
+	e.mustCLI(with(prov, "admin", "access", "approve", consumer, "--scope", "acme:api")...)
+	if out := e.mustCLI(kidToken...); !strings.Contains(out, "access_token") {
+		t.Fatalf("consumer token after approval: %q", out)
+	}
+
 	// The audit trail, as the consumer sees it.
-	out := e.mustCLI(with(cons, "admin", "audit")...)
-	for _, want := range []string{"access.revoke", "delegation.create", "client.keys.replace", "client.create", "access.grant"} {
+	out = e.mustCLI(with(cons, "admin", "audit")...)
+	for _, want := range []string{"access.request", "access.revoke", "delegation.create", "client.keys.replace", "client.create", "access.grant"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit lacks %s:\n%s", want, out)
 		}
@@ -272,7 +288,7 @@ func TestAdminWalkthrough(t *testing.T) {
 		}
 	}
 	out = e.mustCLI(with(cons, "admin", "audit", "--action", "token.issue", "--limit", "1", "--from", "2001-01-01T00:00:00Z", "--to", "2999-01-01T00:00:00Z")...)
-	if !strings.Contains(out, "token.issue") || !strings.Contains(out, "SCOPES") || !strings.Contains(out, "more: --cursor ") {
+	if !strings.Contains(out, "token.issue") || !strings.Contains(out, "    scopes: ") || !strings.Contains(out, "more: --cursor ") {
 		t.Errorf("audit --action token.issue --limit 1:\n%s", out)
 	}
 	cursor := out[strings.LastIndex(out, "--cursor ")+len("--cursor "):]

@@ -12,8 +12,8 @@ import (
 // consumer (the owner is the provider itself), a consumer's name the owner.
 // The reason goes on a line of its own under its row.
 var (
-	allowListCols = []string{"scope", "consumer_orgno", "state", "last_updated"}
-	myAccessCols  = []string{"scope", "owner_orgno", "state", "last_updated"}
+	allowListCols = []string{"scope", "consumer_orgno", "state", "last_updated", "+reason"}
+	myAccessCols  = []string{"scope", "owner_orgno", "state", "last_updated", "+reason"}
 )
 
 func (a *adminCLI) accessCmd() *cobra.Command {
@@ -100,7 +100,7 @@ again. Needs portvakt:access.request.`,
 			if err != nil {
 				return err
 			}
-			return a.showNoted(cmd, out, "reason", myAccessCols...)
+			return a.show(cmd, out, myAccessCols...)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why your organisation needs the scope (the owner reads it)")
@@ -148,7 +148,7 @@ Answer each with 'portvakt admin access approve|deny ORG --scope SCOPE'.`,
 			if err != nil {
 				return err
 			}
-			return a.showNoted(cmd, out, "reason", allowListCols...)
+			return a.show(cmd, out, allowListCols...)
 		},
 	}
 	cmd.Flags().StringVar(&scope, "scope", "", "only requests for this scope")
@@ -192,7 +192,7 @@ func (a *adminCLI) accessDecideCmd(o decideOpts) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "DENIED: organisation %s, scope %s\n", org, scope)
 				return nil
 			}
-			return a.showNoted(cmd, out, "reason", allowListCols...)
+			return a.show(cmd, out, allowListCols...)
 		},
 	}
 	if o.positionalScope {
@@ -225,7 +225,7 @@ every other state, --state lists only the states given.`,
 			if err != nil {
 				return err
 			}
-			return a.showNoted(cmd, out, "reason", allowListCols...)
+			return a.show(cmd, out, allowListCols...)
 		},
 	}
 	cmd.Flags().BoolVar(&inactive, "inactive", false, "include the rows that are not APPROVED")
@@ -252,7 +252,7 @@ func (a *adminCLI) accessMineCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.showNoted(cmd, out, "reason", myAccessCols...)
+			return a.show(cmd, out, myAccessCols...)
 		},
 	}
 	cmd.Flags().BoolVar(&inactive, "inactive", false, "include the rows that are not APPROVED")

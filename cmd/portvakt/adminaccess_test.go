@@ -225,7 +225,7 @@ func TestAdminWebhooks(t *testing.T) {
 	wantErr(t, "unknown event", err, "400", "events")
 
 	out = s.mustCLI(with(cons, "admin", "webhooks", "list")...)
-	wantLines(t, "list", out, "ID", "URL", "events: access.approved,access.denied", hook.ID, "http://127.0.0.1:9/portvakt", "access.approved", "events: all")
+	wantLines(t, "list", out, "ID", "URL", "events: access.approved, access.denied", hook.ID, "http://127.0.0.1:9/portvakt", "access.approved", "events: all")
 	out = s.mustCLI(with(cons, "admin", "webhooks", "get", hook.ID)...)
 	wantLines(t, "get", out, hook.ID, "http://127.0.0.1:9/portvakt", "deliver")
 	if out := s.mustCLI(with(cons, "admin", "webhooks", "get", "--json", hook.ID)...); !strings.Contains(out, `"deliveries"`) {

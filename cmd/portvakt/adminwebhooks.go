@@ -15,8 +15,8 @@ import (
 // A webhook's events, and an attempt's error, go on a line of their own
 // under its row.
 var (
-	webhookCols  = []string{"id", "active", "url"}
-	deliveryCols = []string{"time", "event", "attempt", "status", "state"}
+	webhookCols  = []string{"id", "active", "url", "+events"}
+	deliveryCols = []string{"time", "event", "attempt", "status", "state", "+error"}
 )
 
 func (a *adminCLI) webhooksCmd() *cobra.Command {
@@ -134,7 +134,7 @@ delivered; failed: given up).`,
 				return err
 			}
 			fmt.Fprintln(w, "\nlatest delivery attempts, newest first:")
-			return a.showNoted(cmd, rows, "error", deliveryCols...)
+			return a.show(cmd, rows, deliveryCols...)
 		},
 	}
 }
@@ -246,5 +246,5 @@ func (a *adminCLI) showWebhooks(cmd *cobra.Command, body []byte) error {
 	if err != nil {
 		return err
 	}
-	return a.showNoted(cmd, b, "events", webhookCols...)
+	return a.show(cmd, b, webhookCols...)
 }
