@@ -53,7 +53,11 @@ const (
 func adminCmd() *cobra.Command {
 	a := &adminCLI{httpClient: &http.Client{Timeout: 30 * time.Second}}
 	cmd := &cobra.Command{
-		Use:   "admin",
+		Use: "admin",
+		Example: `  export PORTVAKT_ISSUER=http://127.0.0.1:8080/
+  CREDS="--client-id <id> --cert org.pem --key org.key"
+  portvakt admin scopes list $CREDS
+  portvakt admin access inbox --json $CREDS`,
 		Short: "Use the self-service API: prefixes, scopes, access, clients, keys, delegations, audit, webhooks",
 		Long: `Every admin command gets its own access token with the same signing options
 as 'portvakt token' (--issuer, --client-id, and --cert or --key with --kid),
@@ -468,15 +472,16 @@ var (
 )
 
 func (a *adminCLI) prefixesCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "prefixes", Short: "Assign scope prefixes to providers (platform admin)"}
+	cmd := &cobra.Command{Use: "prefixes", Example: `  portvakt admin prefixes set acme 310000027 $CREDS
+  portvakt admin prefixes list $CREDS`, Short: "Assign scope prefixes to providers (platform admin)"}
 	cmd.AddCommand(&cobra.Command{
-		Use: "set PREFIX OWNER_ORG", Short: "Assign PREFIX to the organisation OWNER_ORG", Args: cobra.ExactArgs(2),
+		Use: "set PREFIX OWNER_ORG", Example: `  portvakt admin prefixes set acme 310000027 $CREDS`, Short: "Assign PREFIX to the organisation OWNER_ORG", Args: cobra.ExactArgs(2),
 		RunE: a.run([]string{scAdmin}, "PUT", func(args []string) string { return "/prefixes/" + url.PathEscape(args[0]) },
 			func(_ *cobra.Command, args []string) (any, error) {
 				return map[string]string{"owner_org": args[1]}, nil
 			}, prefixCols...),
 	}, &cobra.Command{
-		Use: "list", Short: "List every prefix", Args: cobra.NoArgs,
+		Use: "list", Example: `  portvakt admin prefixes list --json $CREDS`, Short: "List every prefix", Args: cobra.NoArgs,
 		RunE: a.run([]string{scAdmin}, "GET", func([]string) string { return "/prefixes" }, nil, prefixCols...),
 	})
 	return cmd
@@ -532,11 +537,15 @@ func nonNilStrings(s []string) []string {
 }
 
 func (a *adminCLI) scopesCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "scopes", Short: "Your organisation's scopes (providers)"}
+	cmd := &cobra.Command{Use: "scopes", Example: `  portvakt admin scopes create acme:api --description "The ACME API" --delegable $CREDS
+  portvakt admin scopes list $CREDS
+  portvakt admin scopes all`, Short: "Your organisation's scopes (providers)"}
 	var create, update scopeFlags
 	var inactive bool
 	createCmd := &cobra.Command{
-		Use: "create PREFIX:SUBSCOPE", Short: "Create a scope under a prefix your organisation owns", Args: cobra.ExactArgs(1),
+		Use: "create PREFIX:SUBSCOPE", Example: `  portvakt admin scopes create acme:api --description "The ACME API" $CREDS
+  portvakt admin scopes create acme:records --description "Records" --visibility PRIVATE \
+    --requires-audience --audience https://api.acme.example/records --at-max-age 300 $CREDS`, Short: "Create a scope under a prefix your organisation owns", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scScopesWrite}, "POST", func([]string) string { return "/scopes" },
 			func(cmd *cobra.Command, args []string) (any, error) {
 				prefix, sub, ok := strings.Cut(args[0], ":")
@@ -550,7 +559,8 @@ func (a *adminCLI) scopesCmd() *cobra.Command {
 	}
 	create.register(createCmd)
 	updateCmd := &cobra.Command{
-		Use: "update SCOPE", Short: "Change a scope: the flags given replace those fields", Args: cobra.ExactArgs(1),
+		Use: "update SCOPE", Example: `  portvakt admin scopes update acme:api --description "The ACME API, version 2" $CREDS
+  portvakt admin scopes update acme:api --activate $CREDS`, Short: "Change a scope: the flags given replace those fields", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cur, err := a.call(cmd, []string{scScopesWrite}, "GET", "/scopes"+scopeQuery(args[0]), nil)
 			if err != nil {
@@ -574,12 +584,14 @@ func (a *adminCLI) scopesCmd() *cobra.Command {
 	update.register(updateCmd)
 	updateCmd.Flags().Bool("activate", false, "reactivate a deactivated scope")
 	listCmd := &cobra.Command{
-		Use: "list", Short: "List your organisation's scopes", Args: cobra.NoArgs,
+		Use: "list", Example: `  portvakt admin scopes list $CREDS
+  portvakt admin scopes list --inactive --json $CREDS`, Short: "List your organisation's scopes", Args: cobra.NoArgs,
 		RunE: a.run([]string{scScopesRead}, "GET", func([]string) string { return withInactive("/scopes", inactive) }, nil, scopeCols...),
 	}
 	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include deactivated scopes")
 	allCmd := &cobra.Command{
-		Use: "all", Short: "List every public scope (and, with credentials, the private ones you can get)", Args: cobra.NoArgs,
+		Use: "all", Example: `  portvakt admin scopes all --issuer http://127.0.0.1:8080/     # public scopes, no credentials
+  portvakt admin scopes all $CREDS                                # and the private ones you can get`, Short: "List every public scope (and, with credentials, the private ones you can get)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var scopes []string
 			if a.sf.clientID != "" {
@@ -593,14 +605,15 @@ func (a *adminCLI) scopesCmd() *cobra.Command {
 		},
 	}
 	sourcesCmd := &cobra.Command{
-		Use: "delegation-sources", Short: "List the delegation sources a scope may name", Args: cobra.NoArgs,
+		Use: "delegation-sources", Example: `  portvakt admin scopes delegation-sources --issuer http://127.0.0.1:8080/`, Short: "List the delegation sources a scope may name", Args: cobra.NoArgs,
 		RunE: a.run(nil, "GET", func([]string) string { return "/delegationsources" }, nil, "name", "issuer"),
 	}
 	cmd.AddCommand(createCmd, updateCmd, listCmd, allCmd, sourcesCmd, &cobra.Command{
-		Use: "get SCOPE", Short: "Show one of your scopes", Args: cobra.ExactArgs(1),
+		Use: "get SCOPE", Example: `  portvakt admin scopes get acme:api $CREDS`, Short: "Show one of your scopes", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scScopesRead}, "GET", func(args []string) string { return "/scopes" + scopeQuery(args[0]) }, nil, scopeCols...),
 	}, &cobra.Command{
-		Use: "delete SCOPE", Short: "Deactivate one of your scopes (scopes are never deleted)", Args: cobra.ExactArgs(1),
+		Use: "delete SCOPE", Example: `  portvakt admin scopes delete acme:api $CREDS
+  portvakt admin scopes list --inactive $CREDS`, Short: "Deactivate one of your scopes (scopes are never deleted)", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scScopesWrite}, "DELETE", func(args []string) string { return "/scopes" + scopeQuery(args[0]) }, nil),
 	})
 	return cmd
@@ -621,11 +634,14 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 }
 
 func (a *adminCLI) clientsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "clients", Short: "Your organisation's clients and their keys"}
+	cmd := &cobra.Command{Use: "clients", Example: `  portvakt admin clients create --name acme-integration --description "calls the ACME API" --scope acme:api $CREDS
+  portvakt admin clients list $CREDS`, Short: "Your organisation's clients and their keys"}
 	var create, update clientFlags
 	var inactive bool
 	createCmd := &cobra.Command{
-		Use: "create", Short: "Create a client (it authenticates with its enterprise certificate until keys are uploaded)", Args: cobra.NoArgs,
+		Use: "create", Example: `  portvakt admin clients create --name acme-integration --description "calls the ACME API" --scope acme:api $CREDS
+  portvakt admin clients create --org 310000035 --name admin --description "self-service" \
+    --scope portvakt:clients.write,portvakt:scopes.read $CREDS     # platform admin, onboarding`, Short: "Create a client (it authenticates with its enterprise certificate until keys are uploaded)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			scopes := []string{scClientsWr}
 			if create.org != "" {
@@ -646,7 +662,8 @@ func (a *adminCLI) clientsCmd() *cobra.Command {
 	create.register(createCmd)
 	createCmd.Flags().StringVar(&create.org, "org", "", "platform admin only: create the client for this organisation (onboarding)")
 	updateCmd := &cobra.Command{
-		Use: "update CLIENT_ID", Short: "Change a client: the flags given replace those fields", Args: cobra.ExactArgs(1),
+		Use: "update CLIENT_ID", Example: `  portvakt admin clients update <client_id> --scope acme:api,acme:reports $CREDS
+  portvakt admin clients update <client_id> --activate $CREDS`, Short: "Change a client: the flags given replace those fields", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "/clients/" + url.PathEscape(args[0])
 			cur, err := a.call(cmd, []string{scClientsWr}, "GET", path, nil)
@@ -683,26 +700,31 @@ func (a *adminCLI) clientsCmd() *cobra.Command {
 	update.register(updateCmd)
 	updateCmd.Flags().Bool("activate", false, "reactivate a deactivated client")
 	listCmd := &cobra.Command{
-		Use: "list", Short: "List your organisation's clients", Args: cobra.NoArgs,
+		Use: "list", Example: `  portvakt admin clients list $CREDS
+  portvakt admin clients list --inactive --json $CREDS`, Short: "List your organisation's clients", Args: cobra.NoArgs,
 		RunE: a.run([]string{scClientsRead}, "GET", func([]string) string { return withInactive("/clients", inactive) }, nil, clientCols...),
 	}
 	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include deactivated clients")
 	cmd.AddCommand(createCmd, updateCmd, listCmd, &cobra.Command{
-		Use: "get CLIENT_ID", Short: "Show a client", Args: cobra.ExactArgs(1),
+		Use: "get CLIENT_ID", Example: `  portvakt admin clients get <client_id> $CREDS`, Short: "Show a client", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scClientsRead}, "GET", func(args []string) string { return "/clients/" + url.PathEscape(args[0]) }, nil, clientCols...),
 	}, &cobra.Command{
-		Use: "delete CLIENT_ID", Short: "Deactivate a client", Args: cobra.ExactArgs(1),
+		Use: "delete CLIENT_ID", Example: `  portvakt admin clients delete <client_id> $CREDS`, Short: "Deactivate a client", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scClientsWr}, "DELETE", func(args []string) string { return "/clients/" + url.PathEscape(args[0]) }, nil),
 	}, a.keysCmd())
 	return cmd
 }
 
 func (a *adminCLI) keysCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "A client's public keys (JWKS)"}
+	cmd := &cobra.Command{Use: "keys", Example: `  portvakt admin clients keys upload <client_id> integration.key --key-id key-1 $CREDS
+  portvakt admin clients keys list <client_id> $CREDS`, Short: "A client's public keys (JWKS)"}
 	var kid string
 	var add bool
 	upload := &cobra.Command{
-		Use:   "upload CLIENT_ID FILE",
+		Use: "upload CLIENT_ID FILE",
+		Example: `  openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out integration.key
+  portvakt admin clients keys upload <client_id> integration.key --key-id key-1 $CREDS
+  portvakt admin clients keys upload <client_id> next.jwks.json --add $CREDS     # keep the current keys`,
 		Short: "Replace (or with --add extend) a client's keys from a JWKS, a JWK, or a PEM key (with --key-id)",
 		Long: `FILE is a JWKS ({"keys":[...]}), a single JWK, or a PEM public key (a PEM
 private key is accepted too: only its public part is uploaded). A PEM key
@@ -741,7 +763,8 @@ needs --key-id. The private key never leaves this machine.`,
 	upload.Flags().BoolVar(&add, "add", false, "keep the client's current keys and add these")
 	var delKid string
 	del := &cobra.Command{
-		Use: "delete CLIENT_ID", Short: "Remove every key of a client, or with --key-id one key", Args: cobra.ExactArgs(1),
+		Use: "delete CLIENT_ID", Example: `  portvakt admin clients keys delete <client_id> --key-id key-1 $CREDS
+  portvakt admin clients keys delete <client_id> $CREDS     # every key`, Short: "Remove every key of a client, or with --key-id one key", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "/clients/" + url.PathEscape(args[0]) + "/jwks"
 			if delKid == "" {
@@ -778,7 +801,7 @@ needs --key-id. The private key never leaves this machine.`,
 	}
 	del.Flags().StringVar(&delKid, "key-id", "", "remove only the key with this kid")
 	cmd.AddCommand(upload, del, &cobra.Command{
-		Use: "list CLIENT_ID", Short: "List a client's keys", Args: cobra.ExactArgs(1),
+		Use: "list CLIENT_ID", Example: `  portvakt admin clients keys list <client_id> $CREDS`, Short: "List a client's keys", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out, err := a.call(cmd, []string{scClientsRead}, "GET", "/clients/"+url.PathEscape(args[0])+"/jwks", nil)
 			if err != nil {
@@ -877,20 +900,23 @@ func publicKeyPEM(b []byte) (crypto.PublicKey, error) {
 }
 
 func (a *adminCLI) delegationsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "delegations", Short: "Delegations your organisation gave (as consumer) and received (as vendor)"}
+	cmd := &cobra.Command{Use: "delegations", Example: `  portvakt admin delegations create acme:api 310000043 $CREDS
+  portvakt admin delegations list $CREDS`, Short: "Delegations your organisation gave (as consumer) and received (as vendor)"}
 	var inactive bool
 	listCmd := &cobra.Command{
-		Use: "list", Short: "List delegations given and received", Args: cobra.NoArgs,
+		Use: "list", Example: `  portvakt admin delegations list $CREDS
+  portvakt admin delegations list --inactive $CREDS`, Short: "List delegations given and received", Args: cobra.NoArgs,
 		RunE: a.run([]string{scScopesRead}, "GET", func([]string) string { return withInactive("/delegations", inactive) }, nil, delegationCols...),
 	}
 	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include REVOKED delegations")
 	cmd.AddCommand(&cobra.Command{
-		Use: "create SCOPE SUPPLIER_ORG", Short: "Let the vendor SUPPLIER_ORG get SCOPE on your behalf", Args: cobra.ExactArgs(2),
+		Use: "create SCOPE SUPPLIER_ORG", Example: `  portvakt admin delegations create acme:api 310000043 $CREDS
+  portvakt admin delegations create portvakt:clients.write 310000043 $CREDS     # the vendor runs your clients`, Short: "Let the vendor SUPPLIER_ORG get SCOPE on your behalf", Args: cobra.ExactArgs(2),
 		RunE: a.run([]string{scDelegWrite}, "PUT", func(args []string) string {
 			return "/delegations/" + url.PathEscape(args[1]) + scopeQuery(args[0])
 		}, nil, delegationCols...),
 	}, &cobra.Command{
-		Use: "revoke SCOPE SUPPLIER_ORG", Short: "Revoke a delegation (the row stays, REVOKED)", Args: cobra.ExactArgs(2),
+		Use: "revoke SCOPE SUPPLIER_ORG", Example: `  portvakt admin delegations revoke acme:api 310000043 $CREDS`, Short: "Revoke a delegation (the row stays, REVOKED)", Args: cobra.ExactArgs(2),
 		RunE: a.run([]string{scDelegWrite}, "DELETE", func(args []string) string {
 			return "/delegations/" + url.PathEscape(args[1]) + scopeQuery(args[0])
 		}, nil),
@@ -902,7 +928,10 @@ func (a *adminCLI) auditCmd() *cobra.Command {
 	var limit int
 	var cursor, action, target, scope, clientID, from, to string
 	cmd := &cobra.Command{
-		Use:   "audit",
+		Use: "audit",
+		Example: `  portvakt admin audit $CREDS
+  portvakt admin audit --action access.revoke --json $CREDS
+  portvakt admin audit --action token.issue --scope acme:api --from 2026-12-01T00:00:00Z $CREDS`,
 		Short: "Audit events concerning your organisation, newest first: admin changes and issued tokens",
 		Long: `Audit events concerning your organisation, newest first: the admin changes to its
 records, and the tokens issued that concern it (as consumer, as vendor, or as the

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
+
 	"github.com/portvakt/portvakt/internal/pgtest"
 	"github.com/portvakt/portvakt/internal/testpki"
 )
@@ -351,4 +353,117 @@ func TestAdminWebhookDeliveries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAdminExamples: every admin command has examples, and every example
+// of a `portvakt admin` command names a command of its own subtree that
+// exists, with flags it has and the arguments it takes.
+func TestAdminExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	n := 0
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if sub.Name() != "help" && sub.Name() != "completion" {
+				walk(sub)
+			}
+		}
+		t.Run("ok/"+strings.ReplaceAll(c.CommandPath(), " ", "-"), func(t *testing.T) {
+			if strings.TrimSpace(c.Example) == "" {
+				t.Fatalf("%s has no examples", c.CommandPath())
+			}
+			// Examples show the command, and may show a sibling that
+			// follows it (delete, then list --inactive).
+			own, family := c.CommandPath()+" ", c.CommandPath()+" "
+			if c.HasParent() && c.Parent().Name() != "admin" {
+				family = c.Parent().CommandPath() + " "
+			}
+			mine := 0
+			for _, ex := range exampleCommands(c.Example) {
+				n++
+				line := strings.Join(ex, " ") + " "
+				if strings.HasPrefix(line, own) {
+					mine++
+				}
+				if !strings.HasPrefix(line, family) {
+					t.Errorf("%s: the example %q is not of this command", c.CommandPath(), line)
+					continue
+				}
+				root := rootCmd() // fresh flags for every example
+				found, rest, err := root.Find(ex[1:])
+				if err != nil {
+					t.Errorf("%q: %v", strings.Join(ex, " "), err)
+					continue
+				}
+				if err := found.ParseFlags(rest); err != nil {
+					t.Errorf("%q: %v", strings.Join(ex, " "), err)
+					continue
+				}
+				if found.Args != nil && found.Runnable() {
+					if err := found.Args(found, found.Flags().Args()); err != nil {
+						t.Errorf("%q: %v", strings.Join(ex, " "), err)
+					}
+				}
+			}
+			if mine == 0 {
+				t.Errorf("%s: no example runs it", c.CommandPath())
+			}
+		})
+	}
+	walk(adminCmdIn(t))
+	if n < 40 {
+		t.Errorf("only %d examples checked", n)
+	}
+}
+
+// adminCmdIn is the admin command as the root command holds it (so that
+// its CommandPath starts with "portvakt").
+func adminCmdIn(t *testing.T) *cobra.Command {
+	t.Helper()
+	c, _, err := rootCmd().Find([]string{"admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// exampleCommands splits an Example into the words of each `portvakt admin`
+// command in it: lines joined at a trailing backslash, comments, $CREDS and
+// pipes dropped, double and single quotes honoured.
+func exampleCommands(example string) [][]string {
+	var out [][]string
+	joined := strings.ReplaceAll(example, "\\\n", " ")
+	for _, line := range strings.Split(joined, "\n") {
+		line = strings.TrimSpace(line)
+		if i := strings.Index(line, " #"); i >= 0 {
+			line = line[:i]
+		}
+		if !strings.HasPrefix(line, "portvakt admin") {
+			continue
+		}
+		var words []string
+		var cur strings.Builder
+		var quote rune
+		inWord := false
+		for _, r := range line + " " {
+			switch {
+			case quote != 0 && r == quote:
+				quote = 0
+			case quote != 0:
+				cur.WriteRune(r)
+			case r == '"' || r == '\'':
+				quote, inWord = r, true
+			case r == ' ':
+				if inWord && cur.String() != "$CREDS" {
+					words = append(words, cur.String())
+				}
+				cur.Reset()
+				inWord = false
+			default:
+				cur.WriteRune(r)
+				inWord = true
+			}
+		}
+		out = append(out, words)
+	}
+	return out
 }
