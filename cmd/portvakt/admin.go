@@ -65,8 +65,10 @@ asking for the admin scope the command needs. A vendor acting for a customer
 adds --consumer-org. Output is a table fitted to 80 columns (long text is cut
 with "..."); --json prints the API's JSON, whole.
 
-The examples write $CREDS for the signing options, for example
-  CREDS="--issuer http://127.0.0.1:8080/ --client-id <id> --cert org.pem --key org.key"`,
+The examples write $CREDS for the signing options, and take the issuer from
+the environment:
+  export PORTVAKT_ISSUER=http://127.0.0.1:8080/
+  CREDS="--client-id <id> --cert org.pem --key org.key"`,
 	}
 	// The signing flags are those of `portvakt token`, made persistent.
 	tmp := &cobra.Command{}
@@ -319,7 +321,7 @@ func noteLines(r map[string]any, notes []string) []string {
 					it += ","
 				}
 				if utf8.RuneCountInString(line)+utf8.RuneCountInString(it) > tableWidth && strings.TrimSpace(line) != n+":" {
-					lines = append(lines, line)
+					lines = append(lines, clip(line, tableWidth))
 					line = noteIndent + strings.Repeat(" ", len(n)+1)
 				}
 				line += it

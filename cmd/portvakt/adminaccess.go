@@ -19,7 +19,7 @@ var (
 func (a *adminCLI) accessCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "access",
-		Short: "Access to scopes: providers' allow-lists and inboxes, consumers' requests",
+		Short: "Access to scopes: allow-lists, inboxes and requests",
 		Long: `A consumer asks a provider for a public scope (request), and may take the
 request back while it is open (withdraw). The provider sees the open requests
 in its inbox and answers with approve or deny, each with an optional reason
@@ -32,17 +32,17 @@ APPROVED row lets the consumer's clients get the scope.`,
 	}
 	cmd.AddCommand(a.accessRequestCmd(), a.accessWithdrawCmd(), a.accessInboxCmd(),
 		a.accessDecideCmd(decideOpts{use: "approve ORG", method: "PUT",
-			short: "Approve ORG's request for a scope (or give ORG access): the row becomes APPROVED",
+			short: "Approve ORG's request for a scope (the row becomes APPROVED)",
 			example: `  portvakt admin access approve 310000035 --scope acme:reports $CREDS
   portvakt admin access approve 310000035 --scope acme:reports --reason "contract 2026-14" $CREDS`}),
 		a.accessDecideCmd(decideOpts{use: "deny ORG", method: "DELETE",
-			short:   "Deny ORG's request for a scope (or take its access away): the row becomes DENIED",
-			example: `  portvakt admin access deny 310000035 --scope acme:reports --reason "needs a data processing agreement" $CREDS`}),
+			short:   "Deny ORG's request for a scope, or take its access away (DENIED)",
+			example: `  portvakt admin access deny 310000035 --scope acme:reports --reason "no agreement yet" $CREDS`}),
 		a.accessDecideCmd(decideOpts{use: "grant SCOPE ORG", method: "PUT", positionalScope: true,
 			short:   "Let ORG get SCOPE (as approve, with the scope first)",
 			example: `  portvakt admin access grant acme:api 310000035 $CREDS`}),
 		a.accessDecideCmd(decideOpts{use: "revoke SCOPE ORG", method: "DELETE", positionalScope: true,
-			short:   "Remove ORG's access to SCOPE (as deny, with the scope first; the row stays, DENIED)",
+			short:   "Remove ORG's access to SCOPE (as deny; the row stays, DENIED)",
 			example: `  portvakt admin access revoke acme:api 310000035 --reason "contract ended" $CREDS`}),
 		a.accessListCmd(), a.accessMineCmd())
 	return cmd
@@ -86,7 +86,7 @@ func (a *adminCLI) accessRequestCmd() *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
 		Use:   "request SCOPE",
-		Short: "Ask SCOPE's owner for access for your organisation (the row becomes REQUESTED)",
+		Short: "Ask SCOPE's owner for access (the row becomes REQUESTED)",
 		Long: `Ask for a public, active scope that is not accessible for all ('portvakt admin
 scopes all' lists them). The owner sees the request in its inbox with the
 reason, and approves or denies it. A denied or withdrawn request may be made
@@ -110,7 +110,7 @@ again. Needs portvakt:access.request.`,
 func (a *adminCLI) accessWithdrawCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "withdraw SCOPE",
-		Short: "Take back your organisation's open request for SCOPE (the row becomes WITHDRAWN)",
+		Short: "Take back your open request for SCOPE (the row becomes WITHDRAWN)",
 		Long: `Only an open (REQUESTED) request can be withdrawn; on a row in any other
 state the server answers 409 and changes nothing. Needs portvakt:access.request.`,
 		Example: `  portvakt admin access withdraw acme:reports $CREDS`,
@@ -130,7 +130,7 @@ func (a *adminCLI) accessInboxCmd() *cobra.Command {
 	var states []string
 	cmd := &cobra.Command{
 		Use:   "inbox",
-		Short: "Requests for your organisation's scopes, waiting for your answer (REQUESTED)",
+		Short: "Requests for your organisation's scopes that wait for an answer",
 		Long: `The access rows of every scope your organisation owns (or of one, with
 --scope) in the states asked for: by default the open requests (REQUESTED).
 Answer each with 'portvakt admin access approve|deny ORG --scope SCOPE'.`,
@@ -168,9 +168,12 @@ type decideOpts struct {
 func (a *adminCLI) accessDecideCmd(o decideOpts) *cobra.Command {
 	var scope, reason string
 	cmd := &cobra.Command{
-		Use:     o.use,
-		Short:   o.short,
-		Long:    o.short + ".\nThe reason, when given, is kept on the row and shown to ORG. Needs portvakt:scopes.write.",
+		Use:   o.use,
+		Short: o.short,
+		Long: o.short + `.
+Either works with or without an open request: approving gives access, denying
+takes it away. The reason, when given, is kept on the row and shown to ORG.
+Needs portvakt:scopes.write.`,
 		Example: o.example,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -238,7 +241,7 @@ func (a *adminCLI) accessMineCmd() *cobra.Command {
 	var states []string
 	cmd := &cobra.Command{
 		Use:   "mine",
-		Short: "The scopes your organisation has access to, and (with --state) what became of its requests",
+		Short: "Your organisation's access (with --state: its requests too)",
 		Example: `  portvakt admin access mine $CREDS
   portvakt admin access mine --state REQUESTED,DENIED $CREDS`,
 		Args: cobra.NoArgs,

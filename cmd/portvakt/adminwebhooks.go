@@ -22,15 +22,15 @@ var (
 func (a *adminCLI) webhooksCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "webhooks",
-		Short: "Where your organisation's events are pushed (access requests and answers, delegations, keys)",
+		Short: "Where your organisation's events are pushed",
 		Long: `A webhook receives every event that concerns your organisation (or those its
 events list) as a Security Event Token (RFC 8417) in a POST (RFC 8935), signed
 with the server's key: verify it with the server's /jwk. Its URL is https, or
 http on a loopback address for a receiver on the same machine. An organisation
 has at most 10 active webhooks. Needs portvakt:webhooks.write.
 
-Events: ` + strings.Join(store.EventNames, ", ") + `.`,
-		Example: `  portvakt admin webhooks create --url https://hooks.example.no/portvakt --event access.requested $CREDS
+Events:` + wrapList(store.EventNames, "  ", tableWidth) + `.`,
+		Example: `  portvakt admin webhooks create --url https://hooks.example.no/portvakt $CREDS
   portvakt admin webhooks list $CREDS
   portvakt admin webhooks get <id> $CREDS    # with the latest delivery attempts`,
 	}
@@ -94,13 +94,13 @@ func (a *adminCLI) webhookListCmd() *cobra.Command {
 func (a *adminCLI) webhookGetCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID",
-		Short: "Show a webhook and its latest delivery attempts, newest first",
+		Short: "Show a webhook and its latest delivery attempts",
 		Long: `Show a webhook and its latest delivery attempts, newest first: the event, the
 receiver's HTTP status, what went wrong, and the delivery's state after the
 attempt (pending: it is tried again, with a growing pause, for up to 24 hours;
 delivered; failed: given up).`,
 		Example: `  portvakt admin webhooks get 0d1f6c2e-6a43-4d5e-9f7e-2b8f51c2a9f0 $CREDS
-  portvakt admin webhooks get 0d1f6c2e-6a43-4d5e-9f7e-2b8f51c2a9f0 --json $CREDS   # every field, next_attempt too`,
+  portvakt admin webhooks get 0d1f6c2e-6a43-4d5e-9f7e-2b8f51c2a9f0 --json $CREDS   # all fields`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out, err := a.call(cmd, []string{scWebhooks}, "GET", webhookPath(args[0]), nil)
@@ -205,7 +205,7 @@ func (a *adminCLI) webhookUpdateCmd() *cobra.Command {
 func (a *adminCLI) webhookDeleteCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete ID",
-		Short: "Deactivate a webhook (it stays, with its delivery history; update --activate brings it back)",
+		Short: "Deactivate a webhook (update --activate brings it back)",
 		Example: `  portvakt admin webhooks delete 0d1f6c2e-6a43-4d5e-9f7e-2b8f51c2a9f0 $CREDS
   portvakt admin webhooks list --inactive $CREDS`,
 		Args: cobra.ExactArgs(1),
@@ -247,4 +247,29 @@ func (a *adminCLI) showWebhooks(cmd *cobra.Command, body []byte) error {
 		return err
 	}
 	return a.show(cmd, b, webhookCols...)
+}
+
+// wrapList writes items comma-separated on lines of at most width columns,
+// each starting with a newline and indent.
+func wrapList(items []string, indent string, width int) string {
+	var b strings.Builder
+	line := ""
+	for i, it := range items {
+		if i < len(items)-1 {
+			it += ","
+		}
+		if line != "" && len(line)+1+len(it) > width {
+			b.WriteString("\n" + line)
+			line = ""
+		}
+		if line == "" {
+			line = indent + it
+		} else {
+			line += " " + it
+		}
+	}
+	if line != "" {
+		b.WriteString("\n" + line)
+	}
+	return b.String()
 }
