@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -242,9 +244,12 @@ func TestAdminWalkthrough(t *testing.T) {
 	// The provider registers a webhook for requests; the consumer asks for
 	// the scope back, is denied with a reason, asks again, is approved,
 	// and its client gets tokens again.
-	out := e.mustCLI(with(prov, "admin", "webhooks", "create", "--url", "http://127.0.0.1:9000/portvakt", "--event", "access.requested,access.withdrawn")...)
-	wantLines(t, "webhooks create", out, "http://127.0.0.1:9000/portvakt", "events: access.requested, access.withdrawn")
-	wantLines(t, "webhooks list", e.mustCLI(with(prov, "admin", "webhooks", "list")...), "http://127.0.0.1:9000/portvakt")
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	defer receiver.Close()
+	hookURL := receiver.URL + "/portvakt"
+	out := e.mustCLI(with(prov, "admin", "webhooks", "create", "--url", hookURL, "--event", "access.requested,access.withdrawn")...)
+	wantLines(t, "webhooks create", out, hookURL, "events: access.requested, access.withdrawn")
+	wantLines(t, "webhooks list", e.mustCLI(with(prov, "admin", "webhooks", "list")...), hookURL)
 	e.mustCLI(with(cons, "admin", "access", "request", "acme:api", "--reason", "We bill ACME's customers monthly")...)
 	wantLines(t, "inbox", e.mustCLI(with(prov, "admin", "access", "inbox")...), consumer, "REQUESTED", "reason: We bill ACME's customers monthly")
 	e.mustCLI(with(prov, "admin", "access", "deny", consumer, "--scope", "acme:api", "--reason", "Sign the data processing agreement first")...)
