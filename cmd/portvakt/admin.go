@@ -62,13 +62,12 @@ func adminCmd() *cobra.Command {
 		Long: `Every admin command gets its own access token with the same signing options
 as 'portvakt token' (--issuer, --client-id, and --cert or --key with --kid),
 asking for the admin scope the command needs. A vendor acting for a customer
-adds --consumer-org. Output is a table fitted to 80 columns (long text is cut
-with "..."); --json prints the API's JSON, whole.
+adds --consumer-org. Output is a table that fits 80 columns: long text goes
+on lines of its own under its row, and what is still too long is cut with
+"..."; --json prints the API's JSON, whole.
 
-The examples write $CREDS for the signing options, and take the issuer from
-the environment:
-  export PORTVAKT_ISSUER=http://127.0.0.1:8080/
-  CREDS="--client-id <id> --cert org.pem --key org.key"`,
+The examples write $CREDS for the signing options and take the issuer from
+the environment, as the first two lines of the examples below show.`,
 	}
 	// The signing flags are those of `portvakt token`, made persistent.
 	tmp := &cobra.Command{}

@@ -53,7 +53,7 @@ APPROVED row lets the consumer's clients get the scope.`,
 func requireFlags(cmd *cobra.Command, names ...string) error {
 	var missing []string
 	for _, n := range names {
-		if !cmd.Flags().Changed(n) {
+		if f := cmd.Flags().Lookup(n); f == nil || f.Value.String() == "" {
 			missing = append(missing, "--"+n)
 		}
 	}

@@ -182,6 +182,7 @@ func TestAdminAccessFlags(t *testing.T) {
 	}{
 		{"fail/approve-without-scope", []string{"access", "approve", "310000035"}, "--scope is required"},
 		{"fail/deny-without-scope", []string{"access", "deny", "310000035", "--reason", "no"}, "--scope is required"},
+		{"fail/approve-empty-scope", []string{"access", "approve", "310000035", "--scope", ""}, "--scope is required"},
 		{"fail/approve-without-org", []string{"access", "approve", "--scope", "acme:api"}, "accepts 1 arg"},
 		{"fail/request-without-scope", []string{"access", "request"}, "accepts 1 arg"},
 		{"fail/webhook-without-url", []string{"webhooks", "create", "--event", "access.requested"}, "--url is required"},
