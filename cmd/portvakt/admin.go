@@ -14,10 +14,11 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
@@ -45,17 +46,28 @@ const (
 	scClientsWr   = records.ClientsWrite
 	scDelegWrite  = records.DelegationsWrite
 	scAuditRead   = records.AuditRead
+	scAccessReq   = records.AccessRequest
+	scWebhooks    = records.WebhooksWrite
 )
 
 func adminCmd() *cobra.Command {
 	a := &adminCLI{httpClient: &http.Client{Timeout: 30 * time.Second}}
 	cmd := &cobra.Command{
-		Use:   "admin",
-		Short: "Use the self-service API: prefixes, scopes, access, clients, keys, delegations, audit",
+		Use: "admin",
+		Example: `  export PORTVAKT_ISSUER=http://127.0.0.1:8080/
+  CREDS="--client-id <id> --cert org.pem --key org.key"
+  portvakt admin scopes list $CREDS
+  portvakt admin access inbox --json $CREDS`,
+		Short: "Use the self-service API: prefixes, scopes, access, clients, keys, delegations, audit, webhooks",
 		Long: `Every admin command gets its own access token with the same signing options
 as 'portvakt token' (--issuer, --client-id, and --cert or --key with --kid),
 asking for the admin scope the command needs. A vendor acting for a customer
-adds --consumer-org. Output is a table; --json prints the API's JSON.`,
+adds --consumer-org. Output is a table that fits 80 columns: long text goes
+on lines of its own under its row, and what is still too long is cut with
+"..."; --json prints the API's JSON, whole.
+
+The examples write $CREDS for the signing options and take the issuer from
+the environment, as the first two lines of the examples below show.`,
 	}
 	// The signing flags are those of `portvakt token`, made persistent.
 	tmp := &cobra.Command{}
@@ -63,7 +75,7 @@ adds --consumer-org. Output is a table; --json prints the API's JSON.`,
 	cmd.PersistentFlags().AddFlagSet(tmp.Flags())
 	cmd.PersistentFlags().StringVar(&a.consumerOrg, "consumer-org", "", "act for this organisation (it delegated the admin scope to yours)")
 	cmd.PersistentFlags().BoolVar(&a.asJSON, "json", false, "print JSON instead of a table")
-	cmd.AddCommand(a.prefixesCmd(), a.scopesCmd(), a.accessCmd(), a.clientsCmd(), a.delegationsCmd(), a.auditCmd())
+	cmd.AddCommand(a.prefixesCmd(), a.scopesCmd(), a.accessCmd(), a.clientsCmd(), a.delegationsCmd(), a.auditCmd(), a.webhooksCmd())
 	return cmd
 }
 
@@ -209,8 +221,12 @@ func (a *adminCLI) do(ctx context.Context, method, url, tok string, rd io.Reader
 	return b, next, nil
 }
 
-// show prints an answer: its JSON with --json, else rows of the columns.
-func (a *adminCLI) show(cmd *cobra.Command, body []byte, cols ...string) error {
+// show prints an answer: its JSON with --json, else a table of the
+// columns. A column written "+field" is a note: printed as "field: value"
+// on a line under its row (when it has a value), where long text such as a
+// reason or a list of scopes has the table's width rather than what the
+// other columns leave.
+func (a *adminCLI) show(cmd *cobra.Command, body []byte, spec ...string) error {
 	out := cmd.OutOrStdout()
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
@@ -236,16 +252,152 @@ func (a *adminCLI) show(cmd *cobra.Command, body []byte, cols ...string) error {
 		}
 		rows = []map[string]any{one}
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
+	var cols, notes []string
+	for _, c := range spec {
+		if n, ok := strings.CutPrefix(c, "+"); ok {
+			notes = append(notes, n)
+		} else {
+			cols = append(cols, c)
+		}
+	}
+	table := [][]string{make([]string, len(cols))}
+	for i, c := range cols {
+		table[0][i] = header(c)
+	}
+	under := [][]string{nil}
 	for _, r := range rows {
 		cells := make([]string, len(cols))
 		for i, c := range cols {
 			cells[i] = cell(r[c])
 		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		table = append(table, cells)
+		under = append(under, noteLines(r, notes))
 	}
-	return tw.Flush()
+	widths := fitTable(table, cols)
+	var b strings.Builder
+	for i, cells := range table {
+		for j, c := range cells {
+			b.WriteString(c)
+			if j < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", widths[j]-utf8.RuneCountInString(c)+colGap))
+			}
+		}
+		b.WriteByte('\n')
+		for _, l := range under[i] {
+			b.WriteString(l + "\n")
+		}
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+// noteLines packs a row's notes that have a value into indented lines of
+// at most tableWidth columns, "field: value" two spaces apart. A list
+// longer than a line goes on as many lines as it needs, broken between its
+// items; any other note longer than a line is cut.
+func noteLines(r map[string]any, notes []string) []string {
+	var lines []string
+	line := ""
+	for _, n := range notes {
+		v := cell(r[n])
+		if v == "-" {
+			continue
+		}
+		f := n + ": " + v
+		if line != "" && utf8.RuneCountInString(line)+colGap+utf8.RuneCountInString(f) <= tableWidth {
+			line += strings.Repeat(" ", colGap) + f
+			continue
+		}
+		if line != "" {
+			lines = append(lines, line)
+		}
+		line = noteIndent + f
+		if list, ok := r[n].([]any); ok && utf8.RuneCountInString(line) > tableWidth {
+			line = noteIndent + n + ":"
+			for i, item := range list {
+				it := " " + cell(item)
+				if i < len(list)-1 {
+					it += ","
+				}
+				if utf8.RuneCountInString(line)+utf8.RuneCountInString(it) > tableWidth && strings.TrimSpace(line) != n+":" {
+					lines = append(lines, clip(line, tableWidth))
+					line = noteIndent + strings.Repeat(" ", len(n)+1)
+				}
+				line += it
+			}
+		}
+		line = clip(line, tableWidth)
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// Tables fit a terminal of tableWidth columns: when a row would be wider,
+// the free-text columns (cutColumns) are cut with "...", the narrower ones
+// keeping what they need first; --json shows every value whole. The other
+// columns (names, ids, states, times) are never cut.
+const (
+	tableWidth = 80
+	colGap     = 2
+	minCut     = 8
+	noteIndent = "    "
+)
+
+var cutColumns = map[string]bool{"description": true, "reason": true, "url": true, "error": true, "client_name": true}
+
+// shortHeaders name the wide columns in a table's header; --json keeps the
+// API's names.
+var shortHeaders = map[string]string{
+	"consumer_orgno": "CONSUMER", "owner_orgno": "OWNER", "supplier_orgno": "SUPPLIER",
+	"last_updated": "UPDATED", "accessible_for_all": "FOR_ALL", "client_orgno": "ORG",
+}
+
+func header(col string) string {
+	if h, ok := shortHeaders[col]; ok {
+		return h
+	}
+	return strings.ToUpper(col)
+}
+
+// fitTable cuts the free-text cells of table (its first row the header) so
+// that its rows fit tableWidth, and returns the columns' widths.
+func fitTable(table [][]string, cols []string) []int {
+	widths := make([]int, len(cols))
+	for _, row := range table {
+		for i, c := range row {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	room := tableWidth - colGap*(len(cols)-1)
+	var cut []int
+	for i, c := range cols {
+		if cutColumns[c] {
+			cut = append(cut, i)
+		} else {
+			room -= widths[i]
+		}
+	}
+	slices.SortStableFunc(cut, func(x, y int) int { return widths[x] - widths[y] })
+	for k, i := range cut {
+		w := min(widths[i], max(room/(len(cut)-k), minCut, len(table[0][i])))
+		room -= w
+		widths[i] = w
+		for _, row := range table {
+			row[i] = clip(row[i], w)
+		}
+	}
+	return widths
+}
+
+// clip cuts s to at most w runes, ending in "..." when cut.
+func clip(s string, w int) string {
+	if utf8.RuneCountInString(s) <= w {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:w-3]) + "..."
 }
 
 func cell(v any) string {
@@ -256,13 +408,20 @@ func cell(v any) string {
 		if v == "" {
 			return "-"
 		}
-		return v
+		// Times to the second, in UTC: the API's have nanoseconds.
+		if len(v) >= 20 && v[4] == '-' {
+			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				return t.UTC().Format(time.RFC3339)
+			}
+		}
+		// A cell is one line of a table.
+		return strings.Join(strings.Fields(v), " ")
 	case []any:
 		parts := make([]string, len(v))
 		for i, p := range v {
 			parts[i] = cell(p)
 		}
-		return strings.Join(parts, ",")
+		return strings.Join(parts, ", ")
 	case float64:
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	default:
@@ -307,23 +466,23 @@ func scopeQuery(s string) string { return "?scope=" + url.QueryEscape(s) }
 
 var (
 	prefixCols     = []string{"prefix", "owner_org", "last_updated"}
-	scopeCols      = []string{"name", "active", "visibility", "accessible_for_all", "delegation_source", "at_max_age", "description"}
-	accessCols     = []string{"scope", "consumer_orgno", "owner_orgno", "state", "last_updated"}
-	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "managed_by", "scopes", "description"}
+	scopeCols      = []string{"name", "active", "visibility", "accessible_for_all", "at_max_age", "+delegation_source", "+description"}
+	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "+managed_by", "+scopes", "+description"}
 	delegationCols = []string{"scope", "consumer_orgno", "supplier_orgno", "state", "last_updated"}
 	keyCols        = []string{"kid", "kty", "alg", "crv", "exp", "uploaded_by"}
 )
 
 func (a *adminCLI) prefixesCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "prefixes", Short: "Assign scope prefixes to providers (platform admin)"}
+	cmd := &cobra.Command{Use: "prefixes", Example: `  portvakt admin prefixes set acme 310000027 $CREDS
+  portvakt admin prefixes list $CREDS`, Short: "Assign scope prefixes to providers (platform admin)"}
 	cmd.AddCommand(&cobra.Command{
-		Use: "set PREFIX OWNER_ORG", Short: "Assign PREFIX to the organisation OWNER_ORG", Args: cobra.ExactArgs(2),
+		Use: "set PREFIX OWNER_ORG", Example: `  portvakt admin prefixes set acme 310000027 $CREDS`, Short: "Assign PREFIX to the organisation OWNER_ORG", Args: cobra.ExactArgs(2),
 		RunE: a.run([]string{scAdmin}, "PUT", func(args []string) string { return "/prefixes/" + url.PathEscape(args[0]) },
 			func(_ *cobra.Command, args []string) (any, error) {
 				return map[string]string{"owner_org": args[1]}, nil
 			}, prefixCols...),
 	}, &cobra.Command{
-		Use: "list", Short: "List every prefix", Args: cobra.NoArgs,
+		Use: "list", Example: `  portvakt admin prefixes list --json $CREDS`, Short: "List every prefix", Args: cobra.NoArgs,
 		RunE: a.run([]string{scAdmin}, "GET", func([]string) string { return "/prefixes" }, nil, prefixCols...),
 	})
 	return cmd
@@ -379,11 +538,15 @@ func nonNilStrings(s []string) []string {
 }
 
 func (a *adminCLI) scopesCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "scopes", Short: "Your organisation's scopes (providers)"}
+	cmd := &cobra.Command{Use: "scopes", Example: `  portvakt admin scopes create acme:api --description "The ACME API" --delegable $CREDS
+  portvakt admin scopes list $CREDS
+  portvakt admin scopes all`, Short: "Your organisation's scopes (providers)"}
 	var create, update scopeFlags
 	var inactive bool
 	createCmd := &cobra.Command{
-		Use: "create PREFIX:SUBSCOPE", Short: "Create a scope under a prefix your organisation owns", Args: cobra.ExactArgs(1),
+		Use: "create PREFIX:SUBSCOPE", Example: `  portvakt admin scopes create acme:api --description "The ACME API" $CREDS
+  portvakt admin scopes create acme:records --description "Records" --visibility PRIVATE \
+    --requires-audience --audience https://api.acme.example/records --at-max-age 300 $CREDS`, Short: "Create a scope under a prefix your organisation owns", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scScopesWrite}, "POST", func([]string) string { return "/scopes" },
 			func(cmd *cobra.Command, args []string) (any, error) {
 				prefix, sub, ok := strings.Cut(args[0], ":")
@@ -397,7 +560,8 @@ func (a *adminCLI) scopesCmd() *cobra.Command {
 	}
 	create.register(createCmd)
 	updateCmd := &cobra.Command{
-		Use: "update SCOPE", Short: "Change a scope: the flags given replace those fields", Args: cobra.ExactArgs(1),
+		Use: "update SCOPE", Example: `  portvakt admin scopes update acme:api --description "The ACME API, version 2" $CREDS
+  portvakt admin scopes update acme:api --activate $CREDS`, Short: "Change a scope: the flags given replace those fields", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cur, err := a.call(cmd, []string{scScopesWrite}, "GET", "/scopes"+scopeQuery(args[0]), nil)
 			if err != nil {
@@ -421,12 +585,14 @@ func (a *adminCLI) scopesCmd() *cobra.Command {
 	update.register(updateCmd)
 	updateCmd.Flags().Bool("activate", false, "reactivate a deactivated scope")
 	listCmd := &cobra.Command{
-		Use: "list", Short: "List your organisation's scopes", Args: cobra.NoArgs,
+		Use: "list", Example: `  portvakt admin scopes list $CREDS
+  portvakt admin scopes list --inactive --json $CREDS`, Short: "List your organisation's scopes", Args: cobra.NoArgs,
 		RunE: a.run([]string{scScopesRead}, "GET", func([]string) string { return withInactive("/scopes", inactive) }, nil, scopeCols...),
 	}
 	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include deactivated scopes")
 	allCmd := &cobra.Command{
-		Use: "all", Short: "List every public scope (and, with credentials, the private ones you can get)", Args: cobra.NoArgs,
+		Use: "all", Example: `  portvakt admin scopes all --issuer http://127.0.0.1:8080/     # public scopes, no credentials
+  portvakt admin scopes all $CREDS                                # and the private ones you can get`, Short: "List every public scope (and, with credentials, the private ones you can get)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var scopes []string
 			if a.sf.clientID != "" {
@@ -440,42 +606,16 @@ func (a *adminCLI) scopesCmd() *cobra.Command {
 		},
 	}
 	sourcesCmd := &cobra.Command{
-		Use: "delegation-sources", Short: "List the delegation sources a scope may name", Args: cobra.NoArgs,
+		Use: "delegation-sources", Example: `  portvakt admin scopes delegation-sources --issuer http://127.0.0.1:8080/`, Short: "List the delegation sources a scope may name", Args: cobra.NoArgs,
 		RunE: a.run(nil, "GET", func([]string) string { return "/delegationsources" }, nil, "name", "issuer"),
 	}
 	cmd.AddCommand(createCmd, updateCmd, listCmd, allCmd, sourcesCmd, &cobra.Command{
-		Use: "get SCOPE", Short: "Show one of your scopes", Args: cobra.ExactArgs(1),
+		Use: "get SCOPE", Example: `  portvakt admin scopes get acme:api $CREDS`, Short: "Show one of your scopes", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scScopesRead}, "GET", func(args []string) string { return "/scopes" + scopeQuery(args[0]) }, nil, scopeCols...),
 	}, &cobra.Command{
-		Use: "delete SCOPE", Short: "Deactivate one of your scopes (scopes are never deleted)", Args: cobra.ExactArgs(1),
+		Use: "delete SCOPE", Example: `  portvakt admin scopes delete acme:api $CREDS
+  portvakt admin scopes list --inactive $CREDS`, Short: "Deactivate one of your scopes (scopes are never deleted)", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scScopesWrite}, "DELETE", func(args []string) string { return "/scopes" + scopeQuery(args[0]) }, nil),
-	})
-	return cmd
-}
-
-func (a *adminCLI) accessCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "access", Short: "Your scopes' allow-lists (providers), and your own access"}
-	var inactive bool
-	listCmd := &cobra.Command{
-		Use: "list SCOPE", Short: "Who may get SCOPE", Args: cobra.ExactArgs(1),
-		RunE: a.run([]string{scScopesRead}, "GET", func(args []string) string {
-			return withInactive("/scopes/access"+scopeQuery(args[0]), inactive)
-		}, nil, accessCols...),
-	}
-	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include DENIED rows")
-	cmd.AddCommand(&cobra.Command{
-		Use: "grant SCOPE ORG", Short: "Let ORG get SCOPE", Args: cobra.ExactArgs(2),
-		RunE: a.run([]string{scScopesWrite}, "PUT", func(args []string) string {
-			return "/scopes/access/" + url.PathEscape(args[1]) + scopeQuery(args[0])
-		}, nil, accessCols...),
-	}, &cobra.Command{
-		Use: "revoke SCOPE ORG", Short: "Remove ORG's access to SCOPE (the row stays, DENIED)", Args: cobra.ExactArgs(2),
-		RunE: a.run([]string{scScopesWrite}, "DELETE", func(args []string) string {
-			return "/scopes/access/" + url.PathEscape(args[1]) + scopeQuery(args[0])
-		}, nil),
-	}, listCmd, &cobra.Command{
-		Use: "mine", Short: "The scopes your organisation has been granted", Args: cobra.NoArgs,
-		RunE: a.run([]string{scScopesRead}, "GET", func([]string) string { return "/scopes/access/all" }, nil, accessCols...),
 	})
 	return cmd
 }
@@ -495,11 +635,14 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 }
 
 func (a *adminCLI) clientsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "clients", Short: "Your organisation's clients and their keys"}
+	cmd := &cobra.Command{Use: "clients", Example: `  portvakt admin clients create --name acme-integration --description "calls the ACME API" --scope acme:api $CREDS
+  portvakt admin clients list $CREDS`, Short: "Your organisation's clients and their keys"}
 	var create, update clientFlags
 	var inactive bool
 	createCmd := &cobra.Command{
-		Use: "create", Short: "Create a client (it authenticates with its enterprise certificate until keys are uploaded)", Args: cobra.NoArgs,
+		Use: "create", Example: `  portvakt admin clients create --name acme-integration --description "calls the ACME API" --scope acme:api $CREDS
+  portvakt admin clients create --org 310000035 --name admin --description "self-service" \
+    --scope portvakt:clients.write,portvakt:scopes.read $CREDS     # platform admin, onboarding`, Short: "Create a client (it authenticates with its enterprise certificate until keys are uploaded)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			scopes := []string{scClientsWr}
 			if create.org != "" {
@@ -520,7 +663,8 @@ func (a *adminCLI) clientsCmd() *cobra.Command {
 	create.register(createCmd)
 	createCmd.Flags().StringVar(&create.org, "org", "", "platform admin only: create the client for this organisation (onboarding)")
 	updateCmd := &cobra.Command{
-		Use: "update CLIENT_ID", Short: "Change a client: the flags given replace those fields", Args: cobra.ExactArgs(1),
+		Use: "update CLIENT_ID", Example: `  portvakt admin clients update <client_id> --scope acme:api,acme:reports $CREDS
+  portvakt admin clients update <client_id> --activate $CREDS`, Short: "Change a client: the flags given replace those fields", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "/clients/" + url.PathEscape(args[0])
 			cur, err := a.call(cmd, []string{scClientsWr}, "GET", path, nil)
@@ -557,26 +701,31 @@ func (a *adminCLI) clientsCmd() *cobra.Command {
 	update.register(updateCmd)
 	updateCmd.Flags().Bool("activate", false, "reactivate a deactivated client")
 	listCmd := &cobra.Command{
-		Use: "list", Short: "List your organisation's clients", Args: cobra.NoArgs,
+		Use: "list", Example: `  portvakt admin clients list $CREDS
+  portvakt admin clients list --inactive --json $CREDS`, Short: "List your organisation's clients", Args: cobra.NoArgs,
 		RunE: a.run([]string{scClientsRead}, "GET", func([]string) string { return withInactive("/clients", inactive) }, nil, clientCols...),
 	}
 	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include deactivated clients")
 	cmd.AddCommand(createCmd, updateCmd, listCmd, &cobra.Command{
-		Use: "get CLIENT_ID", Short: "Show a client", Args: cobra.ExactArgs(1),
+		Use: "get CLIENT_ID", Example: `  portvakt admin clients get <client_id> $CREDS`, Short: "Show a client", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scClientsRead}, "GET", func(args []string) string { return "/clients/" + url.PathEscape(args[0]) }, nil, clientCols...),
 	}, &cobra.Command{
-		Use: "delete CLIENT_ID", Short: "Deactivate a client", Args: cobra.ExactArgs(1),
+		Use: "delete CLIENT_ID", Example: `  portvakt admin clients delete <client_id> $CREDS`, Short: "Deactivate a client", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scClientsWr}, "DELETE", func(args []string) string { return "/clients/" + url.PathEscape(args[0]) }, nil),
 	}, a.keysCmd())
 	return cmd
 }
 
 func (a *adminCLI) keysCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "A client's public keys (JWKS)"}
+	cmd := &cobra.Command{Use: "keys", Example: `  portvakt admin clients keys upload <client_id> integration.key --key-id key-1 $CREDS
+  portvakt admin clients keys list <client_id> $CREDS`, Short: "A client's public keys (JWKS)"}
 	var kid string
 	var add bool
 	upload := &cobra.Command{
-		Use:   "upload CLIENT_ID FILE",
+		Use: "upload CLIENT_ID FILE",
+		Example: `  openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out integration.key
+  portvakt admin clients keys upload <client_id> integration.key --key-id key-1 $CREDS
+  portvakt admin clients keys upload <client_id> next.jwks.json --add $CREDS     # keep the current keys`,
 		Short: "Replace (or with --add extend) a client's keys from a JWKS, a JWK, or a PEM key (with --key-id)",
 		Long: `FILE is a JWKS ({"keys":[...]}), a single JWK, or a PEM public key (a PEM
 private key is accepted too: only its public part is uploaded). A PEM key
@@ -615,7 +764,8 @@ needs --key-id. The private key never leaves this machine.`,
 	upload.Flags().BoolVar(&add, "add", false, "keep the client's current keys and add these")
 	var delKid string
 	del := &cobra.Command{
-		Use: "delete CLIENT_ID", Short: "Remove every key of a client, or with --key-id one key", Args: cobra.ExactArgs(1),
+		Use: "delete CLIENT_ID", Example: `  portvakt admin clients keys delete <client_id> --key-id key-1 $CREDS
+  portvakt admin clients keys delete <client_id> $CREDS     # every key`, Short: "Remove every key of a client, or with --key-id one key", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "/clients/" + url.PathEscape(args[0]) + "/jwks"
 			if delKid == "" {
@@ -652,7 +802,7 @@ needs --key-id. The private key never leaves this machine.`,
 	}
 	del.Flags().StringVar(&delKid, "key-id", "", "remove only the key with this kid")
 	cmd.AddCommand(upload, del, &cobra.Command{
-		Use: "list CLIENT_ID", Short: "List a client's keys", Args: cobra.ExactArgs(1),
+		Use: "list CLIENT_ID", Example: `  portvakt admin clients keys list <client_id> $CREDS`, Short: "List a client's keys", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out, err := a.call(cmd, []string{scClientsRead}, "GET", "/clients/"+url.PathEscape(args[0])+"/jwks", nil)
 			if err != nil {
@@ -751,20 +901,23 @@ func publicKeyPEM(b []byte) (crypto.PublicKey, error) {
 }
 
 func (a *adminCLI) delegationsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "delegations", Short: "Delegations your organisation gave (as consumer) and received (as vendor)"}
+	cmd := &cobra.Command{Use: "delegations", Example: `  portvakt admin delegations create acme:api 310000043 $CREDS
+  portvakt admin delegations list $CREDS`, Short: "Delegations your organisation gave (as consumer) and received (as vendor)"}
 	var inactive bool
 	listCmd := &cobra.Command{
-		Use: "list", Short: "List delegations given and received", Args: cobra.NoArgs,
+		Use: "list", Example: `  portvakt admin delegations list $CREDS
+  portvakt admin delegations list --inactive $CREDS`, Short: "List delegations given and received", Args: cobra.NoArgs,
 		RunE: a.run([]string{scScopesRead}, "GET", func([]string) string { return withInactive("/delegations", inactive) }, nil, delegationCols...),
 	}
 	listCmd.Flags().BoolVar(&inactive, "inactive", false, "include REVOKED delegations")
 	cmd.AddCommand(&cobra.Command{
-		Use: "create SCOPE SUPPLIER_ORG", Short: "Let the vendor SUPPLIER_ORG get SCOPE on your behalf", Args: cobra.ExactArgs(2),
+		Use: "create SCOPE SUPPLIER_ORG", Example: `  portvakt admin delegations create acme:api 310000043 $CREDS
+  portvakt admin delegations create portvakt:clients.write 310000043 $CREDS     # the vendor runs your clients`, Short: "Let the vendor SUPPLIER_ORG get SCOPE on your behalf", Args: cobra.ExactArgs(2),
 		RunE: a.run([]string{scDelegWrite}, "PUT", func(args []string) string {
 			return "/delegations/" + url.PathEscape(args[1]) + scopeQuery(args[0])
 		}, nil, delegationCols...),
 	}, &cobra.Command{
-		Use: "revoke SCOPE SUPPLIER_ORG", Short: "Revoke a delegation (the row stays, REVOKED)", Args: cobra.ExactArgs(2),
+		Use: "revoke SCOPE SUPPLIER_ORG", Example: `  portvakt admin delegations revoke acme:api 310000043 $CREDS`, Short: "Revoke a delegation (the row stays, REVOKED)", Args: cobra.ExactArgs(2),
 		RunE: a.run([]string{scDelegWrite}, "DELETE", func(args []string) string {
 			return "/delegations/" + url.PathEscape(args[1]) + scopeQuery(args[0])
 		}, nil),
@@ -776,7 +929,10 @@ func (a *adminCLI) auditCmd() *cobra.Command {
 	var limit int
 	var cursor, action, target, scope, clientID, from, to string
 	cmd := &cobra.Command{
-		Use:   "audit",
+		Use: "audit",
+		Example: `  portvakt admin audit $CREDS
+  portvakt admin audit --action access.revoke --json $CREDS
+  portvakt admin audit --action token.issue --scope acme:api --from 2026-12-01T00:00:00Z $CREDS`,
 		Short: "Audit events concerning your organisation, newest first: admin changes and issued tokens",
 		Long: `Audit events concerning your organisation, newest first: the admin changes to its
 records, and the tokens issued that concern it (as consumer, as vendor, or as the
@@ -822,7 +978,7 @@ printed next cursor reads the next page.`,
 			if err != nil {
 				return err
 			}
-			if err := a.show(cmd, rows, "time", "action", "actor_org", "actor_client_id", "target", "consumer", "supplier", "scopes", "orgs"); err != nil {
+			if err := a.show(cmd, rows, "time", "action", "actor_org", "target", "+actor_client_id", "+consumer", "+supplier", "+scopes", "+orgs"); err != nil {
 				return err
 			}
 			if page.NextCursor != "" {

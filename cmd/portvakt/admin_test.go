@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,6 +35,13 @@ type cliEnv struct {
 }
 
 func startServer(t *testing.T) *cliEnv {
+	t.Helper()
+	return startServerOn(t, "")
+}
+
+// startServerOn is startServer on the PostgreSQL database pgDSN names, or
+// on SQLite in the test's directory when pgDSN is empty.
+func startServerOn(t *testing.T, pgDSN string) *cliEnv {
 	t.Helper()
 	dir := t.TempDir()
 	pki, err := testpki.New("CLI Test")
@@ -70,6 +79,9 @@ records:
       description: the platform admin
       scopes: [portvakt:admin, portvakt:clients.write, portvakt:audit.read]
 `, issuer, pub.Addr(), ops.Addr(), filepath.Join(dir, "data"), org(1), cliPlatformClient, org(1))
+	if pgDSN != "" {
+		yaml += fmt.Sprintf("database: {driver: postgres, dsn: %q}\n", pgDSN)
+	}
 	write("portvakt.yaml", []byte(yaml))
 	cfg, err := config.Read(filepath.Join(dir, "portvakt.yaml"), false)
 	if err != nil {
@@ -163,16 +175,15 @@ func TestAdminWalkthrough(t *testing.T) {
 	e := startServer(t)
 	platform, provider, consumer, vendor := org(1), org(2), org(3), org(4)
 	admin := e.certCreds(platform, cliPlatformClient)
-	with := func(creds []string, args ...string) []string { return append(append([]string{}, args...), creds...) }
 
 	// The platform admin assigns a prefix and onboards three orgs.
 	if out := e.mustCLI(with(admin, "admin", "prefixes", "set", "acme", provider)...); !strings.Contains(out, "acme") || !strings.Contains(out, "PREFIX") {
 		t.Fatalf("prefixes set: %q", out)
 	}
 	provID := e.clientID(e.mustCLI(with(admin, "admin", "clients", "create", "--json", "--org", provider, "--name", "acme-admin",
-		"--description", "ACME self-service", "--scope", "portvakt:scopes.read,portvakt:scopes.write,portvakt:audit.read")...))
+		"--description", "ACME self-service", "--scope", "portvakt:scopes.read,portvakt:scopes.write,portvakt:audit.read,portvakt:webhooks.write")...))
 	consID := e.clientID(e.mustCLI(with(admin, "admin", "clients", "create", "--json", "--org", consumer, "--name", "consumer-admin",
-		"--description", "consumer self-service", "--scope", "portvakt:clients.read,portvakt:clients.write,portvakt:delegations.write,portvakt:scopes.read,portvakt:audit.read")...))
+		"--description", "consumer self-service", "--scope", "portvakt:clients.read,portvakt:clients.write,portvakt:delegations.write,portvakt:scopes.read,portvakt:audit.read,portvakt:access.request")...))
 	vendID := e.clientID(e.mustCLI(with(admin, "admin", "clients", "create", "--json", "--org", vendor, "--name", "vendor-admin",
 		"--description", "vendor self-service", "--scope", "portvakt:clients.read,portvakt:clients.write,portvakt:scopes.read")...))
 	prov, cons, vend := e.certCreds(provider, provID), e.certCreds(consumer, consID), e.certCreds(vendor, vendID)
@@ -230,9 +241,28 @@ func TestAdminWalkthrough(t *testing.T) {
 		t.Fatalf("token after revoke: %v %q", err, out)
 	}
 
+	// The provider registers a webhook for requests; the consumer asks for
+	// the scope back, is denied with a reason, asks again, is approved,
+	// and its client gets tokens again.
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	defer receiver.Close()
+	hookURL := receiver.URL + "/portvakt"
+	out := e.mustCLI(with(prov, "admin", "webhooks", "create", "--url", hookURL, "--event", "access.requested,access.withdrawn")...)
+	wantLines(t, "webhooks create", out, hookURL, "events: access.requested, access.withdrawn")
+	wantLines(t, "webhooks list", e.mustCLI(with(prov, "admin", "webhooks", "list")...), hookURL)
+	e.mustCLI(with(cons, "admin", "access", "request", "acme:api", "--reason", "We bill ACME's customers monthly")...)
+	wantLines(t, "inbox", e.mustCLI(with(prov, "admin", "access", "inbox")...), consumer, "REQUESTED", "reason: We bill ACME's customers monthly")
+	e.mustCLI(with(prov, "admin", "access", "deny", consumer, "--scope", "acme:api", "--reason", "Sign the data processing agreement first")...)
+	wantLines(t, "mine", e.mustCLI(with(cons, "admin", "access", "mine", "--state", "DENIED")...), "DENIED", "reason: Sign the data processing agreement first")
+	e.mustCLI(with(cons, "admin", "access", "request", "acme:api", "--reason", "Agreement signed on 1 December")...)
+	e.mustCLI(with(prov, "admin", "access", "approve", consumer, "--scope", "acme:api")...)
+	if out := e.mustCLI(kidToken...); !strings.Contains(out, "access_token") {
+		t.Fatalf("consumer token after approval: %q", out)
+	}
+
 	// The audit trail, as the consumer sees it.
-	out := e.mustCLI(with(cons, "admin", "audit")...)
-	for _, want := range []string{"access.revoke", "delegation.create", "client.keys.replace", "client.create", "access.grant"} {
+	out = e.mustCLI(with(cons, "admin", "audit")...)
+	for _, want := range []string{"access.request", "access.revoke", "delegation.create", "client.keys.replace", "client.create", "access.grant"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit lacks %s:\n%s", want, out)
 		}
@@ -263,7 +293,7 @@ func TestAdminWalkthrough(t *testing.T) {
 		}
 	}
 	out = e.mustCLI(with(cons, "admin", "audit", "--action", "token.issue", "--limit", "1", "--from", "2001-01-01T00:00:00Z", "--to", "2999-01-01T00:00:00Z")...)
-	if !strings.Contains(out, "token.issue") || !strings.Contains(out, "SCOPES") || !strings.Contains(out, "more: --cursor ") {
+	if !strings.Contains(out, "token.issue") || !strings.Contains(out, "    scopes: ") || !strings.Contains(out, "more: --cursor ") {
 		t.Errorf("audit --action token.issue --limit 1:\n%s", out)
 	}
 	cursor := out[strings.LastIndex(out, "--cursor ")+len("--cursor "):]
