@@ -104,6 +104,27 @@ func TestDevModePrintedCommandsWork(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("%d token commands printed, want 3:\n%s", n, printed)
 	}
+	// The admin commands, in the order printed: each must succeed.
+	n = 0
+	for _, line := range strings.Split(printed, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "#") || !strings.Contains(line, "portvakt admin") {
+			continue
+		}
+		n++
+		_, args := shellWords(line)
+		var out bytes.Buffer
+		root := rootCmd()
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(args[1:])
+		if err := root.ExecuteContext(t.Context()); err != nil {
+			t.Fatalf("%s\n%v\n%s", line, err, out.String())
+		}
+	}
+	if n != 5 {
+		t.Fatalf("%d admin commands printed, want 5:\n%s", n, printed)
+	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "pki", "vendor", "cert.p12")); err != nil {
 		t.Fatal(err)
 	}

@@ -136,5 +136,21 @@ func Commands(prog, issuer, dataDir string) string {
 	fmt.Fprintf(&b, "  # vendor %s acting for consumer %s (delegated), PKCS#12:\n", VendorOrg, ConsumerOrg)
 	fmt.Fprintf(&b, "  PORTVAKT_P12_PASSWORD=%s %s token --issuer %s --client-id %s --cert %s --scope demo:read --consumer-org %s --decode\n",
 		P12Password, prog, issuer, VendorCertClient, filepath.Join(pki, "vendor", "cert.p12"), ConsumerOrg)
+	fmt.Fprintf(&b, "\nThe self-service API from the shell (admin --help lists every command; the README walks through it):\n\n")
+	fmt.Fprintf(&b, "  # platform admin %s: the prefixes and who owns them\n", PlatformOrg)
+	fmt.Fprintf(&b, "  %s admin prefixes list --issuer %s --client-id %s --cert %s --key %s\n\n",
+		prog, issuer, AdminCertClient, filepath.Join(pki, "platform", "chain.pem"), filepath.Join(pki, "platform", "key.pem"))
+	fmt.Fprintf(&b, "  # provider %s: its scopes, and who asks for them\n", ProviderOrg)
+	fmt.Fprintf(&b, "  %s admin scopes list --issuer %s --client-id %s --cert %s --key %s\n",
+		prog, issuer, ProviderCertClient, filepath.Join(pki, "provider", "chain.pem"), filepath.Join(pki, "provider", "key.pem"))
+	fmt.Fprintf(&b, "  %s admin access inbox --issuer %s --client-id %s --cert %s --key %s\n\n",
+		prog, issuer, ProviderCertClient, filepath.Join(pki, "provider", "chain.pem"), filepath.Join(pki, "provider", "key.pem"))
+	fmt.Fprintf(&b, "  # the platform admin onboards the consumer %s and the vendor %s with a self-service client each\n", ConsumerOrg, VendorOrg)
+	fmt.Fprintf(&b, "  %s admin clients create --org %s --name consumer-admin --description \"consumer self-service\" --scope %s --issuer %s --client-id %s --cert %s --key %s\n",
+		prog, ConsumerOrg, "portvakt:clients.read,portvakt:clients.write,portvakt:delegations.write,portvakt:scopes.read,portvakt:audit.read,portvakt:access.request",
+		issuer, AdminCertClient, filepath.Join(pki, "platform", "chain.pem"), filepath.Join(pki, "platform", "key.pem"))
+	fmt.Fprintf(&b, "  %s admin clients create --org %s --name vendor-admin --description \"vendor self-service\" --scope %s --issuer %s --client-id %s --cert %s --key %s\n",
+		prog, VendorOrg, "portvakt:clients.read,portvakt:clients.write,portvakt:scopes.read",
+		issuer, AdminCertClient, filepath.Join(pki, "platform", "chain.pem"), filepath.Join(pki, "platform", "key.pem"))
 	return b.String()
 }
