@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/pkg/client"
@@ -32,7 +33,9 @@ import (
 type adminCLI struct {
 	sf          signingFlags
 	consumerOrg string
-	asJSON      bool
+	asJSON      bool   // --json, the same as --output json
+	output      string // table, json or yaml
+	quiet       bool   // only the id of each record
 	httpClient  *http.Client
 }
 
@@ -74,7 +77,23 @@ the environment, as the first two lines of the examples below show.`,
 	a.sf.register(tmp)
 	cmd.PersistentFlags().AddFlagSet(tmp.Flags())
 	cmd.PersistentFlags().StringVar(&a.consumerOrg, "consumer-org", "", "act for this organisation (it delegated the admin scope to yours)")
-	cmd.PersistentFlags().BoolVar(&a.asJSON, "json", false, "print JSON instead of a table")
+	cmd.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "how to print records: table, json or yaml")
+	cmd.PersistentFlags().BoolVar(&a.asJSON, "json", false, "print JSON (the same as --output json)")
+	cmd.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "print only the id of each record (client_id, id, name or prefix), one per line")
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		switch a.output {
+		case "table", "json", "yaml":
+		default:
+			return usage("--output must be table, json or yaml, not %q", a.output)
+		}
+		if a.asJSON && c.Flags().Changed("output") && a.output != "json" {
+			return usage("--json and --output %s disagree; give one", a.output)
+		}
+		if a.asJSON {
+			a.output = "json"
+		}
+		return nil
+	}
 	cmd.AddCommand(a.prefixesCmd(), a.scopesCmd(), a.accessCmd(), a.clientsCmd(), a.delegationsCmd(), a.auditCmd(), a.webhooksCmd())
 	return cmd
 }
@@ -231,13 +250,27 @@ func (a *adminCLI) show(cmd *cobra.Command, body []byte, spec ...string) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if a.asJSON {
+	switch {
+	case a.quiet:
+		return printIDs(out, body)
+	case a.output == "json":
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, body, "", "  "); err != nil {
 			return err
 		}
 		buf.WriteByte('\n')
 		_, err := out.Write(buf.Bytes())
+		return err
+	case a.output == "yaml":
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return err
+		}
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(b)
 		return err
 	}
 	var rows []map[string]any
@@ -445,7 +478,9 @@ func (a *adminCLI) run(scopes []string, method string, path func(args []string) 
 			return err
 		}
 		if len(out) == 0 {
-			fmt.Fprintln(cmd.OutOrStdout(), "done")
+			if !a.quiet {
+				fmt.Fprintln(cmd.OutOrStdout(), "done")
+			}
 			return nil
 		}
 		return a.show(cmd, out, cols...)
@@ -815,7 +850,7 @@ needs --key-id. The private key never leaves this machine.`,
 }
 
 func (a *adminCLI) showKeys(cmd *cobra.Command, body []byte) error {
-	if a.asJSON {
+	if a.raw() {
 		return a.show(cmd, body)
 	}
 	var set struct {
@@ -958,7 +993,7 @@ printed next cursor reads the next page.`,
 			if err != nil {
 				return err
 			}
-			if a.asJSON {
+			if a.raw() {
 				return a.show(cmd, out)
 			}
 			var page struct {
@@ -996,4 +1031,41 @@ printed next cursor reads the next page.`,
 	cmd.Flags().StringVar(&from, "from", "", "events at or after this RFC 3339 time")
 	cmd.Flags().StringVar(&to, "to", "", "events before this RFC 3339 time")
 	return cmd
+}
+
+// raw reports whether records are printed as they came (json, yaml, ids)
+// rather than as a table.
+func (a *adminCLI) raw() bool { return a.quiet || a.output != "table" }
+
+// idFields name a record, in the order looked for.
+var idFields = []string{"client_id", "id", "name", "prefix", "scope", "kid"}
+
+// printIDs prints the id of each record of body (one, a list, or a key
+// set), one per line: what a script needs of a record it created.
+func printIDs(out io.Writer, body []byte) error {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return err
+	}
+	var rows []any
+	switch t := v.(type) {
+	case []any:
+		rows = t
+	case map[string]any:
+		if keys, ok := t["keys"].([]any); ok && len(t) == 1 {
+			rows = keys
+		} else {
+			rows = []any{t}
+		}
+	}
+	for _, r := range rows {
+		m, _ := r.(map[string]any)
+		for _, f := range idFields {
+			if id, ok := m[f].(string); ok && id != "" {
+				fmt.Fprintln(out, id)
+				break
+			}
+		}
+	}
+	return nil
 }

@@ -58,7 +58,7 @@ func requireFlags(cmd *cobra.Command, names ...string) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%s is required (see '%s --help')", strings.Join(missing, " and "), cmd.CommandPath())
+		return usage("%s is required (see '%s --help')", strings.Join(missing, " and "), cmd.CommandPath())
 	}
 	return nil
 }

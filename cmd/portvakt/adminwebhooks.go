@@ -107,7 +107,7 @@ delivered; failed: given up).`,
 			if err != nil {
 				return err
 			}
-			if a.asJSON {
+			if a.raw() {
 				return a.show(cmd, out)
 			}
 			var view struct {
@@ -222,7 +222,7 @@ func (a *adminCLI) webhookDeleteCmd() *cobra.Command {
 // showWebhooks prints one webhook or a list; a webhook that lists no events
 // receives every one.
 func (a *adminCLI) showWebhooks(cmd *cobra.Command, body []byte) error {
-	if a.asJSON {
+	if a.raw() {
 		return a.show(cmd, body)
 	}
 	var rows []map[string]any
