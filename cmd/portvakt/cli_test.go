@@ -30,6 +30,9 @@ func TestExitCodes(t *testing.T) {
 		{"fail/usage/bad-output", with(admin, "admin", "prefixes", "list", "-o", "xml"), exitUsage, true},
 		{"fail/usage/json-and-output-disagree", with(admin, "admin", "prefixes", "list", "--json", "-o", "yaml"), exitUsage, true},
 		{"fail/refused/unknown-client", with(stranger, "admin", "prefixes", "list"), exitRefused, false},
+		{"fail/usage/issuer-without-slash", []string{"token", "--issuer", strings.TrimSuffix(e.issuer, "/"), "--client-id", "c", "--key", "k", "--kid", "1"}, exitUsage, true},
+		{"fail/usage/cert-and-kid", []string{"token", "--issuer", e.issuer, "--client-id", "c", "--cert", "c.pem", "--key", "k", "--kid", "1"}, exitUsage, true},
+		{"fail/usage/no-client-id", []string{"admin", "prefixes", "list", "--issuer", e.issuer, "--key", "k", "--kid", "1"}, exitUsage, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer

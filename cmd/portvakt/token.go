@@ -95,13 +95,38 @@ func p12Password(stderr io.Writer) (string, error) {
 	return string(b), err
 }
 
+// check refuses missing and conflicting signing flags, naming them, before
+// any file is read or any request made.
+func (f *signingFlags) check() error {
+	var missing []string
+	if f.issuer == "" {
+		missing = append(missing, "--issuer (or PORTVAKT_ISSUER)")
+	}
+	if f.clientID == "" {
+		missing = append(missing, "--client-id")
+	}
+	switch {
+	case len(missing) > 0:
+		return usage("%s is required", strings.Join(missing, " and "))
+	case !strings.HasSuffix(f.issuer, "/"):
+		return usage("--issuer %q: add a trailing slash (%s/): the issuer is compared byte for byte", f.issuer, f.issuer)
+	case f.cert != "" && f.kid != "":
+		return usage("--cert and --kid conflict: sign with an enterprise certificate (--cert) or a registered key (--key with --kid), not both")
+	case f.kid != "" && f.key == "":
+		return usage("--kid needs --key (the registered key's private key)")
+	case f.cert == "" && f.kid == "":
+		return usage("give --cert (enterprise certificate) or --key with --kid (registered key)")
+	}
+	return nil
+}
+
 func (f *signingFlags) clientConfig(stderr io.Writer) (client.Config, error) {
+	if err := f.check(); err != nil {
+		return client.Config{}, err
+	}
 	s, err := f.signer(stderr)
 	if err != nil {
 		return client.Config{}, err
-	}
-	if f.issuer == "" || f.clientID == "" {
-		return client.Config{}, errors.New("--issuer and --client-id are required")
 	}
 	return client.Config{Issuer: f.issuer, TokenURL: f.tokenURL, ClientID: f.clientID, Signer: s}, nil
 }
