@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 )
 
@@ -183,8 +184,7 @@ func testAuditVisibility(t *testing.T, eng engine) {
 		return ws
 	}
 	onboardTok := func(tok, org, client string) wantEvent {
-		return tokenEv(tok, org, client, []string{org, platformOrg}, "portvakt:audit.read", "portvakt:clients.read",
-			"portvakt:clients.write", "portvakt:delegations.write", "portvakt:scopes.read", "portvakt:scopes.write")
+		return tokenEv(tok, org, client, []string{org, platformOrg}, records.AdminScopes...)
 	}
 
 	consumerView := newestFirst(
