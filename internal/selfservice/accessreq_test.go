@@ -2,13 +2,16 @@ package selfservice_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/portvakt/portvakt/internal/records"
+	"github.com/portvakt/portvakt/internal/selfservice"
 	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/pkg/client"
 )
@@ -496,4 +499,54 @@ func (w *requests) fetchCert(clientID, org, consumer string, scopes ...string) (
 		w.t.Fatal(err)
 	}
 	return w.fetch(clientID, s, consumer, scopes...)
+}
+
+// TestAccessRequestConcurrent: the consumer asks for the same scope from
+// many callers at once; exactly one request is made (201, one audit
+// event), every other is a 409.
+func TestAccessRequestConcurrent(t *testing.T) { eachEngine(t, testAccessRequestConcurrent) }
+
+func testAccessRequestConcurrent(t *testing.T, eng engine) {
+	w := newRequests(t, eng)
+	const n = 8
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			body := strings.NewReader(fmt.Sprintf(`{"scope":"acme:api","reason":"caller %d"}`, i))
+			req, err := http.NewRequestWithContext(t.Context(), "POST", strings.TrimSuffix(w.issuer, "/")+selfservice.Base+"/scopes/access/requests", body)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+w.consumer)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[http.StatusCreated] != 1 || count[http.StatusConflict] != n-1 {
+		t.Fatalf("statuses %v, want one 201 and %d 409", count, n-1)
+	}
+	var page struct {
+		Events []struct{ Action string } `json:"events"`
+	}
+	w.must(w.provider, "GET", "/audit?action=access.request", nil, http.StatusOK, &page)
+	if len(page.Events) != 1 {
+		t.Fatalf("%d access.request events, want 1", len(page.Events))
+	}
+	if inbox := w.rows(w.provider, "/scopes/access?state=REQUESTED"); len(inbox) != 1 {
+		t.Fatalf("inbox %+v", inbox)
+	}
 }
