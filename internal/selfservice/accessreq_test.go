@@ -3,6 +3,7 @@ package selfservice_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -548,5 +549,44 @@ func testAccessRequestConcurrent(t *testing.T, eng engine) {
 	}
 	if inbox := w.rows(w.provider, "/scopes/access?state=REQUESTED"); len(inbox) != 1 {
 		t.Fatalf("inbox %+v", inbox)
+	}
+}
+
+// TestAccessDecisionChunkedBody: the optional body of a decision may come
+// chunked (no Content-Length), empty or not.
+func TestAccessDecisionChunkedBody(t *testing.T) {
+	w := newRequests(t, sqliteEngine)
+	w.must(w.consumer, "POST", "/scopes/access/requests", map[string]string{"scope": "acme:api"}, http.StatusCreated, nil)
+	w.must(w.consumer, "POST", "/scopes/access/requests", map[string]string{"scope": "acme:billing"}, http.StatusCreated, nil)
+	for _, tc := range []struct {
+		name, method, scope, body string
+		status                    int
+		state, reason             string
+	}{
+		{"ok/chunked-empty", "PUT", "acme:api", "", http.StatusOK, store.AccessApproved, ""},
+		{"ok/chunked-reason", "DELETE", "acme:billing", `{"reason":"not now"}`, http.StatusNoContent, store.AccessDenied, "not now"},
+		{"fail/chunked-not-json", "PUT", "acme:billing", `{"reason":`, http.StatusBadRequest, store.AccessDenied, "not now"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A reader of unknown length, sent chunked.
+			body := io.MultiReader(strings.NewReader(tc.body))
+			req, err := http.NewRequestWithContext(t.Context(), tc.method,
+				strings.TrimSuffix(w.issuer, "/")+selfservice.Base+"/scopes/access/"+consumerOrg+"?scope="+tc.scope, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.TransferEncoding = []string{"chunked"}
+			req.Header.Set("Authorization", "Bearer "+w.provider)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, b)
+			}
+			w.wantRow(tc.scope, tc.state, tc.reason)
+		})
 	}
 }
