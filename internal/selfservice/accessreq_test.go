@@ -554,8 +554,10 @@ func testAccessRequestConcurrent(t *testing.T, eng engine) {
 
 // TestAccessDecisionChunkedBody: the optional body of a decision may come
 // chunked (no Content-Length), empty or not.
-func TestAccessDecisionChunkedBody(t *testing.T) {
-	w := newRequests(t, sqliteEngine)
+func TestAccessDecisionChunkedBody(t *testing.T) { eachEngine(t, testAccessDecisionChunkedBody) }
+
+func testAccessDecisionChunkedBody(t *testing.T, eng engine) {
+	w := newRequests(t, eng)
 	w.must(w.consumer, "POST", "/scopes/access/requests", map[string]string{"scope": "acme:api"}, http.StatusCreated, nil)
 	w.must(w.consumer, "POST", "/scopes/access/requests", map[string]string{"scope": "acme:billing"}, http.StatusCreated, nil)
 	for _, tc := range []struct {
