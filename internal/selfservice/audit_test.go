@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 )
 
@@ -184,7 +183,8 @@ func testAuditVisibility(t *testing.T, eng engine) {
 		return ws
 	}
 	onboardTok := func(tok, org, client string) wantEvent {
-		return tokenEv(tok, org, client, []string{org, platformOrg}, records.AdminScopes...)
+		return tokenEv(tok, org, client, []string{org, platformOrg}, "portvakt:access.request", "portvakt:audit.read", "portvakt:clients.read",
+			"portvakt:clients.write", "portvakt:delegations.write", "portvakt:scopes.read", "portvakt:scopes.write", "portvakt:webhooks.write")
 	}
 
 	consumerView := newestFirst(

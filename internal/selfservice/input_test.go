@@ -112,7 +112,12 @@ func testInput(t *testing.T, eng engine) {
 		{"fail/access-org-and-scope", P, "PUT", "/scopes/access/123", nil, 400, []string{"org", "scope"}},
 		{"fail/access-revoke-none", P, "DELETE", "/scopes/access/" + vendorOrg + "?scope=acme:api", nil, 404, nil},
 		{"ok/access-revoke", P, "DELETE", "/scopes/access/" + otherOrg + "?scope=acme:api", nil, 204, nil},
+		// Without ?scope= the list spans all the provider's scopes (the inbox
+		// with ?state=REQUESTED).
+		{"ok/access-list-all-scopes", P, "GET", "/scopes/access", nil, 200, nil},
 		{"fail/access-list-empty-scope", P, "GET", "/scopes/access?scope=", nil, 400, []string{"scope"}},
+		{"fail/access-list-state", P, "GET", "/scopes/access?state=MAYBE", nil, 400, []string{"state"}},
+		{"fail/access-reason-control-char", P, "PUT", "/scopes/access/" + otherOrg + "?scope=acme:api", map[string]any{"reason": "a\u0007b"}, 400, []string{"reason"}},
 
 		// clients
 		{"ok/client", C, "POST", "/clients", map[string]any{"description": "d", "scopes": []string{"acme:api", "portvakt:audit.read"}, "access_token_lifetime": 60}, 201, nil},
