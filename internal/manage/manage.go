@@ -171,7 +171,9 @@ func (s *Service) commit(ctx context.Context, a *Actor, need Need, fn func(tx st
 		if err := authorize(ctx, tx, a, need); err != nil {
 			return err
 		}
-		now := s.cfg.Now().UTC()
+		// To the microsecond, as the stores keep it: the record answered
+		// (and told in audit events and webhooks) is the one read later.
+		now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 		ch, err := fn(tx, now)
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package selfservice
 
 import (
+	"bufio"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -294,6 +295,17 @@ func jsonKind(goKind string) string {
 func decodeOptionalBody(w http.ResponseWriter, r *http.Request, v any) error {
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil
+	}
+	if r.ContentLength < 0 {
+		// A body of unknown length (chunked) may be empty too.
+		br := bufio.NewReaderSize(r.Body, 16)
+		if _, err := br.Peek(1); err == io.EOF {
+			return nil
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{br, r.Body}
 	}
 	return decodeBody(w, r, v)
 }
