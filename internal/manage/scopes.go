@@ -392,6 +392,8 @@ func (s *Service) RequestAccess(ctx context.Context, a *Actor, scope string, in 
 			return change{}, err
 		case sc.AccessibleForAll:
 			return change{}, conflict("scope %s is accessible for all: every organisation may get it without asking", scope)
+		case sc.OwnerOrgno == a.Org:
+			return change{}, conflict("your organisation %s owns scope %s: grant access to it on its allow-list instead of asking", a.Org, scope)
 		}
 		before, err := tx.GetAccess(ctx, scope, a.Org)
 		var prev any
