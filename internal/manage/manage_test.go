@@ -140,6 +140,16 @@ func TestCoreRules(t *testing.T) {
 				_, err := core.CreateClient(ctx, actor(vendor, records.ClientsWrite), manage.ClientInput{Description: "d", Scopes: []string{"acme:api"}})
 				return err
 			}, manage.Invalid},
+			{"fail/owner-asks-for-its-own-scope", func() error {
+				_, err := core.RequestAccess(ctx, actor(provider, records.AccessRequest), "acme:api", manage.AccessInput{})
+				return err
+			}, manage.Conflict},
+			{"ok/asks-again-after-a-denial", func() error {
+				must[store.Access](t)(core.RequestAccess(ctx, actor(vendor, records.AccessRequest), "acme:api", manage.AccessInput{Reason: "first"}))
+				must[store.Access](t)(core.RevokeAccess(ctx, prov, "acme:api", vendor, manage.AccessInput{Reason: "no"}))
+				_, err := core.RequestAccess(ctx, actor(vendor, records.AccessRequest), "acme:api", manage.AccessInput{Reason: "again"})
+				return err
+			}, 0},
 			{"fail/delegation-to-itself", func() error { _, err := core.GiveDelegation(ctx, cons, "acme:api", consumer); return err }, manage.Invalid},
 			{"ok/client-lists-a-scope-with-access", func() error {
 				_, err := core.CreateClient(ctx, cons, manage.ClientInput{Description: "d", Scopes: []string{"acme:api"}})
