@@ -650,7 +650,8 @@ func (a *adminCLI) scopesCmd() *cobra.Command {
 	}, &cobra.Command{
 		Use: "delete SCOPE", Example: `  portvakt admin scopes delete acme:api $CREDS
   portvakt admin scopes list --inactive $CREDS`, Short: "Deactivate one of your scopes (scopes are never deleted)", Args: cobra.ExactArgs(1),
-		RunE: a.run([]string{scScopesWrite}, "DELETE", func(args []string) string { return "/scopes" + scopeQuery(args[0]) }, nil),
+		RunE: a.thenShow(a.run([]string{scScopesWrite}, "DELETE", func(args []string) string { return "/scopes" + scopeQuery(args[0]) }, nil),
+			a.run([]string{scScopesWrite}, "GET", func(args []string) string { return "/scopes" + scopeQuery(args[0]) }, nil, scopeCols...)),
 	})
 	return cmd
 }
@@ -746,7 +747,8 @@ func (a *adminCLI) clientsCmd() *cobra.Command {
 		RunE: a.run([]string{scClientsRead}, "GET", func(args []string) string { return "/clients/" + url.PathEscape(args[0]) }, nil, clientCols...),
 	}, &cobra.Command{
 		Use: "delete CLIENT_ID", Example: `  portvakt admin clients delete <client_id> $CREDS`, Short: "Deactivate a client", Args: cobra.ExactArgs(1),
-		RunE: a.run([]string{scClientsWr}, "DELETE", func(args []string) string { return "/clients/" + url.PathEscape(args[0]) }, nil),
+		RunE: a.thenShow(a.run([]string{scClientsWr}, "DELETE", func(args []string) string { return "/clients/" + url.PathEscape(args[0]) }, nil),
+			a.run([]string{scClientsWr}, "GET", func(args []string) string { return "/clients/" + url.PathEscape(args[0]) }, nil, clientCols...)),
 	}, a.keysCmd())
 	return cmd
 }
@@ -1068,4 +1070,21 @@ func printIDs(out io.Writer, body []byte) error {
 		}
 	}
 	return nil
+}
+
+// thenShow runs a change that answers nothing (a DELETE that deactivates)
+// and then show, which reads the record as the change left it: scripts and
+// people see the result, not "done".
+func (a *adminCLI) thenShow(change, show func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		var discard bytes.Buffer
+		out := cmd.OutOrStdout()
+		cmd.SetOut(&discard)
+		err := change(cmd, args)
+		cmd.SetOut(out)
+		if err != nil {
+			return err
+		}
+		return show(cmd, args)
+	}
 }

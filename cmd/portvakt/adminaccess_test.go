@@ -262,8 +262,9 @@ func TestAdminWebhooks(t *testing.T) {
 		wantErr(t, "another org: "+args[0], err, "404")
 	}
 
-	// delete deactivates; --inactive shows it again.
-	if out := s.mustCLI(with(cons, "admin", "webhooks", "delete", hook.ID)...); !strings.Contains(out, "deactivated") {
+	// delete deactivates and prints the webhook as it left it; --inactive
+	// shows it again.
+	if out := s.mustCLI(with(cons, "admin", "webhooks", "delete", hook.ID)...); !strings.Contains(out, hook.ID) || !strings.Contains(out, "false") {
 		t.Errorf("delete: %q", out)
 	}
 	if out := s.mustCLI(with(cons, "admin", "webhooks", "list")...); strings.Contains(out, hook.ID) {

@@ -213,8 +213,12 @@ func (a *adminCLI) webhookDeleteCmd() *cobra.Command {
 			if _, err := a.call(cmd, []string{scWebhooks}, "DELETE", webhookPath(args[0]), nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deactivated: webhook %s\n", args[0])
-			return nil
+			// The webhook as the deactivation left it.
+			out, err := a.call(cmd, []string{scWebhooks}, "GET", webhookPath(args[0]), nil)
+			if err != nil {
+				return err
+			}
+			return a.showWebhooks(cmd, out)
 		},
 	}
 }

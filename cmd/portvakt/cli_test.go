@@ -85,4 +85,10 @@ func TestOutputFormats(t *testing.T) {
 	if out := e.mustCLI(with(admin, "admin", "prefixes", "list", "-q")...); strings.Contains(out, "PREFIX") || strings.Contains(out, org(2)) {
 		t.Errorf("-q printed more than ids:\n%s", out)
 	}
+	// delete deactivates and prints the record as it left it.
+	own := strings.TrimSpace(e.mustCLI(with(admin, "admin", "clients", "create", "-q", "--name", "gone",
+		"--description", "to deactivate", "--scope", "portvakt:clients.read")...))
+	if out := e.mustCLI(with(admin, "admin", "clients", "delete", own, "-o", "json")...); !strings.Contains(out, `"active": false`) || !strings.Contains(out, own) {
+		t.Errorf("delete printed %q, want the deactivated client", out)
+	}
 }
