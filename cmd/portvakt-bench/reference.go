@@ -180,7 +180,7 @@ func referenceHandler(issuer string, clientKey *rsa.PublicKey, signKey *rsa.Priv
 		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": issuer, "token_endpoint": issuer + "token"})
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10) // the body limit of SPEC 2.4
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10) // the body limit of docs/protocol.md
 		if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != protocol.GrantTypeJWTBearer {
 			refuse(w, http.StatusBadRequest, "invalid_request")
 			return

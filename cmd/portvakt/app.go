@@ -345,7 +345,7 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 	}
 	pub := server.NewHTTPServer(publicLn.Addr().String(), a.public, settings, a.log)
 	// The public listener's connection cap, and the open files it needs
-	// (SPEC 2.5).
+	// (docs/protocol.md).
 	server.RaiseOpenFileLimit(uint64(a.cfg.Server.MaxConnections)+server.OpenFileReserve, a.log)
 	publicLn = server.CapConnections(pub, publicLn, a.cfg.Server.MaxConnections, a.log)
 	ops := server.NewHTTPServer(opsLn.Addr().String(), a.ops, settings, a.log)

@@ -36,7 +36,7 @@ type Policy struct {
 	// Issuer is this server's issuer, the only delegation source it honours.
 	Issuer string
 	// DefaultLifetime is the token lifetime when neither the scopes nor the
-	// client cap it (SPEC 2.3: 120 s).
+	// client cap it (docs/protocol.md: 120 s).
 	DefaultLifetime time.Duration
 }
 
@@ -59,7 +59,7 @@ type Grant struct {
 	Lifetime         time.Duration
 }
 
-// Decide grants every requested scope or none (SPEC 2.2). Scopes are checked
+// Decide grants every requested scope or none (docs/protocol.md). Scopes are checked
 // in request order, each through the same fixed sequence of rules, and the
 // first failure is returned, so one request always gets the same answer. The
 // resource rules run only once every scope is granted. Errors are
@@ -116,7 +116,7 @@ func checkScope(p Policy, req Request, recs Records, name string) (store.Scope, 
 		// A client a vendor manages for its owner gets only what the owner
 		// could delegate, and acts only for the owner: the vendor was given
 		// the owner's clients, not what other orgs delegated to the owner
-		// (SPEC 4, delegated administration). The self-service API keeps
+		// (docs/selfservice.md, delegated administration). The self-service API keeps
 		// such scopes off the client; this holds when a scope changes later.
 		if req.ConsumerOrg != "" {
 			return s, protocol.InvalidScope("client %s is managed by a vendor for organisation %s and acts only for it; request scope %q without consumer_org", c.ClientID, c.ClientOrgno, name)
@@ -201,7 +201,7 @@ func reaches(recs Records, s store.Scope, org string) bool {
 	return s.AccessibleForAll || recs.HasAccess(s.Name, org)
 }
 
-// ClientMayList reports whether a client of org may list scope (SPEC 1):
+// ClientMayList reports whether a client of org may list scope (docs/selfservice.md):
 // org has access to it itself, or an ACTIVE delegation of the delegable
 // scope to org exists from a consumer that has access to it.
 // Accessible-for-all scopes are covered by the first.

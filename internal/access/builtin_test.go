@@ -11,7 +11,7 @@ import (
 	"github.com/portvakt/portvakt/internal/store"
 )
 
-// The built-in admin scopes (SPEC 1 and 4), as config declares them, decide
+// The built-in admin scopes (docs/selfservice.md), as config declares them, decide
 // as the spec says: the admin scopes are for everyone and delegable,
 // portvakt:admin is for the platform admin org only and never delegated.
 func TestBuiltinAdminScopes(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package access owns the access decision of the token endpoint (SPEC 2.2):
+// Package access owns the access decision of the token endpoint (docs/protocol.md):
 // which scopes a client gets, for which org, with which audience and
 // lifetime. Decide is a pure function over records (no I/O, no clock), so its
 // rules are table-tested without HTTP or a database; the records come from an

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// RateLimit sets the token endpoint's rate limits (SPEC 2.5). Every field
+// RateLimit sets the token endpoint's rate limits (docs/protocol.md). Every field
 // works at its zero value: limits on (off with --dev), with the defaults
 // below.
 type RateLimit struct {

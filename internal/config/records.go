@@ -16,7 +16,7 @@ import (
 )
 
 // Records are declared in the config file and overlay the database
-// read-only (SPEC section 1): how a platform is bootstrapped and how the dev
+// read-only (docs/selfservice.md): how a platform is bootstrapped and how the dev
 // mode seeds its demo.
 type Records struct {
 	Prefixes    []PrefixRecord     `mapstructure:"prefixes"`

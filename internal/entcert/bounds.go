@@ -14,7 +14,7 @@ import (
 	"github.com/portvakt/portvakt/internal/protocol"
 )
 
-// Key bounds of SPEC 2.1, checked on every sent certificate before any
+// Key bounds of docs/protocol.md, checked on every sent certificate before any
 // signature in the chain is verified. An RSA verification costs about the
 // square of the modulus length times the length of the exponent, so an
 // unbounded key lets one request buy seconds of CPU.
@@ -70,7 +70,7 @@ func certName(i int) string {
 }
 
 // checkKeyBounds refuses a key that is costly to use or not a key at all.
-// The leaf (i == 0) signs the assertion, so it is held to SPEC 2.1's
+// The leaf (i == 0) signs the assertion, so it is held to docs/protocol.md's
 // algorithms: RSA of at least 2048 bits or EC on P-256 or P-384. A CA
 // certificate may also carry P-521 or Ed25519: its key is used only after a
 // trusted key has vouched for it (see Verifier.pool), so an attacker cannot

@@ -1,5 +1,5 @@
 // Package entcert verifies Norwegian enterprise certificates
-// (virksomhetssertifikat) sent as the x5c header of a JWT grant (SPEC 2.1).
+// (virksomhetssertifikat) sent as the x5c header of a JWT grant (docs/protocol.md).
 //
 // It owns the whole certificate side of an x5c grant: decoding the header
 // under size limits, verifying the chain against the configured trust

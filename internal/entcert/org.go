@@ -19,7 +19,7 @@ var (
 )
 
 // orgOf reads the organisation number from the leaf's subject in the order
-// of SPEC 2.1. The first place that holds a number decides: an invalid
+// of docs/protocol.md. The first place that holds a number decides: an invalid
 // number there is an error, not a reason to look further, so one certificate
 // always names one org.
 func orgOf(leaf *x509.Certificate) (string, int, error) {

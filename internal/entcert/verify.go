@@ -205,7 +205,7 @@ func NewVerifier(p Policy) (*Verifier, error) {
 // A failure is cached too, for NegativeCacheTTL, by the SHA-256 of the whole
 // chain as sent (every certificate with its length, so that no other split
 // of the same bytes shares the key): the same failing chain sent again gets
-// the same error without the work (SPEC 2.1). The key is the whole chain
+// the same error without the work (docs/protocol.md). The key is the whole chain
 // because a failure, unlike a success, may be the fault of any certificate in
 // it. Not cached: a revocation status that could not be had (the CRL server
 // may be back for the next request; the CRL checker remembers its own fetch
@@ -286,7 +286,7 @@ func chainKey(chain [][]byte) [32]byte {
 // verify does the full, uncached check. It returns the identity and the
 // window (latest NotBefore, earliest NotAfter) of the chain it verified. The
 // cheap checks come first and no signature is verified before every sent key
-// is within bounds (SPEC 2.1).
+// is within bounds (docs/protocol.md).
 func (v *Verifier) verify(ctx context.Context, chain [][]byte, fp [32]byte, now time.Time) (result, error) {
 	certs, err := parseChain(chain)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/portvakt/portvakt/internal/store"
 )
 
-// Delegated administration is bounded (SPEC 4): a vendor acting for a
+// Delegated administration is bounded (docs/selfservice.md): a vendor acting for a
 // consumer through a delegated admin scope (caller.Supplier != "") never
 // ends up with more power than the consumer delegated to it. The rules:
 //

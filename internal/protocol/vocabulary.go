@@ -47,7 +47,7 @@ func (o Org) Orgno() string {
 	return o.ID[len(OrgPrefix):]
 }
 
-// AccessTokenClaims are the claims of a portvakt access token (SPEC 2.3).
+// AccessTokenClaims are the claims of a portvakt access token (docs/protocol.md).
 // Aud is a string or an array of strings.
 type AccessTokenClaims struct {
 	Issuer           string `json:"iss"`

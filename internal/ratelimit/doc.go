@@ -1,4 +1,4 @@
-// Package ratelimit owns the token endpoint's rate limits (SPEC 2.5): token
+// Package ratelimit owns the token endpoint's rate limits (docs/protocol.md): token
 // buckets per client and per organisation, and per source address for
 // requests naming no known client, shared by the replicas of one
 // deployment.

@@ -20,7 +20,7 @@ import (
 	"github.com/portvakt/portvakt/pkg/jwa"
 )
 
-// Key bounds (SPEC 4).
+// Key bounds (docs/selfservice.md).
 const (
 	// MaxKeys is the most keys a client may register.
 	MaxKeys = 5

@@ -11,7 +11,7 @@ import (
 	"github.com/portvakt/portvakt/internal/store"
 )
 
-// Bounds (SPEC 1 and the input bounds of SPEC 4).
+// Bounds (the records and input bounds of docs/selfservice.md).
 const (
 	// MaxName is the longest name, in characters.
 	MaxName = 255

@@ -17,7 +17,7 @@ import (
 
 // The rate limits of the tests: low enough that the load is light on a
 // loaded 2-core machine, a burst small against rate x duration so the
-// bounds of SPEC 2.5 are measurable.
+// bounds of docs/protocol.md are measurable.
 const (
 	limitRate  = 20.0
 	limitBurst = 8
@@ -125,7 +125,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// SPEC 2.5 with real `portvakt serve` processes on PostgreSQL: a client
+// docs/protocol.md with real `portvakt serve` processes on PostgreSQL: a client
 // sending three times its rate gets 0.9 to 1.2 times its rate in tokens,
 // on one replica and spread over two sharing the limit; a client at half
 // its rate, at the same time, is never refused.

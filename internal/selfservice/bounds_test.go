@@ -20,7 +20,7 @@ import (
 	"github.com/portvakt/portvakt/pkg/client"
 )
 
-// TestInputBounds: the bounds of SPEC 4 on names, descriptions and lists,
+// TestInputBounds: the bounds of docs/selfservice.md on names, descriptions and lists,
 // through real HTTP. A refused body is refused whole, writes nothing, gets
 // a small answer of at most 20 problems, and is not echoed back.
 func TestInputBounds(t *testing.T) { eachEngine(t, testInputBounds) }

@@ -161,7 +161,7 @@ func (d *deladmin) putClient(tok string, cl store.Client, edit func(m map[string
 }
 
 // TestDelegatedAdmin: a vendor acting for a consumer through a delegated
-// admin scope never gets more than the consumer gave it (SPEC 4).
+// admin scope never gets more than the consumer gave it (docs/selfservice.md).
 func TestDelegatedAdmin(t *testing.T) {
 	eachEngine(t, func(t *testing.T, eng engine) {
 		for _, tc := range []struct {

@@ -140,7 +140,7 @@ func testTenantIsolation(t *testing.T, eng engine) {
 			t.Errorf("another org sees audit event %s %s of %v", ev.Action, ev.Target, ev.Orgs)
 		}
 	}
-	// Creating under someone else's prefix is 403, as SPEC 4 says.
+	// Creating under someone else's prefix is 403, as docs/selfservice.md says.
 	if rep := w.do(w.other, "POST", "/scopes", map[string]any{"prefix": "acme", "subscope": "mine", "description": "x"}); rep.status != http.StatusForbidden {
 		t.Errorf("scope under another org's prefix: %d, want 403", rep.status)
 	}

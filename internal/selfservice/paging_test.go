@@ -101,7 +101,7 @@ func checkWalk(t *testing.T, what string, before, walked []string) {
 
 // Every self-service list pages through Link headers: walked to the end
 // with records added during the walk, nothing present all along is missed
-// or repeated (SPEC 4 lists; RFC 8288 links).
+// or repeated (docs/selfservice.md lists; RFC 8288 links).
 func TestEveryListPages(t *testing.T) {
 	eachEngine(t, func(t *testing.T, eng engine) {
 		e := newEnv(t, eng)

@@ -30,8 +30,8 @@ const (
 // FieldError is one problem with one field of a request body or query.
 type FieldError = manage.FieldError
 
-// maxProblems is the most field problems one problem document lists (SPEC
-// 4): a body with thousands of bad entries gets a small answer.
+// maxProblems is the most field problems one problem document lists (see
+// docs/selfservice.md): a body with thousands of bad entries gets a small answer.
 const maxProblems = 20
 
 // Problem is an RFC 9457 problem detail. Its public face is the JSON; cause

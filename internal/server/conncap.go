@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// ConnCap caps a listener's open connections (SPEC 2.5). At the cap, a new
+// ConnCap caps a listener's open connections (docs/protocol.md). At the cap, a new
 // connection makes room by closing the oldest idle keep-alive connection,
 // or else the oldest connection that has not sent a byte of a request yet
 // (as nginx reuses idle keep-alive connections); it is refused (closed at
