@@ -5,6 +5,7 @@ import (
 
 	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/records"
+	"github.com/portvakt/portvakt/internal/store"
 )
 
 // decodeClient reads a client body, refusing one whose scope list is over
@@ -32,20 +33,9 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request, a *manage
 }
 
 func (h *handler) listClients(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	inactive, err := inactiveParam(r)
-	if err != nil {
-		return err
-	}
-	p, err := pageParam(r)
-	if err != nil {
-		return err
-	}
-	got, err := h.core.ListClients(r.Context(), a, inactive, more(p))
-	if err != nil {
-		return err
-	}
-	writePage(w, r, h.cfg.Issuer, p, got)
-	return nil
+	return listPage(w, r, h.cfg.Issuer, func(inactive bool, p store.Page) ([]store.Client, error) {
+		return h.core.ListClients(r.Context(), a, inactive, p)
+	})
 }
 
 func (h *handler) getClient(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
@@ -91,16 +81,10 @@ func (h *handler) getJWKS(w http.ResponseWriter, r *http.Request, a *manage.Acto
 
 // putJWKS is POST /clients/{id}/jwks: the set replaces the client's keys.
 func (h *handler) putJWKS(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	var in manage.JWKS
-	if err := decodeBody(w, r, &in); err != nil {
-		return err
-	}
-	out, err := h.core.ReplaceKeys(r.Context(), a, r.PathValue("id"), in.Keys)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, manage.KeySet(out))
-	return nil
+	return decodeCall(w, r, http.StatusOK, func(in manage.JWKS) (manage.JWKS, error) {
+		out, err := h.core.ReplaceKeys(r.Context(), a, r.PathValue("id"), in.Keys)
+		return manage.KeySet(out), err
+	})
 }
 
 func (h *handler) deleteJWKS(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
@@ -154,18 +138,7 @@ func delegationParams(r *http.Request) (scope, supplier string, err error) {
 // listDelegations is GET /delegations: those the caller's org gave (as the
 // consumer) and those it received (as the supplier).
 func (h *handler) listDelegations(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	inactive, err := inactiveParam(r)
-	if err != nil {
-		return err
-	}
-	p, err := pageParam(r)
-	if err != nil {
-		return err
-	}
-	got, err := h.core.ListDelegations(r.Context(), a, inactive, more(p))
-	if err != nil {
-		return err
-	}
-	writePage(w, r, h.cfg.Issuer, p, got)
-	return nil
+	return listPage(w, r, h.cfg.Issuer, func(inactive bool, p store.Page) ([]store.Delegation, error) {
+		return h.core.ListDelegations(r.Context(), a, inactive, p)
+	})
 }

@@ -59,3 +59,37 @@ func writePage[V interface{ Key() []string }](w http.ResponseWriter, r *http.Req
 	}
 	writeJSON(w, http.StatusOK, nonNil(got))
 }
+
+// listPage writes a page of a list whose one option is ?inactive=: list
+// gets the option and the page to read (one record beyond it, see more).
+func listPage[V interface{ Key() []string }](w http.ResponseWriter, r *http.Request, issuer string, list func(inactive bool, p store.Page) ([]V, error)) error {
+	inactive, err := inactiveParam(r)
+	if err != nil {
+		return err
+	}
+	p, err := pageParam(r)
+	if err != nil {
+		return err
+	}
+	got, err := list(inactive, more(p))
+	if err != nil {
+		return err
+	}
+	writePage(w, r, issuer, p, got)
+	return nil
+}
+
+// decodeCall reads a JSON body into In, calls the core with it and writes
+// what it returns with status.
+func decodeCall[In, Out any](w http.ResponseWriter, r *http.Request, status int, call func(In) (Out, error)) error {
+	var in In
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	out, err := call(in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, out)
+	return nil
+}

@@ -7,21 +7,15 @@ import (
 
 	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/records"
+	"github.com/portvakt/portvakt/internal/store"
 )
 
 // --- prefixes (platform admin) ---
 
 func (h *handler) putPrefix(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	var in manage.PrefixInput
-	if err := decodeBody(w, r, &in); err != nil {
-		return err
-	}
-	out, err := h.core.AssignPrefix(r.Context(), a, r.PathValue("prefix"), in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return decodeCall(w, r, http.StatusOK, func(in manage.PrefixInput) (store.Prefix, error) {
+		return h.core.AssignPrefix(r.Context(), a, r.PathValue("prefix"), in)
+	})
 }
 
 func (h *handler) listPrefixes(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
@@ -40,16 +34,9 @@ func (h *handler) listPrefixes(w http.ResponseWriter, r *http.Request, a *manage
 // --- scopes ---
 
 func (h *handler) createScope(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	var in manage.ScopeInput
-	if err := decodeBody(w, r, &in); err != nil {
-		return err
-	}
-	out, err := h.core.CreateScope(r.Context(), a, in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return decodeCall(w, r, http.StatusCreated, func(in manage.ScopeInput) (store.Scope, error) {
+		return h.core.CreateScope(r.Context(), a, in)
+	})
 }
 
 // getScopes is GET /scopes: one scope with ?scope=, else the caller's own.
@@ -66,20 +53,9 @@ func (h *handler) getScopes(w http.ResponseWriter, r *http.Request, a *manage.Ac
 		writeJSON(w, http.StatusOK, sc)
 		return nil
 	}
-	inactive, err := inactiveParam(r)
-	if err != nil {
-		return err
-	}
-	p, err := pageParam(r)
-	if err != nil {
-		return err
-	}
-	got, err := h.core.ListScopes(r.Context(), a, inactive, more(p))
-	if err != nil {
-		return err
-	}
-	writePage(w, r, h.cfg.Issuer, p, got)
-	return nil
+	return listPage(w, r, h.cfg.Issuer, func(inactive bool, p store.Page) ([]store.Scope, error) {
+		return h.core.ListScopes(r.Context(), a, inactive, p)
+	})
 }
 
 func (h *handler) updateScope(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {

@@ -4,36 +4,19 @@ import (
 	"net/http"
 
 	"github.com/portvakt/portvakt/internal/manage"
+	"github.com/portvakt/portvakt/internal/store"
 )
 
 func (h *handler) createWebhook(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	var in manage.WebhookInput
-	if err := decodeBody(w, r, &in); err != nil {
-		return err
-	}
-	out, err := h.core.CreateWebhook(r.Context(), a, in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return decodeCall(w, r, http.StatusCreated, func(in manage.WebhookInput) (store.Webhook, error) {
+		return h.core.CreateWebhook(r.Context(), a, in)
+	})
 }
 
 func (h *handler) listWebhooks(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	inactive, err := inactiveParam(r)
-	if err != nil {
-		return err
-	}
-	p, err := pageParam(r)
-	if err != nil {
-		return err
-	}
-	got, err := h.core.ListWebhooks(r.Context(), a, inactive, more(p))
-	if err != nil {
-		return err
-	}
-	writePage(w, r, h.cfg.Issuer, p, got)
-	return nil
+	return listPage(w, r, h.cfg.Issuer, func(inactive bool, p store.Page) ([]store.Webhook, error) {
+		return h.core.ListWebhooks(r.Context(), a, inactive, p)
+	})
 }
 
 // getWebhook is GET /webhooks/{id}: the webhook and its latest delivery
@@ -48,16 +31,9 @@ func (h *handler) getWebhook(w http.ResponseWriter, r *http.Request, a *manage.A
 }
 
 func (h *handler) updateWebhook(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
-	var in manage.WebhookInput
-	if err := decodeBody(w, r, &in); err != nil {
-		return err
-	}
-	out, err := h.core.UpdateWebhook(r.Context(), a, r.PathValue("id"), in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return decodeCall(w, r, http.StatusOK, func(in manage.WebhookInput) (store.Webhook, error) {
+		return h.core.UpdateWebhook(r.Context(), a, r.PathValue("id"), in)
+	})
 }
 
 func (h *handler) deleteWebhook(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
