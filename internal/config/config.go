@@ -71,6 +71,7 @@ type Platform struct {
 type Token struct {
 	DefaultLifetime time.Duration `mapstructure:"default_lifetime"`
 	ClockSkew       time.Duration `mapstructure:"clock_skew"`
+	DPoP            DPoP          `mapstructure:"dpop"`
 }
 
 // Signing selects the token signing key.
@@ -181,6 +182,7 @@ func (c *Config) Defaults() {
 		c.Server.MaxConnections = DefaultMaxConnections
 	}
 	c.RateLimit.defaults(c.Dev)
+	c.Token.DPoP.defaults()
 }
 
 // Validate reports every problem at once, each naming its key.
@@ -268,6 +270,7 @@ func (c *Config) Validate() error {
 	}
 	c.Server.validateConnections(bad)
 	c.RateLimit.validate(bad)
+	c.Token.DPoP.validate(bad)
 	errs = append(errs, c.Records.validate(c)...)
 	return errors.Join(errs...)
 }
