@@ -348,8 +348,10 @@ func numericDate(v any) (time.Time, bool) {
 	return time.Unix(int64(sec), int64(frac*1e9)), true
 }
 
-// compact reports whether s is three non-empty parts of base64url
-// characters separated by dots (the base64 decoder would skip CR and LF).
+// compact reports whether s is three parts of base64url characters
+// separated by dots, the first two non-empty (the base64 decoder would skip
+// CR and LF). An empty signature is left to the parser, whose answer names
+// the alg.
 func compact(s string) bool {
 	dots, start := 0, 0
 	for i := 0; i < len(s); i++ {
@@ -366,5 +368,5 @@ func compact(s string) bool {
 			return false
 		}
 	}
-	return dots == 2 && start < len(s)
+	return dots == 2
 }
