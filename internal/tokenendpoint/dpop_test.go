@@ -525,4 +525,3 @@ func TestMetadataListsDPoPAlgorithms(t *testing.T) {
 		t.Fatalf("dpop_signing_alg_values_supported %v lacks %v", algs, want)
 	}
 }
-
