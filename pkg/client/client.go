@@ -63,6 +63,8 @@ type Config struct {
 	AssertionLifetime time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// DPoP, when set, binds every token to a key (see DPoP).
+	DPoP *DPoP
 }
 
 // Client holds what every grant shares (signing material, endpoint, HTTP
@@ -77,6 +79,8 @@ type Client struct {
 	mu        sync.Mutex
 	tokenURL  string
 	sources   map[sourceKey]*TokenSource
+
+	dpopNonces nonceBook // the servers' DPoP nonces
 }
 
 type sourceKey struct{ scope, resources, consumerOrg string }
@@ -87,6 +91,10 @@ type sourceKey struct{ scope, resources, consumerOrg string }
 // may carry an oauth2.HTTPClient.
 func NewClient(ctx context.Context, cfg Config) (*Client, error) {
 	if err := cfg.validate(false); err != nil {
+		return nil, err
+	}
+	var err error
+	if cfg.DPoP, err = prepareDPoP(cfg.DPoP); err != nil {
 		return nil, err
 	}
 	if cfg.AssertionLifetime == 0 {
