@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // nodeDPoP installs panva's dpop package (testdata/node, pinned by its
