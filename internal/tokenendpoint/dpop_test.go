@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -39,12 +40,16 @@ type dpopEnv struct {
 	nonces *dpop.Nonces
 }
 
-func newDPoPEnv(t *testing.T, engine string, requireNonce bool) *dpopEnv {
+func newDPoPEnv(t testing.TB, engine string, requireNonce bool) *dpopEnv {
 	t.Helper()
 	pki, ids, keys := fixtures(t)
 	c := &clock{t: time.Now().Truncate(time.Second)}
 	ctx := t.Context()
-	db, err := sqlstore.Open(ctx, storeConfig(t, engine))
+	sc := sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "portvakt.db")}
+	if engine != "sqlite" {
+		sc = storeConfig(t.(*testing.T), engine)
+	}
+	db, err := sqlstore.Open(ctx, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
