@@ -319,10 +319,11 @@ func htu(s string) (string, error) {
 	}
 	scheme := strings.ToLower(u.Scheme)
 	host := strings.ToLower(u.Hostname())
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
 	if port := u.Port(); port != "" && !(scheme == "https" && port == "443" || scheme == "http" && port == "80") {
 		host += ":" + port
-	} else if strings.Contains(host, ":") {
-		host = "[" + host + "]"
 	}
 	path := u.EscapedPath()
 	if path == "" {
