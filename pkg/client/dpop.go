@@ -44,6 +44,9 @@ func prepareDPoP(d *DPoP) (*DPoP, error) {
 	return &c, nil
 }
 
+// maxNonceServers bounds the servers whose nonce a Client remembers.
+const maxNonceServers = 1024
+
 // nonceBook remembers the last DPoP-Nonce of each server (by origin).
 type nonceBook struct {
 	mu sync.Mutex
@@ -67,7 +70,9 @@ func (b *nonceBook) remember(u *url.URL, h http.Header) bool {
 		return false
 	}
 	b.mu.Lock()
-	if b.m == nil {
+	if b.m == nil || len(b.m) >= maxNonceServers {
+		// Bounded: past that many servers, start over (a forgotten nonce
+		// costs one retry).
 		b.m = map[string]string{}
 	}
 	b.m[origin(u)] = n
