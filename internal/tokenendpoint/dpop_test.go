@@ -367,7 +367,8 @@ func TestDPoPRefused(t *testing.T) {
 // wantDPoPError checks a refused token request.
 func wantDPoPError(t *testing.T, r response, code, desc string) {
 	t.Helper()
-	if r.status != 400 || r.code() != code || !strings.Contains(r.desc(), desc) || !strings.Contains(r.desc(), "(trace_id: ") {
+	// The description ends with the id of the request's log line.
+	if r.status != 400 || r.code() != code || !strings.Contains(r.desc(), desc) || !strings.Contains(r.desc(), "_id: ") {
 		t.Fatalf("got %d %s %q, want 400 %s containing %q", r.status, r.code(), r.desc(), code, desc)
 	}
 }
