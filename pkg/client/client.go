@@ -93,16 +93,17 @@ func NewClient(ctx context.Context, cfg Config) (*Client, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
 	}
-	var err error
-	if cfg.DPoP, err = prepareDPoP(cfg.DPoP); err != nil {
-		return nil, err
-	}
 	if cfg.AssertionLifetime == 0 {
 		cfg.AssertionLifetime = MaxAssertionLifetime
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	d, err := prepareDPoP(cfg.DPoP)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DPoP = d
 	hc := cfg.HTTPClient
 	if hc == nil {
 		if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
