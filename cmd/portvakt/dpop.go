@@ -11,7 +11,7 @@ import (
 // config requires nonces, the nonces it checks and hands out.
 func dpopParts(cfg *config.Config, now func() time.Time) (*dpop.Verifier, *dpop.Nonces, error) {
 	var nonces *dpop.Nonces
-	if d := cfg.Token.DPoP; d.RequireNonce {
+	if d := cfg.DPoP; d.RequireNonce {
 		var secret []byte
 		if d.NonceSecret != "" {
 			secret = []byte(d.NonceSecret)
@@ -22,7 +22,7 @@ func dpopParts(cfg *config.Config, now func() time.Time) (*dpop.Verifier, *dpop.
 		}
 	}
 	v, err := dpop.NewVerifier(dpop.VerifierConfig{
-		MaxAge: cfg.Token.DPoP.ProofMaxAge, Leeway: cfg.Token.ClockSkew, Nonces: nonces, Now: now,
+		MaxAge: cfg.DPoP.ProofMaxAge, Leeway: cfg.Token.ClockSkew, Nonces: nonces, Now: now,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -40,6 +40,8 @@ type Config struct {
 	Records  Records  `mapstructure:"records"`
 	// RateLimit sets the token endpoint's rate limits (ratelimit.go).
 	RateLimit RateLimit `mapstructure:"rate_limit"`
+	// DPoP tunes DPoP at the token endpoint (dpop.go).
+	DPoP DPoP `mapstructure:"dpop"`
 
 	// Dev is set by `serve --dev`, not by the file.
 	Dev bool `mapstructure:"-"`
@@ -71,7 +73,6 @@ type Platform struct {
 type Token struct {
 	DefaultLifetime time.Duration `mapstructure:"default_lifetime"`
 	ClockSkew       time.Duration `mapstructure:"clock_skew"`
-	DPoP            DPoP          `mapstructure:"dpop"`
 }
 
 // Signing selects the token signing key.
@@ -182,7 +183,7 @@ func (c *Config) Defaults() {
 		c.Server.MaxConnections = DefaultMaxConnections
 	}
 	c.RateLimit.defaults(c.Dev)
-	c.Token.DPoP.defaults()
+	c.DPoP.defaults()
 }
 
 // Validate reports every problem at once, each naming its key.
@@ -270,7 +271,7 @@ func (c *Config) Validate() error {
 	}
 	c.Server.validateConnections(bad)
 	c.RateLimit.validate(bad)
-	c.Token.DPoP.validate(bad)
+	c.DPoP.validate(bad)
 	errs = append(errs, c.Records.validate(c)...)
 	return errors.Join(errs...)
 }

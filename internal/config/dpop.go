@@ -2,7 +2,7 @@ package config
 
 import "time"
 
-// DPoP tunes DPoP (RFC 9449) at the token endpoint, under token.dpop. Every
+// DPoP tunes DPoP (RFC 9449) at the token endpoint, under dpop. Every
 // field works at its zero value: proofs accepted without nonces, iat at
 // most 60 s old.
 type DPoP struct {
@@ -14,7 +14,7 @@ type DPoP struct {
 	// replicas that share it accept each other's nonces. Empty: a random
 	// secret per process, fine for one replica (with several, a client
 	// retries once per replica it meets). Prefer the environment:
-	// PORTVAKT_TOKEN_DPOP_NONCE_SECRET.
+	// PORTVAKT_DPOP_NONCE_SECRET.
 	NonceSecret string `mapstructure:"nonce_secret"`
 	// NonceLifetime is the nonce window (default 5m).
 	NonceLifetime time.Duration `mapstructure:"nonce_lifetime"`
@@ -34,12 +34,12 @@ func (d *DPoP) defaults() {
 
 func (d DPoP) validate(bad func(key, format string, args ...any)) {
 	if d.NonceSecret != "" && len(d.NonceSecret) < 32 {
-		bad("token.dpop.nonce_secret", "must have at least 32 characters, got %d", len(d.NonceSecret))
+		bad("dpop.nonce_secret", "must have at least 32 characters, got %d", len(d.NonceSecret))
 	}
 	if d.NonceLifetime < 10*time.Second || d.NonceLifetime > time.Hour {
-		bad("token.dpop.nonce_lifetime", "must be between 10s and 1h, got %s", d.NonceLifetime)
+		bad("dpop.nonce_lifetime", "must be between 10s and 1h, got %s", d.NonceLifetime)
 	}
 	if d.ProofMaxAge < time.Second || d.ProofMaxAge > 5*time.Minute {
-		bad("token.dpop.proof_max_age", "must be between 1s and 5m, got %s", d.ProofMaxAge)
+		bad("dpop.proof_max_age", "must be between 1s and 5m, got %s", d.ProofMaxAge)
 	}
 }

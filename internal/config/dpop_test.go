@@ -12,18 +12,18 @@ func TestDPoPConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := c.Token.DPoP
+		d := c.DPoP
 		if d.RequireNonce || d.NonceSecret != "" || d.NonceLifetime != 5*time.Minute || d.ProofMaxAge != time.Minute {
 			t.Fatalf("defaults %+v", d)
 		}
 	})
 	t.Run("ok/file-and-environment", func(t *testing.T) {
-		t.Setenv("PORTVAKT_TOKEN_DPOP_NONCE_SECRET", strings.Repeat("e", 40))
-		c, err := Parse([]byte("token:\n  dpop:\n    require_nonce: true\n    nonce_lifetime: 2m\n    proof_max_age: 30s\n"), "", true)
+		t.Setenv("PORTVAKT_DPOP_NONCE_SECRET", strings.Repeat("e", 40))
+		c, err := Parse([]byte("dpop:\n  require_nonce: true\n  nonce_lifetime: 2m\n  proof_max_age: 30s\n"), "", true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := c.Token.DPoP
+		d := c.DPoP
 		if !d.RequireNonce || d.NonceSecret != strings.Repeat("e", 40) || d.NonceLifetime != 2*time.Minute || d.ProofMaxAge != 30*time.Second {
 			t.Fatalf("parsed %+v", d)
 		}
@@ -31,9 +31,9 @@ func TestDPoPConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, key string
 	}{
-		{"fail/short-secret", "token:\n  dpop:\n    nonce_secret: short\n", "token.dpop.nonce_secret"},
-		{"fail/nonce-lifetime", "token:\n  dpop:\n    nonce_lifetime: 2h\n", "token.dpop.nonce_lifetime"},
-		{"fail/proof-max-age", "token:\n  dpop:\n    proof_max_age: 10m\n", "token.dpop.proof_max_age"},
+		{"fail/short-secret", "dpop:\n  nonce_secret: short\n", "dpop.nonce_secret"},
+		{"fail/nonce-lifetime", "dpop:\n  nonce_lifetime: 2h\n", "dpop.nonce_lifetime"},
+		{"fail/proof-max-age", "dpop:\n  proof_max_age: 10m\n", "dpop.proof_max_age"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.yaml), "", true)

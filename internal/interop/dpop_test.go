@@ -21,7 +21,7 @@ import (
 func dpopServer(t *testing.T) *testserver.Server {
 	t.Helper()
 	return testserver.Start(t, testserver.Options{Config: map[string]any{
-		"token": map[string]any{"dpop": map[string]any{"require_nonce": true, "nonce_secret": strings.Repeat("n", 32)}},
+		"dpop": map[string]any{"require_nonce": true, "nonce_secret": strings.Repeat("n", 32)},
 	}})
 }
 
