@@ -1,11 +1,13 @@
 package tokenendpoint_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -334,6 +336,10 @@ func TestDPoPRefused(t *testing.T) {
 		{"fail/dpop/missing-jwk", proofSpec{hdr: map[string]any{"jwk": nil}}, "jwk header"},
 		{"fail/dpop/jwk-string", proofSpec{hdr: map[string]any{"jwk": "key"}}, "jwk header"},
 		{"fail/dpop/crit", proofSpec{hdr: map[string]any{"crit": []string{"exp"}}}, "crit"},
+		{"fail/dpop/rsa-over-8192-bits", proofSpec{key: "rsa", hdr: map[string]any{"jwk": map[string]any{"kty": "RSA", "e": "AQAB",
+			"n": base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0xff}, 1100))}}}, "at most 8192 bits"},
+		{"fail/dpop/rsa-even-exponent", proofSpec{key: "rsa", hdr: map[string]any{"jwk": map[string]any{"kty": "RSA", "e": "Ag",
+			"n": base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0xff}, 256))}}}, "odd exponent"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

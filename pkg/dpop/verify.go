@@ -260,6 +260,10 @@ func publicJWK(v any) (crypto.PublicKey, error) {
 	default:
 		return nil, invalid("The DPoP proof's jwk must be an RSA or EC key", nil)
 	}
+	// The modulus is bounded before anything decodes it.
+	if n, _ := m["n"].(string); len(n) > base64.RawURLEncoding.EncodedLen(MaxRSABits/8) {
+		return nil, invalid("The DPoP proof's RSA key must have at most 8192 bits and an odd exponent of at least 3", nil)
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return nil, invalid("The DPoP proof's jwk header is not a valid key", err)
