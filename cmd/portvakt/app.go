@@ -196,9 +196,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	}
 
 	limits := rateLimits(cfg, st, log, tel.RateLimit())
+	proofs, nonces, err := dpopParts(cfg, now)
+	if err != nil {
+		return nil, err
+	}
 	ex := exchange.New(exchange.Config{
 		Issuer: cfg.Issuer, ClockSkew: cfg.Token.ClockSkew, DefaultLifetime: cfg.Token.DefaultLifetime, Now: now,
-		Observer: tel.Exchange(), Limits: limits,
+		Observer: tel.Exchange(), Limits: limits, DPoP: proofs,
 	}, cache, certs, st, keys)
 	// The event outbox is pushed to the webhooks by one worker per
 	// replica; the core wakes it after a change that appended events.
@@ -215,7 +219,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 		return nil, err
 	}
 	public, err := server.Public{
-		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, tokenendpoint.Config{Observer: tel.TokenEndpoint(), Now: now}),
+		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, tokenendpoint.Config{Observer: tel.TokenEndpoint(), Now: now, DPoPNonces: nonces}),
 		JWKS: keys.JWKS, API: api, Log: log,
 		RequestTimeout: cfg.Server.RequestTimeout, Observer: tel.Listener("public"), Now: now,
 	}.Handler()

@@ -40,6 +40,8 @@ type Config struct {
 	Records  Records  `mapstructure:"records"`
 	// RateLimit sets the token endpoint's rate limits (ratelimit.go).
 	RateLimit RateLimit `mapstructure:"rate_limit"`
+	// DPoP tunes DPoP at the token endpoint (dpop.go).
+	DPoP DPoP `mapstructure:"dpop"`
 
 	// Dev is set by `serve --dev`, not by the file.
 	Dev bool `mapstructure:"-"`
@@ -191,6 +193,7 @@ func (c *Config) Defaults() {
 		c.Server.MaxConnections = DefaultMaxConnections
 	}
 	c.RateLimit.defaults(c.Dev)
+	c.DPoP.defaults()
 }
 
 // Validate reports every problem at once, each naming its key.
@@ -278,6 +281,7 @@ func (c *Config) Validate() error {
 	}
 	c.Server.validateConnections(bad)
 	c.RateLimit.validate(bad)
+	c.DPoP.validate(bad)
 	errs = append(errs, c.Records.validate(c)...)
 	return errors.Join(append(append([]error(nil), c.problems...), c.located(errs)...)...)
 }

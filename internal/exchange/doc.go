@@ -8,6 +8,11 @@
 // against the rate limits (internal/ratelimit), so a flood costs no
 // signature work. It knows nothing of HTTP or fosite.
 //
+// A request may carry a DPoP proof (RFC 9449): it is verified (pkg/dpop)
+// after the rate limits and before the client's key or certificate, made
+// single use by its insert in the store after the decision and before the
+// replay insert, and binds the token to its key (cnf.jkt, token_type DPoP).
+//
 // It reports through its Observer (Config.Observer), the one shape every
 // reporting package has: each step of the grant (the Step constants) is
 // told as it starts and ends, with its context and error, and the

@@ -19,6 +19,7 @@ import (
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/signer"
 	"github.com/portvakt/portvakt/internal/store"
+	"github.com/portvakt/portvakt/pkg/dpop"
 	"github.com/portvakt/portvakt/pkg/jwa"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	// Limits, when set, are the rate limits, counted before any signature
 	// work (SPEC 2.5).
 	Limits *ratelimit.Limiter
+	// DPoP verifies the DPoP proofs of token requests; nil makes one with
+	// the allow-list of package jwa, ClockSkew as its leeway and no nonces.
+	DPoP *dpop.Verifier
 }
 
 // Observer is told of the grant's steps (traces, and the signing time in
@@ -60,6 +64,8 @@ const (
 	StepDecide            = "access.decide"             // the access decision
 	StepRecordToken       = "store.insert_issued_token" // the replay insert, from hand-over to answer
 	StepSign              = "token.sign"                // the access token's signature
+	StepVerifyProof       = "dpop.verify"               // the DPoP proof, within StepVerifyAssertion
+	StepRecordProof       = "store.insert_dpop_proof"   // the DPoP proof's single-use insert
 )
 
 // nopObserver observes nothing.
@@ -80,6 +86,9 @@ type RuleSource interface {
 // token is signed (see store.Store.StartInsertIssuedToken).
 type TokenRecorder interface {
 	StartInsertIssuedToken(ctx context.Context, t store.IssuedToken) (wait func() error)
+	// InsertDPoPProof makes a DPoP proof single use (see
+	// store.Store.InsertDPoPProof).
+	InsertDPoPProof(ctx context.Context, p store.DPoPProof, now time.Time) error
 }
 
 // Exchanger turns assertions into access tokens.
@@ -91,6 +100,7 @@ type Exchanger struct {
 	keys   *signer.Set
 	parser *jwt.Parser
 	policy access.Policy
+	proofs *dpop.Verifier
 }
 
 // New wires an Exchanger. certs may be nil when no trust anchors are
@@ -108,11 +118,17 @@ func New(cfg Config, rs RuleSource, certs *entcert.Verifier, tokens TokenRecorde
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
+	proofs := cfg.DPoP
+	if proofs == nil {
+		// The zero config but the leeway cannot fail.
+		proofs, _ = dpop.NewVerifier(dpop.VerifierConfig{Leeway: cfg.ClockSkew, Now: cfg.Now})
+	}
 	return &Exchanger{
 		cfg: cfg, rules: rs, certs: certs, tokens: tokens, keys: keys,
 		parser: jwt.NewParser(jwt.WithValidMethods(AllowedAlgorithms), jwt.WithJSONNumber(), jwt.WithoutClaimsValidation(),
 			jwt.WithStrictDecoding()),
 		policy: access.Policy{Issuer: cfg.Issuer, DefaultLifetime: cfg.DefaultLifetime},
+		proofs: proofs,
 	}
 }
 
@@ -122,6 +138,10 @@ type Request struct {
 	// RemoteAddr is the client's address ("host:port"): the rate limit of
 	// requests that name no known client.
 	RemoteAddr string
+	// DPoP is the request's one DPoP proof (RFC 9449), empty for a bearer
+	// token; the HTTP layer has checked there is at most one and bounded
+	// its size.
+	DPoP string
 }
 
 // Result describes a token request. On failure the fields learned before the
@@ -135,6 +155,9 @@ type Result struct {
 	ConsumerOrg string
 	SupplierOrg string
 	TokenJTI    string
+	// JKT is the thumbprint of the DPoP key the token is bound to, empty
+	// for a bearer token.
+	JKT string
 }
 
 // Delegated reports whether the token names a supplier.
@@ -157,6 +180,7 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	vctx, endVerify := e.cfg.Observer.Step(ctx, StepVerifyAssertion)
 	var keyErr error
 	var client store.Client
+	var proof *dpop.Proof
 	tok, err := e.parser.Parse(req.Assertion, func(t *jwt.Token) (any, error) {
 		if _, ok := t.Header["crit"]; ok {
 			keyErr = protocol.InvalidGrant("The assertion's header has a crit parameter: this server understands no JWS extension, so it refuses every assertion that names one; remove crit")
@@ -166,6 +190,11 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 		// The rate limits, before any key or signature work (SPEC 2.5).
 		if keyErr = e.limit(snap, t, req.RemoteAddr, res); keyErr != nil {
 			return nil, keyErr
+		}
+		if req.DPoP != "" {
+			if proof, keyErr = e.checkProof(vctx, req.DPoP); keyErr != nil {
+				return nil, keyErr
+			}
 		}
 		client, res.ClientAMR, key, keyErr = e.clientKey(vctx, snap, t, now)
 		if keyErr != nil {
@@ -200,6 +229,16 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 		return res, err
 	}
 	res.ConsumerOrg, res.SupplierOrg = grant.ConsumerOrg, grant.SupplierOrg
+	tokenType := protocol.TokenTypeBearer
+	var cnf *protocol.Confirmation
+	if proof != nil {
+		// The proof's single-use insert comes before the replay insert, so
+		// a replayed proof leaves no issued-token row behind.
+		if err := e.recordProof(ctx, proof, now); err != nil {
+			return res, err
+		}
+		tokenType, cnf, res.JKT = protocol.TokenTypeDPoP, &protocol.Confirmation{JKT: proof.JKT}, proof.JKT
+	}
 
 	// The replay insert issues the token. The row is handed to the store
 	// before the token is signed and the answer is awaited after: the store
@@ -222,7 +261,7 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	})
 	claimsOut := protocol.AccessTokenClaims{
 		Issuer: e.cfg.Issuer, ClientID: client.ClientID, ClientAMR: res.ClientAMR,
-		TokenType: "Bearer", Scope: strings.Join(grant.Scopes, " "),
+		TokenType: tokenType, Cnf: cnf, Scope: strings.Join(grant.Scopes, " "),
 		Consumer: protocol.NewOrg(grant.ConsumerOrg), Aud: audClaim(grant.Audience),
 		PID: g.pid, IssuedAt: iat.Unix(), ExpiresAt: exp.Unix(), JTI: jti,
 	}

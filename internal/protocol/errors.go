@@ -17,6 +17,9 @@ const (
 	CodeTemporarilyUnavailable = "temporarily_unavailable"
 	CodeServerError            = "server_error"
 	CodeInvalidClient          = "invalid_client"
+	// RFC 9449 sections 5 and 8.
+	CodeInvalidDPoPProof = "invalid_dpop_proof"
+	CodeUseDPoPNonce     = "use_dpop_nonce"
 )
 
 // Error is a protocol error. Code, Status and Description are the public face
@@ -74,6 +77,18 @@ func InvalidScope(format string, args ...any) *Error {
 // InvalidTarget is a bad or disallowed resource indicator (400 invalid_target).
 func InvalidTarget(format string, args ...any) *Error {
 	return newError(CodeInvalidTarget, http.StatusBadRequest, format, args)
+}
+
+// InvalidDPoPProof is a DPoP proof that cannot be accepted (400
+// invalid_dpop_proof).
+func InvalidDPoPProof(format string, args ...any) *Error {
+	return newError(CodeInvalidDPoPProof, http.StatusBadRequest, format, args)
+}
+
+// UseDPoPNonce is a DPoP proof without the server's current nonce (400
+// use_dpop_nonce); the answer carries the nonce in DPoP-Nonce.
+func UseDPoPNonce(format string, args ...any) *Error {
+	return newError(CodeUseDPoPNonce, http.StatusBadRequest, format, args)
 }
 
 // UnsupportedGrantType is any grant type but the JWT bearer grant.

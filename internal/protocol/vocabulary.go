@@ -63,6 +63,20 @@ type AccessTokenClaims struct {
 	IssuedAt         int64  `json:"iat"`
 	ExpiresAt        int64  `json:"exp"`
 	JTI              string `json:"jti"`
+	// Cnf binds the token to a key (RFC 7800); nil for a bearer token.
+	Cnf *Confirmation `json:"cnf,omitempty"`
+}
+
+// Token types: the token_type claim and the response's token_type.
+const (
+	TokenTypeBearer = "Bearer"
+	TokenTypeDPoP   = "DPoP"
+)
+
+// Confirmation is a bound token's cnf claim.
+type Confirmation struct {
+	// JKT is the RFC 7638 thumbprint of the DPoP key (RFC 9449 section 6.1).
+	JKT string `json:"jkt,omitempty"`
 }
 
 // ValidResource reports whether s is an absolute URI usable as an RFC 8707

@@ -17,6 +17,9 @@
 // how loaded the database is (a slow step earns a long pause). Small batches
 // keep each hold short.
 //
+// The DPoP proofs kept for their single-use check (ProofPurger) go once
+// their window has ended, in paced batches too.
+//
 // Config.Observer is told how many rows each step removed (metrics); nil
 // observes nothing.
 package purge

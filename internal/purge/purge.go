@@ -11,6 +11,13 @@ type Store interface {
 	PurgeIssuedTokens(ctx context.Context, cutoff time.Time, limit int) (int, error)
 }
 
+// ProofPurger is a store that keeps DPoP proofs for their replay check:
+// PurgeDPoPProofs deletes at most limit proofs whose window ended before
+// cutoff.
+type ProofPurger interface {
+	PurgeDPoPProofs(ctx context.Context, cutoff time.Time, limit int) (int, error)
+}
+
 // Maintainer is a store whose issued tokens live in time partitions
 // (PostgreSQL): MaintainIssuedTokens creates the partitions ahead of now,
 // drops those wholly before cutoff and returns how many rows went with them.
@@ -164,6 +171,13 @@ func Once(ctx context.Context, s Store, c Config) (int, error) {
 			break
 		}
 	}
+	if pp, ok := s.(ProofPurger); ok {
+		n, err := purgeProofs(ctx, pp, now, &c, &p)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
 	// The pages freed by the deletes, left over from the steps above, go
 	// back in paced steps too, at most a run's worth.
 	for steps := 0; r != nil && free > 0 && steps < c.MaxPerRun/c.Batch; steps++ {
@@ -174,6 +188,31 @@ func Once(ctx context.Context, s Store, c Config) (int, error) {
 		}
 		if err := p.end(ctx); err != nil {
 			return total, err
+		}
+	}
+	return total, nil
+}
+
+// purgeProofs deletes the DPoP proofs whose window has ended (they are of
+// no use once their iat is too old to be accepted), in paced batches, at
+// most MaxPerRun.
+func purgeProofs(ctx context.Context, pp ProofPurger, now time.Time, c *Config, p *pacer) (int, error) {
+	total := 0
+	for total < c.MaxPerRun {
+		p.begin()
+		n, err := pp.PurgeDPoPProofs(ctx, now, c.Batch)
+		if n > 0 || err != nil {
+			c.Observer.Purged(n, err)
+		}
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if err := p.end(ctx); err != nil {
+			return total, err
+		}
+		if n < c.Batch {
+			break
 		}
 	}
 	return total, nil

@@ -112,6 +112,9 @@ type AuthServerMetadata struct {
 	TokenEndpointAuthSigningAlgsSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	ResponseTypesSupported                []string `json:"response_types_supported"`
 	ScopesSupported                       []string `json:"scopes_supported,omitempty"`
+	// DPoPSigningAlgsSupported are the algorithms of DPoP proofs the token
+	// endpoint accepts (RFC 9449 section 5.1).
+	DPoPSigningAlgsSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // Metadata is the discovery document for issuer.
@@ -124,6 +127,7 @@ func Metadata(issuer string) AuthServerMetadata {
 		TokenEndpointAuthMethodsSupported:     []string{protocol.AuthPrivateKeyJWT},
 		TokenEndpointAuthSigningAlgsSupported: exchange.AllowedAlgorithms,
 		ResponseTypesSupported:                []string{"token"},
+		DPoPSigningAlgsSupported:              exchange.AllowedAlgorithms,
 	}
 }
 

@@ -192,6 +192,14 @@ type Store interface {
 	// cutoff, and returns how many it deleted.
 	PurgeIssuedTokens(ctx context.Context, cutoff time.Time, limit int) (int, error)
 
+	// InsertDPoPProof records a DPoP proof in one atomic insert;
+	// ErrConflict when (JKT, JTI) is recorded with an Until after now: a
+	// replay. A row whose Until has passed is replaced.
+	InsertDPoPProof(ctx context.Context, p DPoPProof, now time.Time) error
+	// PurgeDPoPProofs deletes at most limit proofs whose Until is before
+	// cutoff, and returns how many it deleted.
+	PurgeDPoPProofs(ctx context.Context, cutoff time.Time, limit int) (int, error)
+
 	// ExchangeRateCounts is one replica's turn in sharing rate limits: it
 	// writes x.Counts as the caller's rows (replace by (replica, key)),
 	// deletes rows updated before x.ExpireBefore, and returns the other

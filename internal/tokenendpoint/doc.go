@@ -12,6 +12,11 @@
 // row. A request over a rate limit is answered 429 with Retry-After (the
 // exchange counts it; this package writes the header).
 //
+// A DPoP header (RFC 9449) is checked here only for its count and size,
+// before any signature work; the exchange verifies the proof. With
+// Config.DPoPNonces, the answer to a request with a proof carries the
+// current nonce in DPoP-Nonce (use_dpop_nonce tells a client to use it).
+//
 // Config.Observer is told the outcome of every token request (metrics),
 // timed on Config.Now; nil observes nothing.
 package tokenendpoint

@@ -13,6 +13,7 @@ import (
 	"github.com/portvakt/portvakt/internal/accesslog"
 	"github.com/portvakt/portvakt/internal/exchange"
 	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/pkg/dpop"
 )
 
 // MaxBodyBytes is the largest accepted request body (SPEC 2.4).
@@ -30,6 +31,10 @@ type Config struct {
 	Observer Observer
 	// Now is the clock that times each request; default time.Now.
 	Now func() time.Time
+	// DPoPNonces, when set, are the server's DPoP nonces: the answer to
+	// every request with a DPoP header carries the current one in
+	// DPoP-Nonce (the exchange's dpop.Verifier must require them too).
+	DPoPNonces *dpop.Nonces
 }
 
 // Observer is told the outcome of every token request (metrics). It runs
@@ -50,6 +55,7 @@ type Endpoint struct {
 	provider fosite.OAuth2Provider
 	observer Observer
 	now      func() time.Time
+	nonces   *dpop.Nonces
 }
 
 // New makes the endpoint.
@@ -66,7 +72,7 @@ func New(ex Exchanger, c Config) *Endpoint {
 		ClientAuthenticationStrategy: noClientAuthentication,
 		SendDebugMessagesToClients:   false,
 	}
-	return &Endpoint{provider: fosite.NewOAuth2Provider(refusingStorage{}, cfg), observer: c.Observer, now: c.Now}
+	return &Endpoint{provider: fosite.NewOAuth2Provider(refusingStorage{}, cfg), observer: c.Observer, now: c.Now, nonces: c.DPoPNonces}
 }
 
 // ServeHTTP implements the token endpoint.
@@ -97,6 +103,11 @@ func (e *Endpoint) serve(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if perr := checkForm(w, r); perr != nil {
 		return nil, perr
 	}
+	proof, perr := e.dpopHeader(w, r)
+	if perr != nil {
+		return nil, perr
+	}
+	sess.dpop = proof
 	ar, err := e.provider.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		return sess.result, toProtocol(err)
@@ -142,6 +153,29 @@ func checkForm(w http.ResponseWriter, r *http.Request) *protocol.Error {
 		return protocol.InvalidRequest("The assertion parameter is repeated: send it once")
 	}
 	return nil
+}
+
+// dpopHeader returns the request's DPoP proof, "" when it has none: at most
+// one header, not empty, and at most dpop.MaxProofBytes, checked before any
+// signature work. With nonces configured, the answer to a request with a
+// proof carries the current nonce.
+func (e *Endpoint) dpopHeader(w http.ResponseWriter, r *http.Request) (string, *protocol.Error) {
+	h := r.Header.Values(dpop.HeaderName)
+	if len(h) == 0 {
+		return "", nil
+	}
+	if e.nonces != nil {
+		w.Header().Set(dpop.NonceHeader, e.nonces.Current())
+	}
+	switch {
+	case len(h) > 1:
+		return "", protocol.InvalidDPoPProof("The request has %d DPoP headers: send exactly one proof", len(h))
+	case h[0] == "":
+		return "", protocol.InvalidDPoPProof("The DPoP header is empty: send one proof JWT")
+	case len(h[0]) > dpop.MaxProofBytes:
+		return "", protocol.InvalidDPoPProof("The DPoP proof is larger than %d bytes", dpop.MaxProofBytes)
+	}
+	return h[0], nil
 }
 
 // toProtocol turns what fosite or the grant returned into a protocol error.

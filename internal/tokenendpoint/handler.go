@@ -16,6 +16,7 @@ type session struct {
 	fosite.DefaultSession
 	result     *exchange.Result
 	remoteAddr string // the rate limit of unknown clients
+	dpop       string // the request's DPoP proof, "" without one
 }
 
 // grantHandler is portvakt's fosite TokenEndpointHandler for the JWT grant.
@@ -38,7 +39,7 @@ func (h *grantHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosite
 	if !ok {
 		return fosite.ErrServerError.WithDebug("unexpected session type")
 	}
-	res, err := h.ex.Exchange(ctx, exchange.Request{Assertion: ar.GetRequestForm().Get("assertion"), RemoteAddr: sess.remoteAddr})
+	res, err := h.ex.Exchange(ctx, exchange.Request{Assertion: ar.GetRequestForm().Get("assertion"), RemoteAddr: sess.remoteAddr, DPoP: sess.dpop})
 	sess.result = res
 	if err != nil {
 		return err
@@ -58,7 +59,11 @@ func (h *grantHandler) PopulateTokenEndpointResponse(ctx context.Context, ar fos
 		return fosite.ErrServerError.WithDebug("no token was issued")
 	}
 	resp.SetAccessToken(sess.result.AccessToken)
-	resp.SetTokenType("Bearer")
+	tokenType := protocol.TokenTypeBearer
+	if sess.result.JKT != "" {
+		tokenType = protocol.TokenTypeDPoP
+	}
+	resp.SetTokenType(tokenType)
 	resp.SetExpiresIn(time.Duration(sess.result.ExpiresIn) * time.Second)
 	resp.SetScopes(ar.GetGrantedScopes())
 	return nil

@@ -78,6 +78,8 @@ type Config struct {
 	AssertionLifetime time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// DPoP, when set, binds every token to a key (see DPoP).
+	DPoP *DPoP
 }
 
 // Client holds what every grant shares (signing material, endpoint, HTTP
@@ -92,6 +94,8 @@ type Client struct {
 	mu        sync.Mutex
 	tokenURL  string
 	sources   map[sourceKey]*TokenSource
+
+	dpopNonces nonceBook // the servers' DPoP nonces
 }
 
 type sourceKey struct{ scope, resources, consumerOrg string }
@@ -117,6 +121,11 @@ func NewClient(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	d, err := prepareDPoP(cfg.DPoP)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DPoP = d
 	hc := cfg.HTTPClient
 	if hc == nil {
 		if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {

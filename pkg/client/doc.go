@@ -36,6 +36,12 @@
 // cached TokenSource per (scopes, resources, consumer_org): use it when one
 // program asks for several scope sets or acts for several customers.
 //
+// With Config.DPoP set (&client.DPoP{} generates the key), every token is
+// bound to a key the program holds (RFC 9449), so a token that leaks is
+// worthless alone: TokenSource.HTTPClient sends each request with
+// "Authorization: DPoP" and a fresh proof, and both it and the token
+// requests retry once with a server's DPoP-Nonce when told use_dpop_nonce.
+//
 // Errors from the token endpoint are *Error values carrying the OAuth error
 // code and description; inspect them with errors.As.
 //

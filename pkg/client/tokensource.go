@@ -177,6 +177,16 @@ func (ts *TokenSource) Fetch(ctx context.Context) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	r, err := ts.fetchOnce(ctx, endpoint)
+	if ts.c.cfg.DPoP != nil && isUseNonce(err) {
+		// Once more, with the nonce the answer carried (RFC 9449 section 8).
+		r, err = ts.fetchOnce(ctx, endpoint)
+	}
+	return r, err
+}
+
+// fetchOnce is one token request, with a fresh grant.
+func (ts *TokenSource) fetchOnce(ctx context.Context, endpoint string) (*Response, error) {
 	assertion, err := ts.Assertion(ctx)
 	if err != nil {
 		return nil, err
@@ -188,12 +198,18 @@ func (ts *TokenSource) Fetch(ctx context.Context) (*Response, error) {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	if err := ts.c.addProof(req, ""); err != nil {
+		return nil, err
+	}
 	start := ts.c.cfg.Now()
 	resp, err := ts.c.httpClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("client: token request: %w", err)
 	}
 	defer resp.Body.Close()
+	if ts.c.cfg.DPoP != nil {
+		ts.c.nonces().remember(req.URL, resp.Header)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		return nil, fmt.Errorf("client: token response: %w", err)
@@ -201,7 +217,17 @@ func (ts *TokenSource) Fetch(ctx context.Context) (*Response, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, parseError(resp.StatusCode, body)
 	}
-	return parseResponse(body, start)
+	r, err := parseResponse(body, start)
+	if err != nil {
+		return nil, err
+	}
+	switch bound := ts.c.cfg.DPoP != nil; {
+	case bound && r.TokenType != "DPoP":
+		return nil, fmt.Errorf("client: token_type %q is not DPoP: the token endpoint did not bind the token to the DPoP key", r.TokenType)
+	case !bound && r.TokenType != "Bearer":
+		return nil, fmt.Errorf("client: token_type %q is not Bearer (the request had no DPoP proof)", r.TokenType)
+	}
+	return r, nil
 }
 
 func parseResponse(body []byte, start time.Time) (*Response, error) {
@@ -222,8 +248,10 @@ func parseResponse(body []byte, start time.Time) (*Response, error) {
 		r.TokenType = "Bearer"
 	case strings.EqualFold(r.TokenType, "bearer"):
 		r.TokenType = "Bearer"
+	case strings.EqualFold(r.TokenType, "dpop"):
+		r.TokenType = "DPoP"
 	default:
-		return nil, fmt.Errorf("client: token_type %q is not Bearer", r.TokenType)
+		return nil, fmt.Errorf("client: token_type %q is not Bearer or DPoP", r.TokenType)
 	}
 	r.Scope, _ = raw["scope"].(string)
 	switch v := raw["expires_in"].(type) {

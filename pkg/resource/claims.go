@@ -32,8 +32,13 @@ type Claims struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	JTI       string
+	// JKT is the thumbprint of the DPoP key the token is bound to (cnf.jkt),
+	// empty for a bearer token.
+	JKT string
 	// Raw holds every claim as decoded JSON.
 	Raw map[string]any
+
+	bound bool // the token has a cnf claim
 }
 
 // HasScope reports whether s is among the granted scopes.
@@ -78,6 +83,18 @@ func claimsFrom(mc jwt.MapClaims) (*Claims, error) {
 	}
 	if c.SupplierOrg, ok = orgClaim(mc["supplier"]); !ok {
 		return nil, invalid("claim supplier is malformed", nil)
+	}
+	if cnf, ok := mc["cnf"]; ok {
+		m, isObj := cnf.(map[string]any)
+		if !isObj {
+			return nil, invalid("claim cnf is malformed", nil)
+		}
+		c.bound = true
+		if j, ok := m["jkt"]; ok {
+			if c.JKT, _ = j.(string); c.JKT == "" {
+				return nil, invalid("claim cnf.jkt is malformed", nil)
+			}
+		}
 	}
 	aud, err := mc.GetAudience()
 	if err != nil {

@@ -26,6 +26,18 @@
 // (a zero-valued config never means "no leeway", so it keeps the safe
 // default).
 //
+// DPoP-bound tokens (RFC 9449; cnf.jkt in the token, Claims.JKT) are
+// accepted only as "Authorization: DPoP <token>" with one DPoP proof made
+// by the bound key for this very request: htm its method, htu its URL under
+// VerifierConfig.DPoP.PublicURL (never read from the Host or forwarded
+// headers unless URLFromForwardedHeaders says so), ath the token's hash, a
+// recent iat, and a jti not seen before by this Verifier (an in-memory,
+// bounded cache). A bound token sent as Bearer is refused, so a stolen one
+// is worthless without its key. Challenges follow RFC 6750 and RFC 9449:
+// "DPoP algs=..." beside "Bearer", and error="invalid_dpop_proof",
+// "use_dpop_nonce" (with DPoP-Nonce) or "invalid_token". Verify checks
+// bearer tokens; VerifyDPoP checks a token with its proof.
+//
 // This package must not import portvakt's internal packages: outside programs
 // import it.
 package resource

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/portvakt/portvakt/pkg/dpop"
 )
 
 type ctxKey struct{}
@@ -41,25 +43,7 @@ func require(v *Verifier, scopes []string, all bool) func(http.Handler) http.Han
 			c, ok := FromContext(r.Context())
 			if !ok {
 				// Verify once even when middlewares are stacked.
-				token, err := bearer(r)
-				if err != nil {
-					writeError(w, http.StatusBadRequest, "invalid_request", err.Error(), "")
-					return
-				}
-				if token == "" {
-					// RFC 6750 section 3.1: no error attribute without credentials.
-					w.Header().Set("WWW-Authenticate", "Bearer")
-					http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
-					return
-				}
-				c, err = v.Verify(r.Context(), token)
-				if err != nil {
-					desc := "token rejected"
-					var te *TokenError
-					if errors.As(err, &te) {
-						desc = te.Description
-					}
-					writeError(w, http.StatusUnauthorized, "invalid_token", desc, "")
+				if c, ok = v.authenticate(w, r); !ok {
 					return
 				}
 				r = r.WithContext(NewContext(r.Context(), c))
@@ -69,12 +53,80 @@ func require(v *Verifier, scopes []string, all bool) func(http.Handler) http.Han
 				if !all {
 					desc = "the token has none of the accepted scopes"
 				}
-				writeError(w, http.StatusForbidden, "insufficient_scope", desc, strings.Join(scopes, " "))
+				scheme := "Bearer"
+				if c.JKT != "" {
+					scheme = "DPoP"
+				}
+				writeChallenge(w, http.StatusForbidden, scheme, "insufficient_scope", desc, "scope", strings.Join(scopes, " "))
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// authenticate verifies the request's credentials: a bearer token, or a
+// DPoP-bound token with its proof. On failure it has answered with the
+// error and its challenge.
+func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims, bool) {
+	scheme, token, err := credentials(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", err.Error(), "")
+		return nil, false
+	}
+	dpopOn := v.dpop.enabled()
+	switch scheme {
+	case "":
+		// RFC 6750 section 3.1: no error attribute without credentials.
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		if dpopOn {
+			w.Header().Add("WWW-Authenticate", `DPoP algs="`+v.dpop.algs+`"`)
+		}
+		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+		return nil, false
+	case "bearer":
+		c, err := v.Verify(r.Context(), token)
+		if err != nil {
+			if dpopOn {
+				w.Header().Add("WWW-Authenticate", `DPoP algs="`+v.dpop.algs+`"`)
+			}
+			writeError(w, http.StatusUnauthorized, "invalid_token", describeErr(err), "")
+			return nil, false
+		}
+		return c, true
+	}
+	// Authorization: DPoP (RFC 9449 section 7.1).
+	if !dpopOn {
+		writeError(w, http.StatusUnauthorized, "invalid_token", "this server does not accept DPoP-bound tokens", "")
+		return nil, false
+	}
+	if v.dpop.cfg.Nonces != nil {
+		w.Header().Set(dpop.NonceHeader, v.dpop.cfg.Nonces.Current())
+	}
+	proofs := r.Header.Values(dpop.HeaderName)
+	if len(proofs) != 1 {
+		writeChallenge(w, http.StatusUnauthorized, "DPoP", dpop.CodeInvalidProof, "send exactly one DPoP proof header", "algs", v.dpop.algs)
+		return nil, false
+	}
+	c, err := v.VerifyDPoP(r.Context(), token, proofs[0], r)
+	if err != nil {
+		var de *dpop.Error
+		if errors.As(err, &de) {
+			writeChallenge(w, http.StatusUnauthorized, "DPoP", de.Code(), de.Description, "algs", v.dpop.algs)
+			return nil, false
+		}
+		writeChallenge(w, http.StatusUnauthorized, "DPoP", "invalid_token", describeErr(err), "algs", v.dpop.algs)
+		return nil, false
+	}
+	return c, true
+}
+
+func describeErr(err error) string {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te.Description
+	}
+	return "token rejected"
 }
 
 func scopesOK(c *Claims, scopes []string, all bool) bool {
@@ -91,35 +143,49 @@ func scopesOK(c *Claims, scopes []string, all bool) bool {
 
 var errMalformedBearer = errors.New("malformed Authorization header")
 
-// bearer returns the token from "Authorization: Bearer <token>", "" when the
-// request has no bearer credentials at all.
-func bearer(r *http.Request) (string, error) {
+// credentials returns the scheme ("bearer" or "dpop", lower case) and token
+// of the Authorization header; "" when the request has no credentials of
+// either scheme.
+func credentials(r *http.Request) (scheme, token string, err error) {
 	h := r.Header.Values("Authorization")
 	if len(h) == 0 {
-		return "", nil
+		return "", "", nil
 	}
 	if len(h) > 1 {
-		return "", errMalformedBearer
+		return "", "", errMalformedBearer
 	}
-	scheme, token, _ := strings.Cut(strings.TrimSpace(h[0]), " ")
-	if !strings.EqualFold(scheme, "bearer") {
-		// Another scheme is no bearer credentials: challenge for one.
-		return "", nil
+	scheme, token, _ = strings.Cut(strings.TrimSpace(h[0]), " ")
+	scheme = strings.ToLower(scheme)
+	if scheme != "bearer" && scheme != "dpop" {
+		// Another scheme is no credentials: challenge for one.
+		return "", "", nil
 	}
 	token = strings.TrimSpace(token)
 	if token == "" || strings.ContainsAny(token, " \t") {
-		return "", errMalformedBearer
+		return "", "", errMalformedBearer
 	}
-	return token, nil
+	return scheme, token, nil
 }
 
 // writeError sends an RFC 6750 error with the challenge and a small JSON body.
 func writeError(w http.ResponseWriter, status int, code, desc, scope string) {
-	ch := `Bearer error="` + code + `", error_description="` + quotable(desc) + `"`
 	if scope != "" {
-		ch += `, scope="` + quotable(scope) + `"`
+		writeChallenge(w, status, "Bearer", code, desc, "scope", scope)
+		return
 	}
-	w.Header().Set("WWW-Authenticate", ch)
+	writeChallenge(w, status, "Bearer", code, desc)
+}
+
+// writeChallenge sends an error with its challenge (RFC 6750 section 3,
+// RFC 9449 section 7.1): scheme, error, error_description and the extra
+// name-value pairs, and a small JSON body. Challenges already set (another
+// scheme's) follow it.
+func writeChallenge(w http.ResponseWriter, status int, scheme, code, desc string, extra ...string) {
+	ch := scheme + ` error="` + code + `", error_description="` + quotable(desc) + `"`
+	for i := 0; i+1 < len(extra); i += 2 {
+		ch += `, ` + extra[i] + `="` + quotable(extra[i+1]) + `"`
+	}
+	w.Header()["Www-Authenticate"] = append([]string{ch}, w.Header().Values("WWW-Authenticate")...)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

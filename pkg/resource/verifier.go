@@ -57,6 +57,8 @@ type VerifierConfig struct {
 	MinRefreshInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// DPoP configures the checks of DPoP-bound tokens (see DPoPConfig).
+	DPoP DPoPConfig
 }
 
 // Verifier checks access tokens. It is safe for concurrent use.
@@ -64,6 +66,7 @@ type Verifier struct {
 	cfg    VerifierConfig
 	keys   KeySet
 	parser *jwt.Parser
+	dpop   *dpopChecker
 }
 
 // NewVerifier validates cfg and, unless cfg.KeySet is given, discovers the
@@ -100,7 +103,11 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	v := &Verifier{cfg: cfg, keys: cfg.KeySet}
+	dc, err := newDPoPChecker(cfg.DPoP, cfg.Leeway, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("resource: invalid config: %w", err)
+	}
+	v := &Verifier{cfg: cfg, keys: cfg.KeySet, dpop: dc}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(jwa.Algorithms()),
 		jwt.WithIssuer(cfg.Issuer),
@@ -138,11 +145,24 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	return v, nil
 }
 
-// Verify checks token and returns its claims. A token that fails is a
-// *TokenError (errors.Is(err, ErrInvalidToken) holds, and
+// Verify checks a bearer token and returns its claims. A token that fails is
+// a *TokenError (errors.Is(err, ErrInvalidToken) holds, and
 // errors.Is(err, ErrTokenExpired) too when it has expired) whose Description
-// can be shown to the caller.
+// can be shown to the caller. A token bound to a key (cnf) is refused: it is
+// only good with proof of that key (VerifyDPoP).
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	c, err := v.verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if c.bound {
+		return nil, invalid("the token is bound to a key: send it with Authorization: DPoP and a DPoP proof", nil)
+	}
+	return c, nil
+}
+
+// verify checks token, bound or not.
+func (v *Verifier) verify(ctx context.Context, token string) (*Claims, error) {
 	if token == "" {
 		return nil, invalid("no token", nil)
 	}
