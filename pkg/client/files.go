@@ -143,7 +143,16 @@ func (cfg *Config) Client(ctx context.Context) *http.Client {
 	} else if hc != nil {
 		base = hc.Transport
 	}
-	out := &http.Client{Transport: &oauth2.Transport{Source: cfg.TokenSource(ctx), Base: base}}
+	var rt http.RoundTripper
+	switch src := cfg.TokenSource(ctx).(type) {
+	case *TokenSource:
+		// Ours: it adds a fresh DPoP proof per request when cfg.DPoP is set,
+		// and is a plain Bearer transport otherwise.
+		rt = &Transport{Source: src, Base: base}
+	default:
+		rt = &oauth2.Transport{Source: src, Base: base}
+	}
+	out := &http.Client{Transport: rt}
 	if hc != nil {
 		out.Timeout = hc.Timeout
 	}
