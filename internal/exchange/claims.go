@@ -23,7 +23,7 @@ type grantClaims struct {
 	pid         string
 }
 
-// checkClaims checks the claims in SPEC 2.2's order: aud, times, jti, then
+// checkClaims checks the claims in docs/protocol.md's order: aud, times, jti, then
 // the formats of scope, resource, consumer_org and pid.
 func (e *Exchanger) checkClaims(c jwt.MapClaims, assertion string, client store.Client, now time.Time) (grantClaims, error) {
 	var g grantClaims

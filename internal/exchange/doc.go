@@ -3,7 +3,7 @@
 // its enterprise certificate, checks the assertion's claims, asks the access
 // decision for the scopes, signs the access token and writes the one
 // issued-token row whose unique insert is the replay check. Every rule runs in
-// the fixed order of SPEC 2.2 so one request always gets the same answer.
+// the fixed order of docs/protocol.md so one request always gets the same answer.
 // Before the client's key or certificate is touched, the request is counted
 // against the rate limits (internal/ratelimit), so a flood costs no
 // signature work. It knows nothing of HTTP or fosite.

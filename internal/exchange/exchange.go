@@ -23,7 +23,7 @@ import (
 	"github.com/portvakt/portvakt/pkg/jwa"
 )
 
-// MaxAssertionLifetime bounds exp - iat of an assertion (SPEC 2.1).
+// MaxAssertionLifetime bounds exp - iat of an assertion (docs/protocol.md).
 const MaxAssertionLifetime = 120 * time.Second
 
 // AllowedAlgorithms are the assertion signature algorithms (never none, never
@@ -39,7 +39,7 @@ type Config struct {
 	// Observer is told of the grant's steps; nil observes nothing.
 	Observer Observer
 	// Limits, when set, are the rate limits, counted before any signature
-	// work (SPEC 2.5).
+	// work (docs/protocol.md).
 	Limits *ratelimit.Limiter
 	// DPoP verifies the DPoP proofs of token requests; nil makes one with
 	// the allow-list of package jwa, ClockSkew as its leeway and no nonces.
@@ -187,7 +187,7 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 			return nil, keyErr
 		}
 		var key any
-		// The rate limits, before any key or signature work (SPEC 2.5).
+		// The rate limits, before any key or signature work (docs/protocol.md).
 		if keyErr = e.limit(snap, t, req.RemoteAddr, res); keyErr != nil {
 			return nil, keyErr
 		}

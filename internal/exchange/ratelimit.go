@@ -10,7 +10,7 @@ import (
 	"github.com/portvakt/portvakt/internal/rules"
 )
 
-// limit counts the request against the rate limits (SPEC 2.5). It runs in
+// limit counts the request against the rate limits (docs/protocol.md). It runs in
 // the key callback: the assertion is decoded, but no key, certificate or
 // signature has been touched, so a request over the limit costs a map
 // lookup. A known, active client (by the unverified iss) is counted against

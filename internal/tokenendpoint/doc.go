@@ -1,7 +1,7 @@
 // Package tokenendpoint serves POST {issuer}token through fosite: fosite
 // parses the request, dispatches to portvakt's own TokenEndpointHandler for
 // the JWT grant and renders RFC 6749 errors. The form checks fosite does not
-// make the way SPEC 2.4 wants (method, media type, body size, repeated or
+// make the way docs/protocol.md wants (method, media type, body size, repeated or
 // missing parameters, the grant type) run first. fosite types stay inside
 // this package; the grant itself is the exchange package's.
 //

@@ -16,7 +16,7 @@ import (
 	"github.com/portvakt/portvakt/pkg/dpop"
 )
 
-// MaxBodyBytes is the largest accepted request body (SPEC 2.4).
+// MaxBodyBytes is the largest accepted request body (docs/protocol.md).
 const MaxBodyBytes = 64 << 10
 
 // Exchanger runs the grant.
@@ -120,7 +120,7 @@ func (e *Endpoint) serve(ctx context.Context, w http.ResponseWriter, r *http.Req
 	return sess.result, nil
 }
 
-// checkForm makes the checks of SPEC 2.4's first rows, before fosite: a
+// checkForm makes the checks of docs/protocol.md's first rows, before fosite: a
 // url-encoded form of at most 64 KiB with exactly one non-empty grant_type
 // and assertion, and the JWT bearer grant type.
 func checkForm(w http.ResponseWriter, r *http.Request) *protocol.Error {

@@ -46,7 +46,7 @@ func withHeader(id string, hdr map[string]any) func(e *env) response {
 	}
 }
 
-// TestErrors covers every row of SPEC 2.4 and each rule of SPEC 2.1.
+// TestErrors covers every row of docs/protocol.md and each rule of docs/protocol.md.
 func TestErrors(t *testing.T) {
 	e := newEnv(t)
 	cases := []errCase{
@@ -261,7 +261,7 @@ func checkError(t *testing.T, r response, status int, code, desc string) {
 	}
 }
 
-// The timing edges that must pass (SPEC 2.1).
+// The timing edges that must pass (docs/protocol.md).
 func TestTimingEdgesAccepted(t *testing.T) {
 	e := newEnv(t)
 	cases := []struct {
@@ -430,7 +430,7 @@ func TestCertificateExpiresUnderPinnedClock(t *testing.T) {
 	checkError(t, e.grant(e.sign(i, e.claims(i, "demo:read"), nil)), 400, "invalid_grant", "")
 }
 
-// The grant authenticates the client by the assertion alone (SPEC 2): the
+// The grant authenticates the client by the assertion alone (docs/protocol.md): the
 // client authentication of other grants, in the form or in a Basic
 // Authorization header, is ignored, whoever it names.
 func TestOtherClientAuthenticationIsIgnored(t *testing.T) {

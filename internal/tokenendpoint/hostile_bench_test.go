@@ -20,7 +20,7 @@ import (
 	"github.com/portvakt/portvakt/internal/testpki"
 )
 
-// bodyLimit is the token endpoint's body limit (SPEC 2.4).
+// bodyLimit is the token endpoint's body limit (docs/protocol.md).
 const bodyLimit = 64 << 10
 
 // BenchmarkHostileX5C measures the server's CPU per request for hostile
@@ -33,7 +33,7 @@ const bodyLimit = 64 << 10
 //
 // The valid request is the cheapest one a certificate client makes: its
 // leaf is already in the verified-chain cache, so it costs the assertion's
-// signature, the token's signature and the replay insert. SPEC 2.1 asks
+// signature, the token's signature and the replay insert. docs/protocol.md asks
 // that a failing chain cost no more than that: the ratios cold/valid and
 // repeat/valid must stay at or below 1.
 //

@@ -47,7 +47,7 @@ func withNonCanonicalPart(t *testing.T, e *env, name string) (string, string) {
 	return "", ""
 }
 
-// SPEC 2.1: every part is decoded strictly, and a jti-less assertion's
+// docs/protocol.md: every part is decoded strictly, and a jti-less assertion's
 // replay key is the hash of its signing input, so no second spelling of an
 // assertion gets a second token.
 func TestJTILessAssertionIsSingleUseWhateverItsSpelling(t *testing.T) {
@@ -114,7 +114,7 @@ func TestJTILessAssertionIsSingleUseWhateverItsSpelling(t *testing.T) {
 	})
 }
 
-// SPEC 2.1: a crit header is refused, since no extension is understood.
+// docs/protocol.md: a crit header is refused, since no extension is understood.
 func TestCritHeaderIsRefused(t *testing.T) {
 	e := newEnv(t)
 	for _, name := range []string{"consumer-seid1", "kid-rsa"} {

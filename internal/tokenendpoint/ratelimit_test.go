@@ -135,7 +135,7 @@ func (e *env) unknown(laddr string) response {
 	return readResponse(e.t, resp)
 }
 
-// wantLimited checks a 429 answer of SPEC 2.4 and 2.5.
+// wantLimited checks a 429 answer of docs/protocol.md.
 func wantLimited(t *testing.T, r response, retryAfter, desc string) {
 	t.Helper()
 	if r.status != http.StatusTooManyRequests || r.code() != "temporarily_unavailable" {

@@ -11,7 +11,7 @@ import (
 
 // errNoClientAuthentication is what fosite's client authentication
 // answers: the grant authenticates the client by the assertion's signature
-// (SPEC 2), and the handler skips fosite's client authentication.
+// (docs/protocol.md), and the handler skips fosite's client authentication.
 var errNoClientAuthentication = fosite.ErrInvalidClient.WithHint("portvakt authenticates the client by the assertion")
 
 // noClientAuthentication replaces fosite's default client authentication,
@@ -26,7 +26,7 @@ func noClientAuthentication(context.Context, *http.Request, url.Values) (fosite.
 
 // refusingStorage is the fosite.Storage fosite requires even when client
 // authentication is skipped. portvakt keeps no fosite state: client_id or
-// client_assertion form fields are ignored (SPEC 2), so every lookup fails
+// client_assertion form fields are ignored (docs/protocol.md), so every lookup fails
 // and nothing is ever written through fosite.
 type refusingStorage struct{}
 
