@@ -38,6 +38,12 @@
 // "use_dpop_nonce" (with DPoP-Nonce) or "invalid_token". Verify checks
 // bearer tokens; VerifyDPoP checks a token with its proof.
 //
+// Every refusal of the middleware has the same shape: the status, its
+// challenge, and a JSON body {"error","error_description"} (the bare 401
+// for a request without credentials too). The description is public; the
+// private cause (TokenError.Cause) goes to VerifierConfig.Log when one is
+// set, one line per refused request.
+//
 // This package must not import portvakt's internal packages: outside programs
 // import it.
 package resource

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -71,6 +72,7 @@ func require(v *Verifier, scopes []string, all bool) func(http.Handler) http.Han
 func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims, bool) {
 	scheme, token, err := credentials(r)
 	if err != nil {
+		v.logRefusal(r, http.StatusBadRequest, "invalid_request", err)
 		writeError(w, http.StatusBadRequest, "invalid_request", err.Error(), "")
 		return nil, false
 	}
@@ -82,7 +84,8 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 		if dpopOn {
 			w.Header().Add("WWW-Authenticate", `DPoP algs="`+v.dpop.algs+`"`)
 		}
-		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+		// The same JSON body as every other refusal.
+		writeBody(w, http.StatusUnauthorized, "invalid_request", "this endpoint needs an access token: send Authorization: Bearer <token> (or DPoP <token> with a proof)")
 		return nil, false
 	case "bearer":
 		c, err := v.Verify(r.Context(), token)
@@ -90,6 +93,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 			if dpopOn {
 				w.Header().Add("WWW-Authenticate", `DPoP algs="`+v.dpop.algs+`"`)
 			}
+			v.logRefusal(r, http.StatusUnauthorized, "invalid_token", err)
 			writeError(w, http.StatusUnauthorized, "invalid_token", describeErr(err), "")
 			return nil, false
 		}
@@ -111,6 +115,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 	c, err := v.VerifyDPoP(r.Context(), token, proofs[0], r)
 	if err != nil {
 		var de *dpop.Error
+		v.logRefusal(r, http.StatusUnauthorized, "dpop", err)
 		if errors.As(err, &de) {
 			writeChallenge(w, http.StatusUnauthorized, "DPoP", de.Code(), de.Description, "algs", v.dpop.algs)
 			return nil, false
@@ -186,10 +191,27 @@ func writeChallenge(w http.ResponseWriter, status int, scheme, code, desc string
 		ch += `, ` + extra[i] + `="` + quotable(extra[i+1]) + `"`
 	}
 	w.Header()["Www-Authenticate"] = append([]string{ch}, w.Header().Values("WWW-Authenticate")...)
+	writeBody(w, status, code, desc)
+}
+
+// writeBody writes the JSON body every refusal has:
+// {"error","error_description"}.
+func writeBody(w http.ResponseWriter, status int, code, desc string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+// logRefusal tells the provider's log why a request was refused, with the
+// private cause the answer leaves out.
+func (v *Verifier) logRefusal(r *http.Request, status int, code string, err error) {
+	if v.cfg.Log == nil {
+		return
+	}
+	v.cfg.Log.LogAttrs(r.Context(), slog.LevelInfo, "token refused",
+		slog.Int("status", status), slog.String("error", code), slog.String("cause", err.Error()),
+		slog.String("method", r.Method), slog.String("path", r.URL.Path))
 }
 
 // quotable keeps only the characters RFC 6750 allows in error_description

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -59,6 +60,10 @@ type VerifierConfig struct {
 	Now func() time.Time
 	// DPoP configures the checks of DPoP-bound tokens (see DPoPConfig).
 	DPoP DPoPConfig
+	// Log, when set, gets one line per request the middleware refuses:
+	// the status, the error code and the whole error, cause included
+	// (TokenError.Cause), which the client never sees. Nil logs nothing.
+	Log *slog.Logger
 }
 
 // Verifier checks access tokens. It is safe for concurrent use.
