@@ -18,7 +18,10 @@ func serveCmd() *cobra.Command {
 	var file string
 	var dev bool
 	cmd := &cobra.Command{
-		Use:   "serve",
+		Use: "serve",
+		Example: `  portvakt serve --dev
+  portvakt serve --config /etc/portvakt/portvakt.yaml
+  PORTVAKT_DATABASE_DSN=postgres://portvakt@db/portvakt portvakt serve --config portvakt.yaml`,
 		Short: "Run the authorization server",
 		Long: `Run the authorization server.
 
@@ -75,14 +78,17 @@ func listen(public, ops string) (publicLn, opsLn net.Listener, err error) {
 func migrateCmd() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
-		Use:   "migrate",
+		Use: "migrate",
+		Example: `  portvakt migrate status --config portvakt.yaml
+  portvakt migrate up --config portvakt.yaml`,
 		Short: "Run or inspect database migrations",
 	}
 	cmd.PersistentFlags().StringVar(&file, "config", "", "YAML config file")
 	up := &cobra.Command{
-		Use:   "up",
-		Short: "Apply every pending migration (safe to run from several replicas at once)",
-		Args:  cobra.NoArgs,
+		Use:     "up",
+		Example: `  portvakt migrate up --config portvakt.yaml`,
+		Short:   "Apply every pending migration (safe to run from several replicas at once)",
+		Args:    cobra.NoArgs,
 		RunE: withStore(&file, func(cmd *cobra.Command, db *sqlstore.Store) error {
 			if err := db.Migrate(cmd.Context()); err != nil {
 				return err
@@ -92,9 +98,10 @@ func migrateCmd() *cobra.Command {
 		}),
 	}
 	status := &cobra.Command{
-		Use:   "status",
-		Short: "Show which migrations are applied",
-		Args:  cobra.NoArgs,
+		Use:     "status",
+		Example: `  portvakt migrate status --config portvakt.yaml`,
+		Short:   "Show which migrations are applied",
+		Args:    cobra.NoArgs,
 		RunE: withStore(&file, func(cmd *cobra.Command, db *sqlstore.Store) error {
 			states, err := db.MigrationStatus(cmd.Context())
 			if err != nil {

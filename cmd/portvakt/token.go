@@ -137,7 +137,13 @@ func tokenCmd() *cobra.Command {
 	var consumerOrg, pid string
 	var decode, assertionOnly bool
 	cmd := &cobra.Command{
-		Use:   "token",
+		Use: "token",
+		Example: `  # an enterprise certificate (x5c), PEM chain and key
+  portvakt token --issuer https://auth.example.no/ --client-id <client_id> --cert chain.pem --key key.pem --scope acme:api
+  # a registered key (kid)
+  portvakt token --issuer https://auth.example.no/ --client-id <client_id> --key key.pem --kid key-1 --scope acme:api --decode
+  # PKCS#12, the password from the environment
+  PORTVAKT_P12_PASSWORD=... portvakt token --issuer https://auth.example.no/ --client-id <client_id> --cert cert.p12 --scope acme:api`,
 		Short: "Fetch an access token as a client (sign a JWT grant and post it)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -96,7 +96,9 @@ func stamp(ldVersion, ldCommit, ldDate string, info func() (*debug.BuildInfo, bo
 
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
+		Use: "version",
+		Example: `  portvakt version
+  portvakt --version`,
 		Short: "Print the version, commit and build date",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
