@@ -1,0 +1,171 @@
+package signer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/portvakt/portvakt/internal/store"
+)
+
+// KeyStore is what a Keeper needs of the store.
+type KeyStore interface {
+	ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
+	ChangeSigningKeys(ctx context.Context, c store.SigningKeyChange) error
+	TakeLease(ctx context.Context, l store.Lease) (bool, error)
+}
+
+// KeeperConfig configures a Keeper. Store, KEK and Now are required.
+type KeeperConfig struct {
+	Store  KeyStore
+	KEK    *KEK
+	Policy Policy
+	// Algorithm is what new keys sign with (RS256 when empty).
+	Algorithm string
+	// Import is the first CURRENT key of an empty store (the key of
+	// signing.key_file); nil generates one.
+	Import *Key
+	// Owner names this replica in the rotation lease.
+	Owner string
+	// PollInterval is how often the keys are reloaded and, on the replica
+	// holding the lease, rotated (default 5s).
+	PollInterval time.Duration
+	Now          func() time.Time
+	Log          *slog.Logger
+}
+
+// Keeper keeps a Set in step with the stored keys: every replica reloads
+// them each PollInterval, and the one replica holding the rotation lease
+// applies the Policy first. A step computed from a stale view fails in the
+// store (ErrConflict) and is computed again at the next tick.
+type Keeper struct {
+	cfg KeeperConfig
+	set *Set
+}
+
+// NewKeeper loads the stored keys, first storing a CURRENT one when there
+// is none (Import, or a new key), and returns a Keeper whose Set signs with
+// the CURRENT one. A KEK that does not open the stored keys is ErrWrongKEK.
+func NewKeeper(ctx context.Context, cfg KeeperConfig) (*Keeper, error) {
+	if cfg.Store == nil || cfg.KEK == nil || cfg.Now == nil {
+		return nil, errors.New("signer: a keeper needs a store, a key-encryption key and a clock")
+	}
+	if cfg.Algorithm == "" {
+		cfg.Algorithm = "RS256"
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	k := &Keeper{cfg: cfg}
+	keys, err := cfg.Store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cur, _ := byState(keys); cur == nil {
+		now := cfg.Now()
+		var c store.SigningKeyChange
+		if cfg.Import != nil && len(keys) == 0 {
+			r, err := Record(cfg.Import, cfg.KEK, store.SigningKeyCurrent, now)
+			if err != nil {
+				return nil, err
+			}
+			c.Create = []store.SigningKey{r}
+		} else if c, err = cfg.Policy.Step(keys, now, k.NewKey); err != nil {
+			return nil, err
+		}
+		// Replicas starting together on an empty store race here; one
+		// CURRENT key wins (a unique index), the others use it.
+		if err := cfg.Store.ChangeSigningKeys(ctx, c); err != nil && !errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("signer: first signing key: %w", err)
+		}
+	}
+	if err := k.reload(ctx); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Set is the keeper's key set; Replace keeps it current, so holders of it
+// need no other handle.
+func (k *Keeper) Set() *Set { return k.set }
+
+// NewKey generates a key of the configured algorithm and seals it as a
+// stored key (a NewKeyFunc).
+func (k *Keeper) NewKey(state string, now time.Time) (store.SigningKey, error) {
+	key, err := Generate(k.cfg.Algorithm)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	return Record(key, k.cfg.KEK, state, now)
+}
+
+// Tick is one turn: rotate when this replica holds the lease, then reload.
+func (k *Keeper) Tick(ctx context.Context) error {
+	now := k.cfg.Now()
+	held, err := k.cfg.Store.TakeLease(ctx, store.Lease{Name: store.LeaseSigningKeyRotation, Owner: k.cfg.Owner,
+		Now: now, TTL: 3 * k.cfg.PollInterval})
+	if err != nil {
+		return err
+	}
+	if held {
+		keys, err := k.cfg.Store.ListSigningKeys(ctx)
+		if err != nil {
+			return err
+		}
+		c, err := k.cfg.Policy.Step(keys, now, k.NewKey)
+		if err != nil {
+			return err
+		}
+		if len(c.Create)+len(c.Update)+len(c.Delete) > 0 {
+			err := k.cfg.Store.ChangeSigningKeys(ctx, c)
+			switch {
+			case errors.Is(err, store.ErrConflict):
+				k.cfg.Log.InfoContext(ctx, "signing key rotation step lost to another writer", "err", err)
+			case err != nil:
+				return fmt.Errorf("signer: rotation: %w", err)
+			default:
+				k.cfg.Log.InfoContext(ctx, "signing keys rotated", "created", len(c.Create), "updated", len(c.Update), "removed", len(c.Delete))
+			}
+		}
+	}
+	return k.reload(ctx)
+}
+
+func (k *Keeper) reload(ctx context.Context) error {
+	keys, err := k.cfg.Store.ListSigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := SetFromStore(keys, k.cfg.KEK, k.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if k.set == nil {
+		k.set = s
+		return nil
+	}
+	k.set.Replace(s)
+	return nil
+}
+
+// Run ticks every PollInterval until ctx ends. A failed tick is logged and
+// the Set keeps its keys until the next one succeeds.
+func (k *Keeper) Run(ctx context.Context) {
+	t := time.NewTicker(k.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := k.Tick(ctx); err != nil && ctx.Err() == nil {
+				k.cfg.Log.ErrorContext(ctx, "signing keys", "err", err)
+			}
+		}
+	}
+}
