@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
@@ -32,6 +33,11 @@ var algorithms = []string{"RS256", "ES256"}
 
 // Algorithms returns the algorithms the server can sign with, a fresh copy.
 func Algorithms() []string { return slices.Clone(algorithms) }
+
+// JWKSMaxAge is how long verifiers may cache the JWKS (its Cache-Control
+// max-age). A NEXT key is published for longer than this before it signs
+// (the rotation's pre_publish), so no verifier meets an unknown kid.
+const JWKSMaxAge = 5 * time.Minute
 
 // TokenType is the JOSE typ of the access tokens Sign makes (RFC 9068).
 const TokenType = "at+jwt"
