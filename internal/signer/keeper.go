@@ -30,7 +30,8 @@ type KeeperConfig struct {
 	// Owner names this replica in the rotation lease.
 	Owner string
 	// PollInterval is how often the keys are reloaded and, on the replica
-	// holding the lease, rotated (default 5s).
+	// holding the lease, rotated (default 5s); the Policy's Propagation
+	// when that is zero.
 	PollInterval time.Duration
 	Now          func() time.Time
 	Log          *slog.Logger
@@ -60,6 +61,9 @@ func NewKeeper(ctx context.Context, cfg KeeperConfig) (*Keeper, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Policy.Propagation == 0 {
+		cfg.Policy.Propagation = cfg.PollInterval
 	}
 	k := &Keeper{cfg: cfg}
 	keys, err := cfg.Store.ListSigningKeys(ctx)
@@ -97,11 +101,18 @@ func (k *Keeper) Set() *Set { return k.set }
 // NewKey generates a key of the configured algorithm and seals it as a
 // stored key (a NewKeyFunc).
 func (k *Keeper) NewKey(state string, now time.Time) (store.SigningKey, error) {
-	key, err := Generate(k.cfg.Algorithm)
-	if err != nil {
-		return store.SigningKey{}, err
+	return Generator(k.cfg.Algorithm, k.cfg.KEK)(state, now)
+}
+
+// Generator is the NewKeyFunc that generates keys for alg sealed under kek.
+func Generator(alg string, kek *KEK) NewKeyFunc {
+	return func(state string, now time.Time) (store.SigningKey, error) {
+		key, err := Generate(alg)
+		if err != nil {
+			return store.SigningKey{}, err
+		}
+		return Record(key, kek, state, now)
 	}
-	return Record(key, k.cfg.KEK, state, now)
 }
 
 // Tick is one turn: rotate when this replica holds the lease, then reload.

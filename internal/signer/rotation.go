@@ -22,6 +22,11 @@ type Policy struct {
 	// Retain is how long a RETIRED key stays published: the longest token
 	// lifetime plus the clock skew, so every token it signed expires first.
 	Retain time.Duration
+	// Propagation is how long a stored change takes to reach every
+	// replica (their poll interval). A NEXT key signs PrePublish after
+	// the last replica publishes it, so PrePublish + Propagation after it
+	// was stored.
+	Propagation time.Duration
 }
 
 // NewKeyFunc makes a new stored key in state at now (Keeper uses
@@ -45,7 +50,7 @@ func byState(keys []store.SigningKey) (cur, next *store.SigningKey) {
 
 // Step is the change that brings keys to where the policy wants them at now
 // (empty when there is nothing to do): retired keys past RemoveAfter leave;
-// a NEXT key published for PrePublish becomes CURRENT and the CURRENT one
+// a NEXT key published for PrePublish (+ Propagation) becomes CURRENT and the CURRENT one
 // RETIRED until now + Retain; with no NEXT key and a CURRENT one older than
 // Interval - PrePublish, a NEXT key is made; with no key at all, a CURRENT
 // one. It is pure but for newKey.
@@ -58,7 +63,7 @@ func (p Policy) Step(keys []store.SigningKey, now time.Time, newKey NewKeyFunc) 
 	}
 	cur, next := byState(keys)
 	switch {
-	case next != nil && (cur == nil || !now.Before(next.PublishedAt.Add(p.PrePublish))):
+	case next != nil && (cur == nil || !now.Before(next.PublishedAt.Add(p.PrePublish+p.Propagation))):
 		if cur != nil {
 			c.Update = append(c.Update, p.retire(*cur, now, now.Add(p.Retain)))
 		}

@@ -74,6 +74,20 @@ func TestPolicyStep(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ok/propagation-delays-activation", func(t *testing.T) {
+		p := policy
+		p.Propagation = time.Second
+		keys := []store.SigningKey{cur, next}
+		for _, tc := range []struct {
+			at   time.Time
+			want int
+		}{{t0.Add(90 * day), 0}, {t0.Add(90*day + time.Second), 2}} {
+			c, err := p.Step(keys, tc.at, fakeNewKey)
+			if err != nil || len(c.Update) != tc.want {
+				t.Errorf("at %v: %q, %v; want %d updates", tc.at, describe(c), err, tc.want)
+			}
+		}
+	})
 	t.Run("ok/activation-times", func(t *testing.T) {
 		at := t0.Add(90 * day)
 		c, err := policy.Step([]store.SigningKey{cur, next}, at, fakeNewKey)
