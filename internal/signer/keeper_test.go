@@ -288,6 +288,13 @@ func TestTwoReplicasRotateOncePostgres(t *testing.T) {
 	if kpA.Set().Active().ID != kpB.Set().Active().ID {
 		t.Fatalf("the replicas start with different keys %s and %s", kpA.Set().Active().ID, kpB.Set().Active().ID)
 	}
+	err := a.Update(t.Context(), func(tx store.Tx) error {
+		return tx.CreateWebhook(t.Context(), store.Webhook{ID: "w1", Org: "310000019", URL: "https://hook.example/",
+			Events: []string{store.EventSigningKeyRotated}, Active: true, Created: t0, LastUpdated: t0})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, next := rotate(t, c, kpA, kpB)
 	keys, err := a.ListSigningKeys(t.Context())
 	if err != nil {
@@ -295,6 +302,20 @@ func TestTwoReplicasRotateOncePostgres(t *testing.T) {
 	}
 	if len(keys) != 1 || keys[0].KID != next {
 		t.Fatalf("after the rotation: %+v; want exactly one rotation to %s", keys, next)
+	}
+	ds, err := b.ClaimDeliveries(t.Context(), store.DeliveryClaim{Now: c.Now(), Owner: "x", Lease: time.Minute, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Event.Name != store.EventSigningKeyRotated || !bytes.Contains(ds[0].Event.Record, []byte(next)) {
+		t.Fatalf("deliveries %+v; want one signing_key.rotated naming %s", ds, next)
+	}
+	if err := b.FinishDelivery(t.Context(), store.DeliveryResult{WebhookID: "w1", EventID: ds[0].Event.ID, Owner: "x",
+		Attempt: ds[0].Attempt, Time: c.Now(), Status: 200, State: store.DeliveryDelivered}); err != nil {
+		t.Fatal(err)
+	}
+	if more, err := b.ClaimDeliveries(t.Context(), store.DeliveryClaim{Now: c.Now(), Owner: "x", Lease: time.Minute, Limit: 10}); err != nil || len(more) != 0 {
+		t.Fatalf("a second event: %+v, %v; want exactly one rotation event", more, err)
 	}
 }
 

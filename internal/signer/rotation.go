@@ -70,6 +70,11 @@ func (p Policy) Step(keys []store.SigningKey, now time.Time, newKey NewKeyFunc) 
 		a := *next
 		a.State, a.ActivatedAt = store.SigningKeyCurrent, now
 		c.Update = append(c.Update, store.SigningKeyUpdate{From: store.SigningKeyNext, Key: a})
+		e, err := rotatedEvent(a, cur, now)
+		if err != nil {
+			return store.SigningKeyChange{}, err
+		}
+		c.Events = append(c.Events, e)
 	case cur == nil:
 		k, err := newKey(store.SigningKeyCurrent, now)
 		if err != nil {
@@ -119,7 +124,36 @@ func (p Policy) RotateNow(keys []store.SigningKey, now time.Time, newKey NewKeyF
 	}
 	k.ActivatedAt = now
 	c.Create = append(c.Create, k)
+	cur, _ := byState(keys)
+	e, err := rotatedEvent(k, cur, now)
+	if err != nil {
+		return store.SigningKeyChange{}, err
+	}
+	c.Events = append(c.Events, e)
 	return c, nil
+}
+
+// rotatedEvent is signing_key.rotated for the activation of k (after
+// previous, nil for none), for every org's webhooks: its record is the new
+// key as /jwk publishes it and the kid it replaces. Once keeps it to one
+// event per key.
+func rotatedEvent(k store.SigningKey, previous *store.SigningKey, now time.Time) (store.Event, error) {
+	rec := struct {
+		KID         string          `json:"kid"`
+		Alg         string          `json:"alg"`
+		JWK         json.RawMessage `json:"jwk"`
+		PreviousKID string          `json:"previous_kid,omitempty"`
+		ActivatedAt time.Time       `json:"activated_at"`
+	}{KID: k.KID, Alg: k.Alg, JWK: k.PublicJWK, ActivatedAt: now.UTC()}
+	if previous != nil {
+		rec.PreviousKID = previous.KID
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return store.Event{}, fmt.Errorf("signer: %w", err)
+	}
+	return store.Event{Name: store.EventSigningKeyRotated, Time: now, Orgs: []string{store.AllOrgs}, Record: b,
+		Once: store.EventSigningKeyRotated + ":" + k.KID}, nil
 }
 
 // Retire is `keys retire KID`: a NEXT or RETIRED key leaves the JWKS now.

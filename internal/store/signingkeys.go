@@ -40,8 +40,8 @@ type SigningKeyUpdate struct {
 	Key  SigningKey
 }
 
-// SigningKeyChange is one atomic change to the signing keys: all of it
-// commits or none. Deletes (of RETIRED keys only) apply first, then the
+// SigningKeyChange is one atomic change to the signing keys: all of it,
+// with its events, commits or none. Deletes (of RETIRED keys only) apply first, then the
 // updates (retirements before activations, so that there is never a moment
 // with two CURRENT keys), then the creates. A missing key, a key not in the
 // expected state, or a second NEXT or CURRENT fails with ErrConflict.
@@ -49,6 +49,9 @@ type SigningKeyChange struct {
 	Create []SigningKey
 	Update []SigningKeyUpdate
 	Delete []string // kids of RETIRED keys
+	// Events are appended to the event outbox in the same transaction
+	// (as by Tx.AppendEvent): signing_key.rotated when a key activates.
+	Events []Event
 }
 
 // Lease asks for the named lease (the signing-key rotation's, say) for

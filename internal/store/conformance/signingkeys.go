@@ -16,6 +16,7 @@ func signingKeyCases() []testCase {
 		{"fail/signingkey/stale-step", testSigningKeyStale},
 		{"ok/signingkey/no-generation", testSigningKeyNoGeneration},
 		{"ok/lease/take-renew-expire", testLease},
+		{"ok/signingkey/event-commits-with-the-change", testSigningKeyEvent},
 	}
 }
 
@@ -149,5 +150,33 @@ func testLease(t *testing.T, s store.Store) {
 	}
 	if _, err := s.TakeLease(ctx, store.Lease{Name: "x", Owner: "r1", Now: t0}); err == nil {
 		t.Error("a lease without a TTL was taken")
+	}
+}
+
+// The events of a change are appended in its transaction: a change that
+// fails leaves none.
+func testSigningKeyEvent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	noErr(t, s.Update(ctx, func(tx store.Tx) error {
+		return tx.CreateWebhook(ctx, store.Webhook{ID: "w1", Org: "310000019", URL: "https://hook.example/", Active: true,
+			Events: []string{store.EventSigningKeyRotated}, Created: t0, LastUpdated: t0})
+	}), "create webhook")
+	ev := store.Event{Name: store.EventSigningKeyRotated, Time: t0, Orgs: []string{store.AllOrgs}, Record: []byte(`{"kid":"a"}`)}
+	bad := store.SigningKeyChange{Delete: []string{"nope"}, Events: []store.Event{ev}}
+	if err := s.ChangeSigningKeys(ctx, bad); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a failing change: %v, want ErrConflict", err)
+	}
+	claim := store.DeliveryClaim{Now: t0.Add(time.Minute), Owner: "r1", Lease: time.Minute, Limit: 10}
+	ds, err := s.ClaimDeliveries(ctx, claim)
+	noErr(t, err, "ClaimDeliveries")
+	if len(ds) != 0 {
+		t.Fatalf("the failed change left %d deliveries", len(ds))
+	}
+	good := store.SigningKeyChange{Create: []store.SigningKey{signingKey("a", store.SigningKeyCurrent, t0)}, Events: []store.Event{ev}}
+	noErr(t, s.ChangeSigningKeys(ctx, good), "change with an event")
+	ds, err = s.ClaimDeliveries(ctx, claim)
+	noErr(t, err, "ClaimDeliveries")
+	if len(ds) != 1 || ds[0].Event.Name != store.EventSigningKeyRotated || ds[0].Webhook.ID != "w1" {
+		t.Fatalf("deliveries %+v, want one signing_key.rotated to w1", ds)
 	}
 }

@@ -99,6 +99,12 @@ func (s *Store) ChangeSigningKeys(ctx context.Context, c store.SigningKeyChange)
 				return fmt.Errorf("create %q: %w", k.KID, classify(err))
 			}
 		}
+		t := &tx{reader: reader{db: db}, now: s.now}
+		for _, e := range c.Events {
+			if _, err := t.AppendEvent(ctx, e); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 }
