@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/portvakt/portvakt/internal/store"
@@ -29,12 +30,15 @@ type KeeperConfig struct {
 	Import *Key
 	// Owner names this replica in the rotation lease.
 	Owner string
-	// PollInterval is how often the keys are reloaded and, on the replica
-	// holding the lease, rotated (default 5s); the Policy's Propagation
-	// when that is zero.
+	// PollInterval is how often the keys are reloaded (default 5s); the
+	// Policy's Propagation when that is zero.
 	PollInterval time.Duration
-	Now          func() time.Time
-	Log          *slog.Logger
+	// RotateEvery is how often a replica tries for the rotation lease and,
+	// holding it, applies the Policy (default 1m): the schedule is in days,
+	// so this costs one write a minute per replica, not one a poll.
+	RotateEvery time.Duration
+	Now         func() time.Time
+	Log         *slog.Logger
 }
 
 // Keeper keeps a Set in step with the stored keys: every replica reloads
@@ -44,6 +48,9 @@ type KeeperConfig struct {
 type Keeper struct {
 	cfg KeeperConfig
 	set *Set
+	// Only the goroutine calling Tick touches these.
+	rotated time.Time // when Tick last tried to rotate
+	loaded  string    // what the Set was built from (see fingerprint)
 }
 
 // NewKeeper loads the stored keys, first storing a CURRENT one when there
@@ -61,6 +68,9 @@ func NewKeeper(ctx context.Context, cfg KeeperConfig) (*Keeper, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RotateEvery <= 0 {
+		cfg.RotateEvery = time.Minute
 	}
 	if cfg.Policy.Propagation == 0 {
 		cfg.Policy.Propagation = cfg.PollInterval
@@ -115,11 +125,16 @@ func Generator(alg string, kek *KEK) NewKeyFunc {
 	}
 }
 
-// Tick is one turn: rotate when this replica holds the lease, then reload.
+// Tick is one turn: every RotateEvery, rotate when this replica holds the
+// lease; then reload. Tick is not safe for concurrent use (Run calls it).
 func (k *Keeper) Tick(ctx context.Context) error {
 	now := k.cfg.Now()
+	if !k.rotated.IsZero() && now.Sub(k.rotated) < k.cfg.RotateEvery && !now.Before(k.rotated) {
+		return k.reload(ctx)
+	}
+	k.rotated = now
 	held, err := k.cfg.Store.TakeLease(ctx, store.Lease{Name: store.LeaseSigningKeyRotation, Owner: k.cfg.Owner,
-		Now: now, TTL: 3 * k.cfg.PollInterval})
+		Now: now, TTL: 3 * k.cfg.RotateEvery})
 	if err != nil {
 		return err
 	}
@@ -152,16 +167,34 @@ func (k *Keeper) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := SetFromStore(keys, k.cfg.KEK, k.cfg.Now())
+	now := k.cfg.Now()
+	fp := fingerprint(keys, now)
+	if k.set != nil && fp == k.loaded {
+		return nil // nothing changed: no need to open the key again
+	}
+	s, err := SetFromStore(keys, k.cfg.KEK, now)
 	if err != nil {
 		return err
 	}
+	k.loaded = fp
 	if k.set == nil {
 		k.set = s
 		return nil
 	}
 	k.set.Replace(s)
 	return nil
+}
+
+// fingerprint says what SetFromStore would build from keys at now: each
+// published key with its state.
+func fingerprint(keys []store.SigningKey, now time.Time) string {
+	var b strings.Builder
+	for _, k := range keys {
+		if Published(k, now) {
+			b.WriteString(k.KID + "=" + k.State + ";")
+		}
+	}
+	return b.String()
 }
 
 // Run ticks every PollInterval until ctx ends. A failed tick is logged and
