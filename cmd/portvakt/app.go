@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -88,6 +87,7 @@ type app struct {
 	store  store.Store
 	rules  *rules.Cache
 	keys   *signer.Set
+	keeper *signer.Keeper     // nil when keys come from files
 	limits *ratelimit.Limiter // nil when rate limits are off
 	events *events.Worker
 	public http.Handler
@@ -160,37 +160,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
-	keyFile := cfg.Signing.KeyFile
-	if keyFile == "" {
-		keyFile = filepath.Join(cfg.DataDir, "signing-key.pem")
-	} else {
-		keyFile = cfg.Path(keyFile)
-	}
-	key, err := signer.LoadOrGenerate(keyFile, cfg.Signing.Algorithm)
-	if err != nil {
-		return nil, err
-	}
-	var published []*signer.Key
-	for _, f := range cfg.Signing.PublishKeyFiles {
-		b, err := os.ReadFile(cfg.Path(f))
-		if err != nil {
-			return nil, fmt.Errorf("signing.publish_key_files: %w", err)
-		}
-		priv, err := signer.ParsePrivateKeyPEM(b)
-		if err != nil {
-			return nil, fmt.Errorf("signing.publish_key_files: %s: %w", f, err)
-		}
-		alg := "RS256"
-		if _, ok := priv.(*ecdsa.PrivateKey); ok {
-			alg = "ES256"
-		}
-		k, err := signer.NewKey(priv, alg)
-		if err != nil {
-			return nil, fmt.Errorf("signing.publish_key_files: %s: %w", f, err)
-		}
-		published = append(published, k)
-	}
-	keys, err := signer.NewSet(key, published...)
+	keys, keeper, err := signingKeys(ctx, cfg, st, now, log)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +206,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 			return nil
 		},
 	}}.Handler()
-	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, limits: limits, events: worker, public: public, ops: ops}, nil
+	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, limits: limits, events: worker, public: public, ops: ops}, nil
 }
 
 // checkDeclaredClients refuses a config whose clients list scopes their org
@@ -343,6 +313,9 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 		wg.Go(func() { a.limits.Run(bg) })
 	}
 	wg.Go(func() { a.events.Run(bg) })
+	if a.keeper != nil {
+		wg.Go(func() { a.keeper.Run(bg) })
+	}
 	settings := server.Settings{
 		ReadHeaderTimeout: a.cfg.Server.ReadHeaderTimeout, ReadTimeout: a.cfg.Server.ReadTimeout,
 		WriteTimeout: a.cfg.Server.WriteTimeout, IdleTimeout: a.cfg.Server.IdleTimeout,

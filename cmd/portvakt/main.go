@@ -61,7 +61,7 @@ func rootCmd() *cobra.Command {
 		Version:       buildStamp.String(),
 	}
 	root.SetVersionTemplate("portvakt {{.Version}}\n")
-	root.AddCommand(serveCmd(), migrateCmd(), tokenCmd(), adminCmd(), versionCmd())
+	root.AddCommand(serveCmd(), migrateCmd(), tokenCmd(), adminCmd(), keysCmd(), versionCmd())
 	markUsageErrors(root)
 	return root
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/portvakt/portvakt/internal/norid"
+	"github.com/portvakt/portvakt/internal/signer"
 )
 
 // Config is the whole configuration. Every field works at its zero value
@@ -88,6 +89,17 @@ type Signing struct {
 	// PublishKeyFiles are keys only published in the JWKS: the next key
 	// before it becomes key_file, and retired keys until their tokens expire.
 	PublishKeyFiles []string `mapstructure:"publish_key_files"`
+	// KEKFile holds the key-encryption key (32 bytes, base64) of signing
+	// keys kept in the store; PORTVAKT_SIGNING_KEK, when set, wins. With
+	// either, keys live in the store and rotate by themselves.
+	KEKFile  string   `mapstructure:"kek_file"`
+	Rotation Rotation `mapstructure:"rotation"`
+}
+
+// Rotation is the schedule of signing keys kept in the store.
+type Rotation struct {
+	Interval   time.Duration `mapstructure:"interval"`
+	PrePublish time.Duration `mapstructure:"pre_publish"`
 }
 
 // Trust is the enterprise certificate trust policy.
@@ -169,6 +181,8 @@ func (c *Config) Defaults() {
 	def(&c.Log.Format, "json")
 	def(&c.Log.Level, "info")
 	def(&c.Signing.Algorithm, "RS256")
+	defD(&c.Signing.Rotation.Interval, 90*24*time.Hour)
+	defD(&c.Signing.Rotation.PrePublish, 24*time.Hour)
 	defD(&c.Token.DefaultLifetime, 120*time.Second)
 	defD(&c.Token.ClockSkew, 10*time.Second)
 	defD(&c.Server.ReadHeaderTimeout, 5*time.Second)
@@ -242,6 +256,14 @@ func (c *Config) Validate() error {
 	case "RS256", "ES256":
 	default:
 		bad("signing.algorithm", "must be RS256 or ES256, got %q", c.Signing.Algorithm)
+	}
+	// A NEXT key reaches every replica within a poll and every verifier
+	// within the JWKS max-age: only then may it sign.
+	if minPre := signer.JWKSMaxAge + c.Rules.PollInterval; c.Signing.Rotation.PrePublish < minPre {
+		bad("signing.rotation.pre_publish", "must be at least the JWKS max-age plus rules.poll_interval (%s), got %s", minPre, c.Signing.Rotation.PrePublish)
+	}
+	if c.Signing.Rotation.Interval < 2*c.Signing.Rotation.PrePublish {
+		bad("signing.rotation.interval", "must be at least twice signing.rotation.pre_publish (%s), got %s", c.Signing.Rotation.PrePublish, c.Signing.Rotation.Interval)
 	}
 	if c.Token.DefaultLifetime < time.Second || c.Token.DefaultLifetime > 2*time.Hour {
 		bad("token.default_lifetime", "must be between 1s and 2h, got %s", c.Token.DefaultLifetime)

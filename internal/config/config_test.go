@@ -48,7 +48,7 @@ issuer: http://auth.example.no/path
 listen: nope
 platform: {org: "123456789"}
 database: {driver: mysql}
-signing: {algorithm: HS256}
+signing: {algorithm: HS256, rotation: {interval: 1m, pre_publish: 1m}}
 token: {clock_skew: 5m}
 rules: {poll_interval: 5s}
 log: {format: xml}
@@ -64,6 +64,7 @@ records:
 		t.Fatal("no error")
 	}
 	for _, key := range []string{"issuer:", "listen:", "platform.org:", "database.driver:", "signing.algorithm:",
+		"signing.rotation.pre_publish:", "signing.rotation.interval:",
 		"token.clock_skew:", "rules.poll_interval:", "log.format:", "trust.roots:", "records.prefixes[0].prefix:",
 		"records.prefixes[0].owner_org:", "records.clients[0].client_id:", "records.clients[0].description:"} {
 		if !strings.Contains(err.Error(), key) {

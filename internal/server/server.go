@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"github.com/portvakt/portvakt/internal/accesslog"
 	"github.com/portvakt/portvakt/internal/exchange"
 	"github.com/portvakt/portvakt/internal/protocol"
+	"github.com/portvakt/portvakt/internal/signer"
 )
 
 // Public are the public listener's parts.
@@ -72,7 +74,7 @@ func (p Public) Handler() (http.Handler, error) {
 	route(base+"/token", "/token", p.Token)
 	route("GET "+base+"/jwk", "/jwk", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(signer.JWKSMaxAge.Seconds())))
 		_, _ = w.Write(p.JWKS())
 	}))
 	metaHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

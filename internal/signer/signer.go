@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,6 +17,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
@@ -30,6 +33,11 @@ var algorithms = []string{"RS256", "ES256"}
 
 // Algorithms returns the algorithms the server can sign with, a fresh copy.
 func Algorithms() []string { return slices.Clone(algorithms) }
+
+// JWKSMaxAge is how long verifiers may cache the JWKS (its Cache-Control
+// max-age). A NEXT key is published for longer than this before it signs
+// (the rotation's pre_publish), so no verifier meets an unknown kid.
+const JWKSMaxAge = 5 * time.Minute
 
 // TokenType is the JOSE typ of the access tokens Sign makes (RFC 9068).
 const TokenType = "at+jwt"
@@ -48,15 +56,17 @@ func NewKey(priv crypto.Signer, alg string) (*Key, error) {
 	if !slices.Contains(algorithms, alg) {
 		return nil, fmt.Errorf("signer: the server signs with %s, not %q", strings.Join(algorithms, " or "), alg)
 	}
-	switch k := priv.(type) {
-	case *rsa.PrivateKey:
+	// The checks look at the public half, so that any crypto.Signer (an
+	// HSM's, say) can hold the private one.
+	switch k := priv.Public().(type) {
+	case *rsa.PublicKey:
 		if alg != "RS256" {
 			return nil, fmt.Errorf("signer: an RSA key signs RS256, not %s", alg)
 		}
 		if k.N.BitLen() < 2048 {
 			return nil, fmt.Errorf("signer: RSA key of %d bits; at least 2048 required", k.N.BitLen())
 		}
-	case *ecdsa.PrivateKey:
+	case *ecdsa.PublicKey:
 		if alg != "ES256" || k.Curve != elliptic.P256() {
 			return nil, fmt.Errorf("signer: an EC key must be P-256 for ES256")
 		}
@@ -142,48 +152,94 @@ func ParsePrivateKeyPEM(b []byte) (crypto.Signer, error) {
 }
 
 // Set is the server's signing keys: one active, the rest only published.
+// Its keys can be replaced while it is in use (Replace), so that every part
+// of the server holding the Set signs and verifies with the keys of the
+// moment: a rotation reaches them all at once.
 type Set struct {
-	active    *Key
-	published []*Key
-	jwks      []byte
-	keySet    *resource.StaticKeySet
+	cur atomic.Pointer[keyState]
+}
+
+// keyState is one generation of a Set's keys.
+type keyState struct {
+	active *Key
+	jwks   []byte
+	keySet *resource.StaticKeySet
+}
+
+// PublicKey is a key only published: its tokens verify, it signs nothing.
+type PublicKey struct {
+	ID  string
+	Alg string
+	Key crypto.PublicKey
 }
 
 // NewSet makes a set signing with active and publishing it and others. A
 // key given twice is published once.
 func NewSet(active *Key, others ...*Key) (*Set, error) {
-	s := &Set{active: active}
+	pubs := make([]PublicKey, len(others))
+	for i, k := range others {
+		pubs[i] = PublicKey{ID: k.ID, Alg: k.Alg, Key: k.Private.Public()}
+	}
+	return NewPublishedSet(active, pubs...)
+}
+
+// NewPublishedSet makes a set signing with active and publishing it and
+// published, which need no private part. A kid given twice is published
+// once.
+func NewPublishedSet(active *Key, published ...PublicKey) (*Set, error) {
+	st, err := newKeyState(active, published)
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{}
+	s.cur.Store(st)
+	return s, nil
+}
+
+func newKeyState(active *Key, published []PublicKey) (*keyState, error) {
+	if active == nil {
+		return nil, errors.New("signer: a key set needs an active key")
+	}
+	st := &keyState{active: active}
 	var set jose.JSONWebKeySet
 	var pub []resource.PublicKey
-	for _, k := range append([]*Key{active}, others...) {
-		if slices.ContainsFunc(s.published, func(p *Key) bool { return p.ID == k.ID }) {
+	all := append([]PublicKey{{ID: active.ID, Alg: active.Alg, Key: active.Private.Public()}}, published...)
+	for _, k := range all {
+		if slices.ContainsFunc(pub, func(p resource.PublicKey) bool { return p.KID == k.ID }) {
 			continue
 		}
-		s.published = append(s.published, k)
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Private.Public(), KeyID: k.ID, Algorithm: k.Alg, Use: "sig"})
-		pub = append(pub, resource.PublicKey{KID: k.ID, Alg: k.Alg, Key: k.Private.Public()})
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Key, KeyID: k.ID, Algorithm: k.Alg, Use: "sig"})
+		pub = append(pub, resource.PublicKey{KID: k.ID, Alg: k.Alg, Key: k.Key})
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
 		return nil, err
 	}
-	s.jwks = b
-	if s.keySet, err = resource.NewStaticKeySet(pub...); err != nil {
+	st.jwks = b
+	if st.keySet, err = resource.NewStaticKeySet(pub...); err != nil {
 		return nil, fmt.Errorf("signer: %w", err)
 	}
-	return s, nil
+	return st, nil
 }
 
+// Replace makes s sign and publish what next does from now on.
+func (s *Set) Replace(next *Set) { s.cur.Store(next.cur.Load()) }
+
 // Active is the key new tokens are signed with.
-func (s *Set) Active() *Key { return s.active }
+func (s *Set) Active() *Key { return s.cur.Load().active }
 
 // JWKS is the published key set as JSON.
-func (s *Set) JWKS() []byte { return s.jwks }
+func (s *Set) JWKS() []byte { return s.cur.Load().jwks }
 
 // KeySet is the published keys as a key set for a resource.Verifier: the
 // server verifies its own tokens in process, against exactly what it
-// publishes, each key pinned to its algorithm.
-func (s *Set) KeySet() *resource.StaticKeySet { return s.keySet }
+// publishes at the time of each lookup, each key pinned to its algorithm.
+func (s *Set) KeySet() resource.KeySet { return s }
+
+// LookupKey implements resource.KeySet over the keys published now.
+func (s *Set) LookupKey(ctx context.Context, kid string) (resource.PublicKey, error) {
+	return s.cur.Load().keySet.LookupKey(ctx, kid)
+}
 
 // Sign makes an access token: a compact JWS of claims, signed with the
 // active key, with header typ at+jwt.
@@ -196,7 +252,7 @@ func (s *Set) SignType(typ string, claims any) (string, error) {
 	if typ == "" {
 		return "", errors.New("signer: a JWS needs a typ")
 	}
-	k := s.active
+	k := s.cur.Load().active
 	t := &jwt.Token{
 		Method: k.method,
 		Header: map[string]any{"alg": k.Alg, "kid": k.ID, "typ": typ},

@@ -229,6 +229,17 @@ type Store interface {
 	// EventPurge) and returns how many rows it deleted.
 	PurgeEvents(ctx context.Context, p EventPurge) (int, error)
 
+	// ListSigningKeys returns every signing key (a handful), oldest
+	// published first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// ChangeSigningKeys applies c atomically (see SigningKeyChange).
+	// Signing keys are not access rules: a change does not advance
+	// Generation.
+	ChangeSigningKeys(ctx context.Context, c SigningKeyChange) error
+	// TakeLease grants or renews l (see Lease) and reports whether the
+	// caller holds it now, across replicas sharing the database.
+	TakeLease(ctx context.Context, l Lease) (bool, error)
+
 	// ListAudit reads audit events, newest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 

@@ -73,6 +73,7 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ok/ratelimit/expire-others", testRateExpire},
 		{"ok/ratelimit/many-and-limit", testRateManyAndLimit},
 	}
+	cases = append(cases, signingKeyCases()...)
 	cases = append(cases, pageCases()...)
 	cases = append(cases, eventCases()...)
 	cases = append(cases, dpopCases()...)

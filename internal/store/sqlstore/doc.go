@@ -46,6 +46,12 @@
 // pending rows only: a failing webhook's later events are made due with
 // its next retry, not before.
 //
+// The signing keys (signingkeys.go) are written outside Update, each change
+// one transaction whose steps are conditional on the states they start from,
+// with partial unique indexes keeping one NEXT and one CURRENT key; a named
+// lease (one upsert that only a free, expired or own lease passes) picks the
+// replica that rotates them.
+//
 // Every driver error goes through classify, which maps it onto the store
 // sentinels (ErrNotFound, ErrConflict, ErrUnavailable) while keeping the
 // cause in the chain.
