@@ -142,7 +142,7 @@ func (p *problem) Error() string {
 // returns the body of a 2xx answer.
 func (a *adminCLI) call(cmd *cobra.Command, scopes []string, method, path string, body any) ([]byte, error) {
 	if a.sf.issuer == "" {
-		return nil, errors.New("--issuer is required (or PORTVAKT_ISSUER)")
+		return nil, usage("--issuer is required (or PORTVAKT_ISSUER)")
 	}
 	var tok string
 	if len(scopes) > 0 {
@@ -598,12 +598,8 @@ func (a *adminCLI) scopesCmd() *cobra.Command {
 		Use: "update SCOPE", Example: `  portvakt admin scopes update acme:api --description "The ACME API, version 2" $CREDS
   portvakt admin scopes update acme:api --activate $CREDS`, Short: "Change a scope: the flags given replace those fields", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cur, err := a.call(cmd, []string{scScopesWrite}, "GET", "/scopes"+scopeQuery(args[0]), nil)
+			m, err := a.record(cmd, []string{scScopesWrite}, "/scopes"+scopeQuery(args[0]))
 			if err != nil {
-				return err
-			}
-			var m map[string]any
-			if err := json.Unmarshal(cur, &m); err != nil {
 				return err
 			}
 			update.apply(cmd, m, a.sf.issuer, false)
@@ -703,12 +699,8 @@ func (a *adminCLI) clientsCmd() *cobra.Command {
   portvakt admin clients update <client_id> --activate $CREDS`, Short: "Change a client: the flags given replace those fields", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "/clients/" + url.PathEscape(args[0])
-			cur, err := a.call(cmd, []string{scClientsWr}, "GET", path, nil)
+			m, err := a.record(cmd, []string{scClientsWr}, path)
 			if err != nil {
-				return err
-			}
-			var m map[string]any
-			if err := json.Unmarshal(cur, &m); err != nil {
 				return err
 			}
 			delete(m, "keys")
@@ -904,7 +896,7 @@ func readKeys(file, kid string) ([]any, error) {
 		return out, nil
 	}
 	if kid == "" {
-		return nil, errors.New("a PEM key needs --key-id (the kid to register it under)")
+		return nil, usage("a PEM key needs --key-id (the kid to register it under)")
 	}
 	pub, err := publicKeyPEM(b)
 	if err != nil {
@@ -1087,4 +1079,18 @@ func (a *adminCLI) thenShow(change, show func(*cobra.Command, []string) error) f
 		}
 		return show(cmd, args)
 	}
+}
+
+// record reads one record to change it: an update sends back what it read
+// with the flags given applied, so fields left out stay as they are.
+func (a *adminCLI) record(cmd *cobra.Command, scopes []string, path string) (map[string]any, error) {
+	cur, err := a.call(cmd, scopes, "GET", path, nil)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(cur, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }

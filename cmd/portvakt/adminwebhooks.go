@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -159,19 +158,15 @@ func (a *adminCLI) webhookUpdateCmd() *cobra.Command {
 			}
 			switch {
 			case changes == 0:
-				return errors.New("nothing to change: give --url, --event, --all-events, --activate or --deactivate")
+				return usage("nothing to change: give --url, --event, --all-events, --activate or --deactivate")
 			case activate && deactivate:
-				return errors.New("give --activate or --deactivate, not both")
+				return usage("give --activate or --deactivate, not both")
 			case allEvents && cmd.Flags().Changed("event"):
-				return errors.New("give --event or --all-events, not both")
+				return usage("give --event or --all-events, not both")
 			}
 			path := webhookPath(args[0])
-			cur, err := a.call(cmd, []string{scWebhooks}, "GET", path, nil)
+			m, err := a.record(cmd, []string{scWebhooks}, path)
 			if err != nil {
-				return err
-			}
-			var m map[string]any
-			if err := json.Unmarshal(cur, &m); err != nil {
 				return err
 			}
 			delete(m, "deliveries")
