@@ -67,61 +67,52 @@ func shellWords(line string) (env map[string]string, args []string) {
 func TestDevModePrintedCommandsWork(t *testing.T) {
 	cfg, _ := startDev(t, newLoggerFor(t))
 	printed := devmode.Commands("portvakt", cfg.Issuer, cfg.DataDir)
-	var n int
-	for _, line := range strings.Split(printed, "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "#") || !strings.Contains(line, "portvakt token") {
-			continue
+	// run runs each printed command holding what (in the order printed),
+	// as a user pasting it would, and returns their outputs.
+	run := func(what string) (lines, outs []string) {
+		for _, line := range strings.Split(printed, "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasPrefix(line, "#") || !strings.Contains(line, what) {
+				continue
+			}
+			env, args := shellWords(line)
+			if args[0] != "portvakt" {
+				t.Fatalf("printed command does not start with the program: %q", line)
+			}
+			for k, v := range env {
+				t.Setenv(k, v)
+			}
+			var out bytes.Buffer
+			root := rootCmd()
+			root.SetOut(&out)
+			root.SetErr(&out)
+			root.SetArgs(args[1:])
+			if err := root.ExecuteContext(t.Context()); err != nil {
+				t.Fatalf("%s\n%v\n%s", line, err, out.String())
+			}
+			lines, outs = append(lines, line), append(outs, out.String())
 		}
-		n++
-		env, args := shellWords(line)
-		if args[0] != "portvakt" {
-			t.Fatalf("printed command does not start with the program: %q", line)
-		}
-		for k, v := range env {
-			t.Setenv(k, v)
-		}
-		var out bytes.Buffer
-		root := rootCmd()
-		root.SetOut(&out)
-		root.SetErr(&out)
-		root.SetArgs(args[1:])
-		if err := root.ExecuteContext(t.Context()); err != nil {
-			t.Fatalf("%s\n%v\n%s", line, err, out.String())
-		}
-		text := out.String()
+		return lines, outs
+	}
+	lines, outs := run("portvakt token")
+	for i, text := range outs {
 		var resp map[string]any
 		if err := json.NewDecoder(strings.NewReader(text)).Decode(&resp); err != nil || resp["access_token"] == nil {
-			t.Fatalf("%s: %v %s", line, err, text)
+			t.Fatalf("%s: %v %s", lines[i], err, text)
 		}
 		if !strings.Contains(text, `"typ": "at+jwt"`) {
 			t.Fatalf("--decode did not print the header: %s", text)
 		}
-		if strings.Contains(line, "--consumer-org") && !strings.Contains(text, `"supplier"`) {
+		if strings.Contains(lines[i], "--consumer-org") && !strings.Contains(text, `"supplier"`) {
 			t.Fatalf("delegated token without supplier: %s", text)
 		}
 	}
-	if n != 3 {
+	if n := len(lines); n != 3 {
 		t.Fatalf("%d token commands printed, want 3:\n%s", n, printed)
 	}
-	// The admin commands, in the order printed: each must succeed.
-	n = 0
-	for _, line := range strings.Split(printed, "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "#") || !strings.Contains(line, "portvakt admin") {
-			continue
-		}
-		n++
-		_, args := shellWords(line)
-		var out bytes.Buffer
-		root := rootCmd()
-		root.SetOut(&out)
-		root.SetErr(&out)
-		root.SetArgs(args[1:])
-		if err := root.ExecuteContext(t.Context()); err != nil {
-			t.Fatalf("%s\n%v\n%s", line, err, out.String())
-		}
-	}
+	// The admin commands: each must succeed.
+	lines, _ = run("portvakt admin")
+	n := len(lines)
 	if n != 5 {
 		t.Fatalf("%d admin commands printed, want 5:\n%s", n, printed)
 	}
