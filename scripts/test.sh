@@ -38,6 +38,6 @@ echo "== go test"
 go test -count=1 -timeout 20m "${pkgs[@]}"
 
 echo "== go test -race (concurrency-critical packages)"
-go test -count=1 -race -timeout 15m ./internal/store/... ./internal/rules/... ./internal/tokenendpoint/... ./internal/entcert/...
+go test -count=1 -race -timeout 15m ./internal/store/... ./internal/rules/... ./internal/tokenendpoint/... ./internal/entcert/... ./internal/events/... ./internal/manage/... ./pkg/dpop/...
 
 scripts/deploy-check.sh
