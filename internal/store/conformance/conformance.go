@@ -795,6 +795,18 @@ func testIssuedReplay(t *testing.T, s store.Store) {
 
 func testIssuedConcurrentReplay(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	oneWins(t, "InsertIssuedToken", func(i int) error {
+		tok := tokenRec("c1", "same", t0)
+		tok.TokenJTI = fmt.Sprintf("tok-%d", i)
+		return s.InsertIssuedToken(ctx, tok)
+	})
+}
+
+// oneWins runs insert from 20 goroutines at once and wants exactly one to
+// succeed and every other to fail with ErrConflict: a replay check that
+// holds under concurrency, also across connections.
+func oneWins(t *testing.T, what string, insert func(i int) error) {
+	t.Helper()
 	const n = 20
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -802,9 +814,7 @@ func testIssuedConcurrentReplay(t *testing.T, s store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			tok := tokenRec("c1", "same", t0)
-			tok.TokenJTI = fmt.Sprintf("tok-%d", i)
-			errs[i] = s.InsertIssuedToken(ctx, tok)
+			errs[i] = insert(i)
 		})
 	}
 	close(start)
@@ -817,7 +827,7 @@ func testIssuedConcurrentReplay(t *testing.T, s store.Store) {
 		case errors.Is(err, store.ErrConflict):
 			conflict++
 		default:
-			t.Errorf("concurrent InsertIssuedToken: unexpected error %v", err)
+			t.Errorf("concurrent %s: unexpected error %v", what, err)
 		}
 	}
 	if ok != 1 || conflict != n-1 {

@@ -1,9 +1,7 @@
 package conformance
 
 import (
-	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,32 +36,9 @@ func testDPoPReplay(t *testing.T, s store.Store) {
 
 func testDPoPConcurrentReplay(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	const n = 20
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = s.InsertDPoPProof(ctx, store.DPoPProof{JKT: "k", JTI: "same", Until: t0.Add(time.Minute)}, t0)
-		})
-	}
-	close(start)
-	wg.Wait()
-	ok, conflict := 0, 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case errors.Is(err, store.ErrConflict):
-			conflict++
-		default:
-			t.Errorf("concurrent InsertDPoPProof: unexpected error %v", err)
-		}
-	}
-	if ok != 1 || conflict != n-1 {
-		t.Fatalf("concurrent replay: %d succeeded and %d conflicted, want 1 and %d", ok, conflict, n-1)
-	}
+	oneWins(t, "InsertDPoPProof", func(int) error {
+		return s.InsertDPoPProof(ctx, store.DPoPProof{JKT: "k", JTI: "same", Until: t0.Add(time.Minute)}, t0)
+	})
 }
 
 // A row whose window has passed does not refuse a new proof with its key
