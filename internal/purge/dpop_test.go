@@ -2,26 +2,17 @@ package purge_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/portvakt/portvakt/internal/purge"
 	"github.com/portvakt/portvakt/internal/store"
-	"github.com/portvakt/portvakt/internal/store/sqlstore"
 )
 
 // DPoP proofs go once their window has ended; live ones stay single use.
 func TestPurgeDPoPProofs(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlstore.Open(ctx, sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "p.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openSQLite(t)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for i := range 7 {
 		p := store.DPoPProof{JKT: "k", JTI: fmt.Sprintf("old-%d", i), Until: now.Add(-time.Duration(i+1) * time.Second)}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -43,14 +42,7 @@ func BenchmarkTokensDuringPurgeSQLite(b *testing.B) {
 	}
 	const phaseFor = 4 * time.Second
 	ctx := b.Context()
-	db, err := sqlstore.Open(ctx, sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(b.TempDir(), "p.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	db := openSQLite(b)
 	now := time.Now()
 	start := time.Now()
 	seedExpired(b, db, backlog, now.AddDate(0, 0, -100))

@@ -14,14 +14,7 @@ import (
 
 func TestPurgeInBoundedBatches(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlstore.Open(ctx, sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "p.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openSQLite(t)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	insert := func(n int, exp time.Time, prefix string) {
 		for i := range n {
@@ -185,4 +178,19 @@ func TestOnceRunsPartitionHousekeeping(t *testing.T) {
 	if fmt.Sprint(reported) != "[7 0]" {
 		t.Fatalf("reported %v, want [7 0] (the partitions, then an empty batch)", reported)
 	}
+}
+
+// openSQLite opens a migrated SQLite store in the test's directory, closed
+// when the test ends.
+func openSQLite(tb testing.TB) *sqlstore.Store {
+	tb.Helper()
+	db, err := sqlstore.Open(tb.Context(), sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(tb.TempDir(), "p.db")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if err := db.Migrate(tb.Context()); err != nil {
+		tb.Fatal(err)
+	}
+	return db
 }
