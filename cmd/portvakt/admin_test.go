@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,7 +17,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/norid"
 	"github.com/portvakt/portvakt/internal/testpki"
 )
@@ -83,26 +81,7 @@ records:
 		yaml += fmt.Sprintf("database: {driver: postgres, dsn: %q}\n", pgDSN)
 	}
 	write("portvakt.yaml", []byte(yaml))
-	cfg, err := config.Read(filepath.Join(dir, "portvakt.yaml"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := build(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, pub, ops) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		a.close()
-	})
+	runApp(t, readConfig(t, filepath.Join(dir, "portvakt.yaml")), slog.New(slog.DiscardHandler), pub, ops)
 	return &cliEnv{t: t, dir: dir, issuer: issuer, pki: pki}
 }
 

@@ -143,29 +143,52 @@ func startDev(t testing.TB, log *slog.Logger, tune ...func(*telemetry.Config)) (
 // startApp builds and runs cfg on its listen addresses until the test ends.
 func startApp(t testing.TB, cfg *config.Config, log *slog.Logger, tune ...func(*telemetry.Config)) *app {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := build(ctx, cfg, log, tune...)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
 	pl, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ol, err := net.Listen("tcp", cfg.Ops.Listen)
 	if err != nil {
+		pl.Close()
+		t.Fatal(err)
+	}
+	a := runApp(t, cfg, log, pl, ol, tune...)
+	waitReady(t, "http://"+cfg.Ops.Listen+"/readyz")
+	return a
+}
+
+// runApp builds cfg and serves it on pub and ops until the test ends.
+func runApp(t testing.TB, cfg *config.Config, log *slog.Logger, pub, ops net.Listener, tune ...func(*telemetry.Config)) *app {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := build(ctx, cfg, log, tune...)
+	if err != nil {
+		cancel()
+		pub.Close()
+		ops.Close()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, pl, ol) }()
+	go func() { done <- a.run(ctx, pub, ops) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
 		a.close()
 	})
-	waitReady(t, "http://"+cfg.Ops.Listen+"/readyz")
 	return a
+}
+
+// readConfig reads and validates the config file at path.
+func readConfig(t testing.TB, path string) *config.Config {
+	t.Helper()
+	cfg, err := config.Read(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 func newLoggerFor(t testing.TB) *slog.Logger {

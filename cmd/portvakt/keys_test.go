@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -107,26 +106,7 @@ func TestKeysCommands(t *testing.T) {
 	}
 	issuer := "http://" + pub.Addr().String() + "/"
 	file, imported := writeKeysConfig(t, dir, issuer, pub.Addr().String(), ops.Addr().String())
-	cfg, err := config.Read(file, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := build(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, pub, ops) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		a.close()
-	})
+	a := runApp(t, readConfig(t, file), slog.New(slog.DiscardHandler), pub, ops)
 	if a.keeper == nil {
 		t.Fatal("a KEK is configured but the keys do not come from the store")
 	}
