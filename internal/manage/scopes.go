@@ -473,7 +473,7 @@ func (q AccessQuery) filter(f store.AccessFilter) (store.AccessFilter, error) {
 	for i, st := range q.States {
 		switch {
 		case !slices.Contains(AccessStates, st):
-			errs = append(errs, field("state", "%q is not a state; use one of %s", clipText(st), strings.Join(AccessStates, ", ")))
+			errs = append(errs, field("state", "%q is not a state; use one of %s", records.Clip(st), strings.Join(AccessStates, ", ")))
 		case slices.Index(q.States, st) < i:
 			errs = append(errs, field("state", "%s is given twice", st))
 		}
@@ -519,12 +519,4 @@ func (s *Service) MyAccess(ctx context.Context, a *Actor, q AccessQuery, p store
 		return nil, err
 	}
 	return s.store.PageAccess(ctx, f, p)
-}
-
-// clipText bounds an echoed value to 64 bytes.
-func clipText(v string) string {
-	if len(v) > 64 {
-		return v[:64] + "..."
-	}
-	return v
 }

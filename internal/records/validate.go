@@ -16,7 +16,7 @@ import (
 func ValidatePrefix(p store.Prefix) []FieldError {
 	var errs []FieldError
 	if !ValidPrefix(p.Prefix) {
-		errs = append(errs, fieldError("prefix", "%q must match [a-z0-9]+, at most %d characters", clip(p.Prefix), MaxPrefix)...)
+		errs = append(errs, fieldError("prefix", "%q must match [a-z0-9]+, at most %d characters", Clip(p.Prefix), MaxPrefix)...)
 	}
 	errs = append(errs, checkOrg("owner_org", p.OwnerOrg)...)
 	return errs
@@ -66,7 +66,7 @@ func checkOrg(field, org string) []FieldError {
 	if norid.ValidOrg(org) {
 		return nil
 	}
-	return fieldError(field, "%q is not a valid organisation number (9 digits, mod-11)", clip(org))
+	return fieldError(field, "%q is not a valid organisation number (9 digits, mod-11)", Clip(org))
 }
 
 // CheckScopeRef checks a reference to a scope by name (a query parameter,
@@ -85,9 +85,9 @@ func checkScopeRef(field, name string) []FieldError {
 	return nil
 }
 
-// clip bounds an echoed value: an error message never repeats more than
+// Clip bounds an echoed value: an error message never repeats more than
 // 64 bytes of what was sent.
-func clip(s string) string {
+func Clip(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "..."
 	}
