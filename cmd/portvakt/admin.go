@@ -801,8 +801,11 @@ needs --key-id. The private key never leaves this machine.`,
 				if _, err := a.call(cmd, []string{scClientsWr}, "DELETE", path, nil); err != nil {
 					return err
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), "done")
-				return nil
+				out, err := a.call(cmd, []string{scClientsWr}, "GET", path, nil)
+				if err != nil {
+					return err
+				}
+				return a.showKeys(cmd, out)
 			}
 			cur, err := a.call(cmd, []string{scClientsWr}, "GET", path, nil)
 			if err != nil {
@@ -942,16 +945,19 @@ func (a *adminCLI) delegationsCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "create SCOPE SUPPLIER_ORG", Example: `  portvakt admin delegations create acme:api 310000043 $CREDS
   portvakt admin delegations create portvakt:clients.write 310000043 $CREDS     # the vendor runs your clients`, Short: "Let the vendor SUPPLIER_ORG get SCOPE on your behalf", Args: cobra.ExactArgs(2),
-		RunE: a.run([]string{scDelegWrite}, "PUT", func(args []string) string {
-			return "/delegations/" + url.PathEscape(args[1]) + scopeQuery(args[0])
-		}, nil, delegationCols...),
+		RunE: a.run([]string{scDelegWrite}, "PUT", delegationPath, nil, delegationCols...),
 	}, &cobra.Command{
 		Use: "revoke SCOPE SUPPLIER_ORG", Example: `  portvakt admin delegations revoke acme:api 310000043 $CREDS`, Short: "Revoke a delegation (the row stays, REVOKED)", Args: cobra.ExactArgs(2),
-		RunE: a.run([]string{scDelegWrite}, "DELETE", func(args []string) string {
-			return "/delegations/" + url.PathEscape(args[1]) + scopeQuery(args[0])
-		}, nil),
+		RunE: a.thenShow(a.run([]string{scDelegWrite}, "DELETE", delegationPath, nil),
+			a.run([]string{scDelegWrite}, "GET", delegationPath, nil, delegationCols...)),
 	}, listCmd)
 	return cmd
+}
+
+// delegationPath is the delegation of SCOPE to SUPPLIER_ORG (the two
+// arguments of create and revoke).
+func delegationPath(args []string) string {
+	return "/delegations/" + url.PathEscape(args[1]) + scopeQuery(args[0])
 }
 
 func (a *adminCLI) auditCmd() *cobra.Command {

@@ -215,7 +215,7 @@ func TestAdminWalkthrough(t *testing.T) {
 	}
 
 	// The provider removes access; the next token request is refused.
-	e.mustCLI(with(prov, "admin", "access", "revoke", "acme:api", consumer)...)
+	wantLines(t, "access revoke", e.mustCLI(with(prov, "admin", "access", "revoke", "acme:api", consumer)...), "acme:api", consumer, "DENIED")
 	if out, err := e.cli(kidToken...); err == nil || !strings.Contains(err.Error()+out, "invalid_scope") {
 		t.Fatalf("token after revoke: %v %q", err, out)
 	}
@@ -291,5 +291,12 @@ func TestAdminWalkthrough(t *testing.T) {
 	// Another org sees nothing of it.
 	if _, err := e.cli(with(vend, "admin", "clients", "get", kidID)...); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("vendor reads consumer's client: %v", err)
+	}
+	// Revoking the delegation prints the row as it was left; the vendor's
+	// next token for the consumer is refused.
+	wantLines(t, "delegations revoke", e.mustCLI(with(cons, "admin", "delegations", "revoke", "acme:api", vendor)...),
+		"acme:api", vendor, "REVOKED")
+	if out, err := e.cli(vendorToken...); err == nil || !strings.Contains(err.Error()+out, "invalid") {
+		t.Fatalf("vendor token after the delegation was revoked: %v %q", err, out)
 	}
 }

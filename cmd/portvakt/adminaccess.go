@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/url"
 	"strings"
 
@@ -116,11 +115,15 @@ state the server answers 409 and changes nothing. Needs portvakt:access.request.
 		Example: `  portvakt admin access withdraw acme:reports $CREDS`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := a.call(cmd, []string{scAccessReq}, "DELETE", "/scopes/access/requests"+scopeQuery(args[0]), nil); err != nil {
+			path := "/scopes/access/requests" + scopeQuery(args[0])
+			if _, err := a.call(cmd, []string{scAccessReq}, "DELETE", path, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "withdrawn: your request for %s\n", args[0])
-			return nil
+			out, err := a.call(cmd, []string{scAccessReq}, "GET", path, nil)
+			if err != nil {
+				return err
+			}
+			return a.show(cmd, out, myAccessCols...)
 		},
 	}
 }
@@ -187,13 +190,16 @@ Needs portvakt:scopes.write.`,
 			if reason != "" {
 				body = map[string]string{"reason": reason}
 			}
-			out, err := a.call(cmd, []string{scScopesWrite}, o.method, "/scopes/access/"+url.PathEscape(org)+scopeQuery(scope), body)
+			path := "/scopes/access/" + url.PathEscape(org) + scopeQuery(scope)
+			out, err := a.call(cmd, []string{scScopesWrite}, o.method, path, body)
 			if err != nil {
 				return err
 			}
 			if len(out) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "DENIED: organisation %s, scope %s\n", org, scope)
-				return nil
+				// DELETE answers 204: read the row as it was left.
+				if out, err = a.call(cmd, []string{scScopesWrite}, "GET", path, nil); err != nil {
+					return err
+				}
 			}
 			return a.show(cmd, out, allowListCols...)
 		},

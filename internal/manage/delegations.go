@@ -101,6 +101,24 @@ func (s *Service) RevokeDelegation(ctx context.Context, a *Actor, scope, supplie
 	})
 }
 
+// GetDelegation reads a delegation the actor's org gave to supplier, in
+// whatever state it is.
+func (s *Service) GetDelegation(ctx context.Context, a *Actor, scope, supplier string) (store.Delegation, error) {
+	if err := authorize(ctx, s.store, a, NeedDelegationsRead); err != nil {
+		return store.Delegation{}, err
+	}
+	errs := records.CheckScopeRef("scope", scope)
+	errs = append(errs, records.CheckOrg("supplier_org", supplier)...)
+	if len(errs) > 0 {
+		return store.Delegation{}, invalid(errs)
+	}
+	row, err := s.store.GetDelegation(ctx, scope, a.Org, supplier)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Delegation{}, notFound("your organisation has not delegated scope %q to %s", scope, supplier)
+	}
+	return row, err
+}
+
 // ListDelegations is a page of the delegations the actor's org gave (as the
 // consumer) and received (as the supplier): ACTIVE ones, or every state when
 // inactive.

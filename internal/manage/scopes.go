@@ -508,6 +508,43 @@ func (s *Service) ListAccess(ctx context.Context, a *Actor, scope string, q Acce
 	return s.store.PageAccess(ctx, f, p)
 }
 
+// GetAccess reads the row of org on the allow-list of one of the actor's
+// org's scopes, in whatever state it is.
+func (s *Service) GetAccess(ctx context.Context, a *Actor, scope, org string) (store.Access, error) {
+	if err := authorize(ctx, s.store, a, NeedScopesRead); err != nil {
+		return store.Access{}, err
+	}
+	errs := records.CheckScopeRef("scope", scope)
+	errs = append(errs, records.CheckOrg("org", org)...)
+	if len(errs) > 0 {
+		return store.Access{}, invalid(errs)
+	}
+	if _, err := ownScope(ctx, s.store, a, scope); err != nil {
+		return store.Access{}, err
+	}
+	row, err := s.store.GetAccess(ctx, scope, org)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Access{}, notFound("organisation %s has no access row for scope %q", org, scope)
+	}
+	return row, err
+}
+
+// GetRequest reads the actor's org's own row for scope: its request as the
+// owner left it (or its access, once granted), in whatever state it is.
+func (s *Service) GetRequest(ctx context.Context, a *Actor, scope string) (store.Access, error) {
+	if err := authorize(ctx, s.store, a, NeedAccessRequest); err != nil {
+		return store.Access{}, err
+	}
+	if errs := records.CheckScopeRef("scope", scope); len(errs) > 0 {
+		return store.Access{}, invalid(errs)
+	}
+	row, err := s.store.GetAccess(ctx, scope, a.Org)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Access{}, notFound("your organisation %s has no access row for scope %q", a.Org, scope)
+	}
+	return row, err
+}
+
 // MyAccess is a page of the actor's org's own access rows: what it has,
 // and (with States) what it asked for.
 func (s *Service) MyAccess(ctx context.Context, a *Actor, q AccessQuery, p store.Page) ([]store.Access, error) {

@@ -124,6 +124,21 @@ func (h *handler) revokeDelegation(w http.ResponseWriter, r *http.Request, a *ma
 	return nil
 }
 
+// getDelegation is GET /delegations/{supplier_org}?scope=: a delegation the
+// caller's org gave, in any state.
+func (h *handler) getDelegation(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
+	name, supplier, err := delegationParams(r)
+	if err != nil {
+		return err
+	}
+	row, err := h.core.GetDelegation(r.Context(), a, name, supplier)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, row)
+	return nil
+}
+
 // delegationParams reads ?scope= and the {supplier_org} of the path; when
 // the scope is missing, the org's problem is listed with it.
 func delegationParams(r *http.Request) (scope, supplier string, err error) {

@@ -132,10 +132,12 @@ func (h *handler) routes() []route {
 
 		{"PUT", "/scopes/access/{org}", authRequired, scopesWrite, h.grantAccess},
 		{"DELETE", "/scopes/access/{org}", authRequired, scopesWrite, h.revokeAccess},
+		{"GET", "/scopes/access/{org}", authRequired, scopesRead, h.getAccess},
 		{"GET", "/scopes/access", authRequired, scopesRead, h.listAccess},
 		{"GET", "/scopes/access/all", authRequired, scopesRead, h.myAccess},
 		{"POST", "/scopes/access/requests", authRequired, accessRequest, h.requestAccess},
 		{"DELETE", "/scopes/access/requests", authRequired, accessRequest, h.withdrawRequest},
+		{"GET", "/scopes/access/requests", authRequired, accessRequest, h.getRequest},
 
 		{"GET", "/delegationsources", authNone, nil, h.delegationSources},
 
@@ -151,6 +153,7 @@ func (h *handler) routes() []route {
 
 		{"PUT", "/delegations/{supplier_org}", authRequired, delegationsWrite, h.putDelegation},
 		{"DELETE", "/delegations/{supplier_org}", authRequired, delegationsWrite, h.revokeDelegation},
+		{"GET", "/delegations/{supplier_org}", authRequired, delegationsRead, h.getDelegation},
 		{"GET", "/delegations", authRequired, delegationsRead, h.listDelegations},
 
 		{"GET", "/audit", authRequired, auditRead, h.audit},

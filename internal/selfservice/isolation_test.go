@@ -61,6 +61,9 @@ func (w *world) ownerView() string {
 		{w.consumer, "/delegations?inactive=true"},
 		{w.vendor, "/delegations?inactive=true"},
 		{w.consumer, "/scopes/access/all?inactive=true"},
+		{w.provider, "/scopes/access/" + consumerOrg + "?scope=acme:api"},
+		{w.consumer, "/scopes/access/requests?scope=acme:api"},
+		{w.consumer, "/delegations/" + vendorOrg + "?scope=acme:api"},
 	} {
 		rep := w.must(r.tok, "GET", r.path, nil, http.StatusOK, nil)
 		b.WriteString(r.path + " " + string(rep.body) + "\n")
@@ -102,6 +105,9 @@ func testTenantIsolation(t *testing.T, eng engine) {
 		{"jwks/get", "GET", "/clients/" + w.clientID + "/jwks", "/clients/" + missingClient + "/jwks", nil},
 		{"jwks/post", "POST", "/clients/" + w.clientID + "/jwks", "/clients/" + missingClient + "/jwks", map[string]any{"keys": []any{jwk}}},
 		{"jwks/delete", "DELETE", "/clients/" + w.clientID + "/jwks", "/clients/" + missingClient + "/jwks", nil},
+		{"access/get", "GET", "/scopes/access/" + consumerOrg + "?scope=acme:api", "/scopes/access/" + consumerOrg + "?scope=other:none", nil},
+		{"access/request/get", "GET", "/scopes/access/requests?scope=acme:api", "/scopes/access/requests?scope=other:none", nil},
+		{"delegation/get", "GET", "/delegations/" + vendorOrg + "?scope=acme:api", "/delegations/" + vendorOrg + "?scope=other:none", nil},
 		{"delegation/revoke", "DELETE", "/delegations/" + vendorOrg + "?scope=acme:api", "/delegations/" + vendorOrg + "?scope=other:none", nil},
 	}
 	for _, tc := range cases {
@@ -154,5 +160,44 @@ func testTenantIsolation(t *testing.T, eng engine) {
 	// The platform admin is no exception outside prefixes.
 	if rep := w.do(w.certToken(platformClient, platformOrg, "", records.AdminScopes...), "GET", "/clients/"+w.clientID, nil); rep.status != http.StatusNotFound {
 		t.Errorf("platform admin reads consumer's client: %d", rep.status)
+	}
+}
+
+// TestReadOneRow: the single-row reads show an access row and a delegation
+// in any state, as the change that answered 204 left them.
+func TestReadOneRow(t *testing.T) { eachEngine(t, testReadOneRow) }
+
+func testReadOneRow(t *testing.T, eng engine) {
+	w := newWorld(t, eng)
+	w.must(w.provider, "DELETE", "/scopes/access/"+consumerOrg+"?scope=acme:api", map[string]string{"reason": "contract ended"}, http.StatusNoContent, nil)
+	var row store.Access
+	w.must(w.provider, "GET", "/scopes/access/"+consumerOrg+"?scope=acme:api", nil, http.StatusOK, &row)
+	if row.State != store.AccessDenied || row.Reason != "contract ended" || row.ConsumerOrgno != consumerOrg || row.OwnerOrgno != providerOrg {
+		t.Errorf("provider's row after deny: %+v", row)
+	}
+	var mine store.Access
+	w.must(w.consumer, "GET", "/scopes/access/requests?scope=acme:api", nil, http.StatusOK, &mine)
+	if mine != row {
+		t.Errorf("consumer's view %+v differs from the provider's %+v", mine, row)
+	}
+	w.must(w.consumer, "DELETE", "/delegations/"+vendorOrg+"?scope=acme:api", nil, http.StatusNoContent, nil)
+	var del store.Delegation
+	w.must(w.consumer, "GET", "/delegations/"+vendorOrg+"?scope=acme:api", nil, http.StatusOK, &del)
+	if del.State != store.DelegationRevoked || del.SupplierOrgno != vendorOrg || del.ConsumerOrgno != consumerOrg {
+		t.Errorf("delegation after revoke: %+v", del)
+	}
+	for _, tc := range []struct {
+		name, tok, path string
+		status          int
+	}{
+		{"fail/access-unknown-org", w.provider, "/scopes/access/" + otherOrg + "?scope=acme:api", http.StatusNotFound},
+		{"fail/access-bad-org", w.provider, "/scopes/access/123?scope=acme:api", http.StatusBadRequest},
+		{"fail/access-no-scope", w.provider, "/scopes/access/" + consumerOrg, http.StatusBadRequest},
+		{"fail/request-none", w.other, "/scopes/access/requests?scope=acme:api", http.StatusNotFound},
+		{"fail/delegation-supplier-side", w.vendor, "/delegations/" + vendorOrg + "?scope=acme:api", http.StatusNotFound},
+	} {
+		if rep := w.do(tc.tok, "GET", tc.path, nil); rep.status != tc.status {
+			t.Errorf("%s: %d, want %d: %s", tc.name, rep.status, tc.status, rep.body)
+		}
 	}
 }

@@ -144,6 +144,21 @@ func (h *handler) revokeAccess(w http.ResponseWriter, r *http.Request, a *manage
 	return nil
 }
 
+// getAccess is GET /scopes/access/{org}?scope=: one row of the allow-list,
+// in any state.
+func (h *handler) getAccess(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
+	name, err := scopeParam(r)
+	if err != nil {
+		return invalid(append(records.CheckOrg("org", r.PathValue("org")), fieldErrors(err)...))
+	}
+	row, err := h.core.GetAccess(r.Context(), a, name, r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, row)
+	return nil
+}
+
 // accessParams reads ?scope=, the {org} of the path, and the optional body
 // {"reason"}; when the scope is missing, the org's problem is listed with it.
 func accessParams(w http.ResponseWriter, r *http.Request) (scope, org string, in manage.AccessInput, err error) {
@@ -247,6 +262,21 @@ func (h *handler) withdrawRequest(w http.ResponseWriter, r *http.Request, a *man
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// getRequest is GET /scopes/access/requests?scope=: the caller's org's own
+// row for the scope, in any state.
+func (h *handler) getRequest(w http.ResponseWriter, r *http.Request, a *manage.Actor) error {
+	name, err := scopeParam(r)
+	if err != nil {
+		return err
+	}
+	row, err := h.core.GetRequest(r.Context(), a, name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, row)
 	return nil
 }
 
