@@ -61,6 +61,8 @@ func rootCmd() *cobra.Command {
 		Version:       buildStamp.String(),
 	}
 	root.SetVersionTemplate("portvakt {{.Version}}\n")
+	root.SetUsageFunc(usageFunc)
+	root.SetHelpFunc(helpFunc)
 	root.AddCommand(serveCmd(), migrateCmd(), tokenCmd(), adminCmd(), keysCmd(), versionCmd())
 	markUsageErrors(root)
 	return root
