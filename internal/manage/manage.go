@@ -152,8 +152,9 @@ type change struct {
 }
 
 // commit runs fn and the audit events of what it did in one transaction,
-// after checking the actor's authority again inside it, then invalidates
-// the rules cache so the token endpoint sees the change at once. Input
+// after checking the actor's authority again inside it, then, when it
+// wrote a record the token endpoint decides by, invalidates the rules cache
+// so the token endpoint sees the change at once. Input
 // that is wrong whatever the store holds is refused before commit: fn's
 // checks are those that need the transaction's reads.
 func (s *Service) commit(ctx context.Context, a *Actor, need Need, fn func(tx store.Tx, now time.Time) (change, error)) error {
@@ -190,7 +191,7 @@ func (s *Service) commit(ctx context.Context, a *Actor, need Need, fn func(tx st
 			if ev.After, err = rawJSON(ch.after); err != nil {
 				return err
 			}
-			wrote = true
+			wrote = wrote || rulesKinds[ch.kind]
 			if err := tx.AppendAudit(ctx, ev); err != nil {
 				return err
 			}
@@ -208,6 +209,10 @@ func (s *Service) commit(ctx context.Context, a *Actor, need Need, fn func(tx st
 		return nil
 	})
 }
+
+// rulesKinds are the kinds of record the token endpoint's rules are made
+// of: a change to one invalidates the rules cache. Webhooks are not.
+var rulesKinds = map[string]bool{"prefix": true, "scope": true, "access": true, "delegation": true, "client": true}
 
 func rawJSON(v any) (json.RawMessage, error) {
 	if v == nil {

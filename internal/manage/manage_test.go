@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,4 +252,61 @@ func TestCoreRefusalChangesNothing(t *testing.T) {
 			t.Fatalf("%d audit events after refusals, %d before", after, before)
 		}
 	})
+}
+
+// lookups counts the rules cache's lookups that had to reload.
+type lookups struct{ misses atomic.Int64 }
+
+func (l *lookups) Reload(int64, time.Duration, error) {}
+func (l *lookups) Lookup(hit bool) {
+	if !hit {
+		l.misses.Add(1)
+	}
+}
+
+// TestOnlyRuleChangesInvalidate: a write to a record the token endpoint
+// decides by makes the next lookup reload the rules; a webhook's does not.
+func TestOnlyRuleChangesInvalidate(t *testing.T) {
+	ctx := t.Context()
+	db, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "m.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := store.WithStatic(db, records.Builtin(issuer, platform, now))
+	obs := &lookups{}
+	cache := rules.NewCache(st, rules.CacheConfig{Observer: obs})
+	core, err := manage.New(manage.Config{Issuer: issuer, PlatformOrg: platform, Now: func() time.Time { return now }}, st, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missesAfter := func(what string, write func() error) int64 {
+		t.Helper()
+		if _, err := cache.Snapshot(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before := obs.misses.Load()
+		if err := write(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if _, err := cache.Snapshot(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return obs.misses.Load() - before
+	}
+	if n := missesAfter("webhook", func() error {
+		_, err := core.CreateWebhook(ctx, actor(provider, records.WebhooksWrite), manage.WebhookInput{URL: "http://127.0.0.1:9/events"})
+		return err
+	}); n != 0 {
+		t.Errorf("a webhook write made %d lookups reload the rules", n)
+	}
+	if n := missesAfter("prefix", func() error {
+		_, err := core.AssignPrefix(ctx, actor(platform, records.AdminScope), "acme", manage.PrefixInput{OwnerOrg: provider})
+		return err
+	}); n != 1 {
+		t.Errorf("a prefix write made %d lookups reload the rules, want 1", n)
+	}
 }
