@@ -40,8 +40,9 @@
 // Delivery is at least once: an acknowledgement lost on the way, or a
 // lease that ran out, may repeat an event, which receivers drop by jti.
 //
-// Run also scans the clients daily (ScanKeys) for keys 30 and 7 days from
-// expiry, each warning once per key across replicas (store.Event.Once),
+// Run also scans the clients daily (ScanKeys; one replica a day, under a
+// lease: ScanKeysIfDue) for keys 30 and 7 days from expiry, each warning
+// once per key across replicas (store.Event.Once),
 // and purges finished deliveries and old events (Purge).
 //
 // # Wiring (cmd/portvakt serve)

@@ -974,3 +974,38 @@ func TestDeactivatedWebhookGetsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestOneKeyScanPerInterval: of two replicas, only the first to ask scans
+// in an interval, a replica that restarts (a new worker) does not scan
+// again, and the next interval's scan runs on whichever asks first.
+func TestOneKeyScanPerInterval(t *testing.T) {
+	for _, b := range backends() {
+		t.Run("ok/"+b.name, func(t *testing.T) {
+			t.Parallel()
+			stores := b.replicas(t, 2)
+			k := newKeys(t)
+			c := &clock{t: t0}
+			every := func(cfg *events.Config) { cfg.KeyScanInterval = 24 * time.Hour }
+			due := func(w *events.Worker) bool {
+				t.Helper()
+				ran, _, err := w.ScanKeysIfDue(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ran
+			}
+			one, two := newWorker(t, stores[0], k, c, every), newWorker(t, stores[1], k, c, every)
+			if !due(one) || due(two) || due(one) {
+				t.Fatal("first interval: want only the first replica's first scan")
+			}
+			c.Add(23 * time.Hour)
+			if due(newWorker(t, stores[1], k, c, every)) {
+				t.Error("a restarted replica scanned again within the interval")
+			}
+			c.Add(time.Hour)
+			if !due(two) || due(one) {
+				t.Error("next interval: want one scan, by the replica that asked first")
+			}
+		})
+	}
+}

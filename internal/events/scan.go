@@ -2,6 +2,8 @@ package events
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +59,24 @@ func (w *Worker) ScanKeys(ctx context.Context) (int, error) {
 		}
 		after = page[len(page)-1].Key()
 	}
+}
+
+// ScanKeysIfDue runs ScanKeys when no replica has begun one within
+// KeyScanInterval, and reports whether it did. A scan first takes the
+// store's lease for the interval under an owner of its own that never
+// renews it, so the replicas of a fleet scan once per interval between
+// them, and a rolling restart does not make each one read every client
+// again.
+func (w *Worker) ScanKeysIfDue(ctx context.Context) (bool, int, error) {
+	owner := make([]byte, 16)
+	rand.Read(owner)
+	due, err := w.st.TakeLease(ctx, store.Lease{Name: store.LeaseClientKeyScan, Owner: hex.EncodeToString(owner),
+		Now: w.c.Now(), TTL: w.c.KeyScanInterval})
+	if err != nil || !due {
+		return false, 0, err
+	}
+	n, err := w.ScanKeys(ctx)
+	return true, n, err
 }
 
 func (w *Worker) warnKey(ctx context.Context, c store.Client, k store.ClientKey, now time.Time, warnings []time.Duration) (int, error) {

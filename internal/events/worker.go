@@ -58,8 +58,9 @@ type Config struct {
 	// random). Tests pin it.
 	Jitter func(d time.Duration) time.Duration
 
-	// KeyScanInterval is how often the key-expiry scan runs (default 24h,
-	// and once at start). KeyWarnings are how long before a key's expiry
+	// KeyScanInterval is how often the key-expiry scan runs (default 24h),
+	// across all replicas: one scan per interval, by the first replica to
+	// find it due (at start, or at its hourly check). KeyWarnings are how long before a key's expiry
 	// client.keys.expiring is sent, once each (default 30 and 7 days).
 	KeyScanInterval time.Duration
 	KeyWarnings     []time.Duration
@@ -194,7 +195,14 @@ func (w *Worker) Notify() {
 // deliveries in flight (each bounded by Timeout).
 func (w *Worker) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Go(func() { w.every(ctx, w.c.KeyScanInterval, "scan for expiring client keys", w.ScanKeys) })
+	// Each replica asks at least hourly whether a scan is due; one per
+	// KeyScanInterval runs, on whichever replica asks first.
+	wg.Go(func() {
+		w.every(ctx, min(w.c.KeyScanInterval, time.Hour), "scan for expiring client keys", func(ctx context.Context) (int, error) {
+			_, n, err := w.ScanKeysIfDue(ctx)
+			return n, err
+		})
+	})
 	wg.Go(func() { w.every(ctx, w.c.PurgeInterval, "purge of delivered events", w.Purge) })
 	w.deliverLoop(ctx)
 	wg.Wait()

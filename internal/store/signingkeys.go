@@ -67,3 +67,8 @@ type Lease struct {
 // LeaseSigningKeyRotation names the lease of the one replica that rotates
 // the signing keys.
 const LeaseSigningKeyRotation = "signing_key_rotation"
+
+// LeaseClientKeyScan names the lease of the latest scan for expiring
+// client keys: taken for the scan interval, never renewed, so the replicas
+// scan once per interval between them.
+const LeaseClientKeyScan = "client_key_scan"
