@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -90,6 +91,7 @@ type app struct {
 	keeper *signer.Keeper     // nil when keys come from files
 	limits *ratelimit.Limiter // nil when rate limits are off
 	events *events.Worker
+	tls    *tls.Config // the public listener's; nil for plain HTTP
 	public http.Handler
 	ops    http.Handler
 }
@@ -170,6 +172,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
+	listenerTLS, certSource, err := certificateParts(cfg, now)
+	if err != nil {
+		return nil, err
+	}
 	ex := exchange.New(exchange.Config{
 		Issuer: cfg.Issuer, ClockSkew: cfg.Token.ClockSkew, DefaultLifetime: cfg.Token.DefaultLifetime, Now: now,
 		Observer: tel.Exchange(), Limits: limits, DPoP: proofs,
@@ -189,9 +195,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 		return nil, err
 	}
 	public, err := server.Public{
-		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, tokenendpoint.Config{Observer: tel.TokenEndpoint(), Now: now, DPoPNonces: nonces}),
+		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, tokenendpoint.Config{Observer: tel.TokenEndpoint(), Now: now, DPoPNonces: nonces, Certificates: certSource}),
 		JWKS: keys.JWKS, API: api, Log: log,
 		RequestTimeout: cfg.Server.RequestTimeout, Observer: tel.Listener("public"), Now: now,
+		CertificateBound: cfg.TLS.CertificatesSeen(),
 	}.Handler()
 	if err != nil {
 		return nil, err
@@ -206,7 +213,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 			return nil
 		},
 	}}.Handler()
-	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, limits: limits, events: worker, public: public, ops: ops}, nil
+	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, limits: limits, events: worker, tls: listenerTLS, public: public, ops: ops}, nil
 }
 
 // checkDeclaredClients refuses a config whose clients list scopes their org
@@ -327,7 +334,15 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 	publicLn = server.CapConnections(pub, publicLn, a.cfg.Server.MaxConnections, a.log)
 	ops := server.NewHTTPServer(opsLn.Addr().String(), a.ops, settings, a.log)
 	errc := make(chan error, 2)
-	go func() { errc <- pub.Serve(publicLn) }()
+	go func() {
+		if a.tls != nil {
+			// ServeTLS adds HTTP/2 to the config's protocols.
+			pub.TLSConfig = a.tls
+			errc <- pub.ServeTLS(publicLn, "", "")
+			return
+		}
+		errc <- pub.Serve(publicLn)
+	}()
 	go func() { errc <- ops.Serve(opsLn) }()
 	var err error
 	select {

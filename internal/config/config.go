@@ -43,6 +43,9 @@ type Config struct {
 	RateLimit RateLimit `mapstructure:"rate_limit"`
 	// DPoP tunes DPoP at the token endpoint (dpop.go).
 	DPoP DPoP `mapstructure:"dpop"`
+	// TLS serves the public listener over TLS and reads client
+	// certificates for certificate-bound tokens (tls.go).
+	TLS TLS `mapstructure:"tls"`
 
 	// Dev is set by `serve --dev`, not by the file.
 	Dev bool `mapstructure:"-"`
@@ -208,6 +211,7 @@ func (c *Config) Defaults() {
 	}
 	c.RateLimit.defaults(c.Dev)
 	c.DPoP.defaults()
+	c.TLS.defaults()
 }
 
 // Validate reports every problem at once, each naming its key.
@@ -304,6 +308,7 @@ func (c *Config) Validate() error {
 	c.Server.validateConnections(bad)
 	c.RateLimit.validate(bad)
 	c.DPoP.validate(bad)
+	c.TLS.validate(len(c.Trust.Roots), bad)
 	errs = append(errs, c.Records.validate(c)...)
 	return errors.Join(append(append([]error(nil), c.problems...), c.located(errs)...)...)
 }

@@ -443,5 +443,8 @@ func (c *Config) missingFiles() []error {
 		list("trust.revocation.crl_files", c.Trust.Revocation.CRLFiles)
 	}
 	list("signing.publish_key_files", c.Signing.PublishKeyFiles)
+	check("tls.cert_file", c.TLS.CertFile)
+	check("tls.key_file", c.TLS.KeyFile)
+	list("tls.client_ca_files", c.TLS.ClientCAFiles)
 	return errs
 }

@@ -142,6 +142,10 @@ type Request struct {
 	// token; the HTTP layer has checked there is at most one and bounded
 	// its size.
 	DPoP string
+	// X5T is the x5t#S256 thumbprint of the client certificate the request
+	// came with (RFC 8705, from the TLS connection or a trusted proxy),
+	// empty without one. The certificate binds; it does not authenticate.
+	X5T string
 }
 
 // Result describes a token request. On failure the fields learned before the
@@ -158,6 +162,9 @@ type Result struct {
 	// JKT is the thumbprint of the DPoP key the token is bound to, empty
 	// for a bearer token.
 	JKT string
+	// X5T is the thumbprint of the client certificate the token is bound
+	// to, empty when it is not certificate-bound.
+	X5T string
 }
 
 // Delegated reports whether the token names a supplier.
@@ -238,6 +245,14 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 			return res, err
 		}
 		tokenType, cnf, res.JKT = protocol.TokenTypeDPoP, &protocol.Confirmation{JKT: proof.JKT}, proof.JKT
+	}
+	if req.X5T != "" {
+		// A certificate binds the token too (RFC 8705 section 3), beside a
+		// DPoP key when both were shown: the token then needs both.
+		if cnf == nil {
+			cnf = &protocol.Confirmation{}
+		}
+		cnf.X5T, res.X5T = req.X5T, req.X5T
 	}
 
 	// The replay insert issues the token. The row is handed to the store

@@ -77,6 +77,9 @@ const (
 type Confirmation struct {
 	// JKT is the RFC 7638 thumbprint of the DPoP key (RFC 9449 section 6.1).
 	JKT string `json:"jkt,omitempty"`
+	// X5T is the x5t#S256 of the client certificate (RFC 8705 section
+	// 3.1): the base64url SHA-256 of its DER.
+	X5T string `json:"x5t#S256,omitempty"`
 }
 
 // ValidResource reports whether s is an absolute URI usable as an RFC 8707

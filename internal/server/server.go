@@ -30,6 +30,10 @@ type Public struct {
 	Observer Observer
 	// Now is the clock that times requests; default time.Now.
 	Now func() time.Time
+	// CertificateBound is set when the token endpoint can see client
+	// certificates (a TLS listener that asks for them, or a trusted proxy's
+	// header): the metadata then says tls_client_certificate_bound_access_tokens.
+	CertificateBound bool
 }
 
 // Observer is what the listeners report to (metrics and traces): what the
@@ -62,7 +66,9 @@ func (p Public) Handler() (http.Handler, error) {
 		p.Observer = nopObserver{}
 	}
 	logCfg := accesslog.Config{Log: p.Log, Observer: p.Observer, Now: p.Now}
-	meta, err := json.Marshal(Metadata(p.Issuer))
+	md := Metadata(p.Issuer)
+	md.TLSClientCertificateBoundAccessTokens = p.CertificateBound
+	meta, err := json.Marshal(md)
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +123,9 @@ type AuthServerMetadata struct {
 	// DPoPSigningAlgsSupported are the algorithms of DPoP proofs the token
 	// endpoint accepts (RFC 9449 section 5.1).
 	DPoPSigningAlgsSupported []string `json:"dpop_signing_alg_values_supported"`
+	// TLSClientCertificateBoundAccessTokens says a token requested with a
+	// client certificate is bound to it (RFC 8705 section 3.3).
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // Metadata is the discovery document for issuer.

@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -52,6 +56,12 @@ type Options struct {
 	StartTimeout time.Duration
 	// Args are extra arguments after `serve --config FILE`.
 	Args []string
+	// TLSClientAuth, when set, makes the public listener serve TLS with a
+	// certificate for 127.0.0.1 from the PKI, asking for client
+	// certificates as it says (config tls.client_auth: none, request or
+	// require); URL, TokenURL and Issuer are then https. HTTPClient trusts
+	// the listener.
+	TLSClientAuth string
 }
 
 // Server is a running portvakt process.
@@ -144,7 +154,11 @@ func Start(t testing.TB, o Options) *Server {
 		if err != nil {
 			t.Fatalf("testserver: %v", err)
 		}
-		s.URL = "http://" + pub + "/"
+		scheme := "http"
+		if o.TLSClientAuth != "" {
+			scheme = "https"
+		}
+		s.URL = scheme + "://" + pub + "/"
 		if o.Replica == nil {
 			s.Issuer = s.URL
 		}
@@ -296,6 +310,16 @@ func (s *Server) LogRecords() []map[string]any {
 	return out
 }
 
+// HTTPClient is an HTTP client that trusts the public listener's TLS
+// certificate (see Options.TLSClientAuth) and presents certs.
+func (s *Server) HTTPClient(certs ...tls.Certificate) *http.Client {
+	roots := x509.NewCertPool()
+	roots.AddCert(s.PKI.Root.Cert)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, Certificates: certs, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
 // ClientConfig is a pkg/client config for c against this process (its own
 // token endpoint, the shared issuer as audience).
 func (s *Server) ClientConfig(c Client, scopes ...string) client.Config {
@@ -330,6 +354,21 @@ func (s *Server) writePKI() error {
 	files := map[string][]byte{
 		"root.pem":         testpki.CertPEM(s.PKI.Root.Cert),
 		"intermediate.pem": testpki.CertPEM(s.PKI.Intermediate.Cert),
+	}
+	if s.opts.TLSClientAuth != "" {
+		c, err := s.PKI.Intermediate.TLSServer(time.Now(), "127.0.0.1")
+		if err != nil {
+			return err
+		}
+		var chain []byte
+		for _, der := range c.Certificate {
+			chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+		}
+		k, err := testpki.KeyPEM(c.PrivateKey.(crypto.Signer))
+		if err != nil {
+			return err
+		}
+		files["tls-cert.pem"], files["tls-key.pem"] = chain, k
 	}
 	if s.signingKey == "" {
 		k, err := testpki.KeyPEM(s.PKI.SigningKey)
@@ -366,6 +405,12 @@ func (s *Server) writeConfig(pub, ops string) error {
 		// default rate; rate-limit tests switch the limits on in
 		// Options.Config.
 		"rate_limit": map[string]any{"enabled": false},
+	}
+	if s.opts.TLSClientAuth != "" {
+		cfg["tls"] = map[string]any{
+			"cert_file": filepath.Join(s.Dir, "pki", "tls-cert.pem"), "key_file": filepath.Join(s.Dir, "pki", "tls-key.pem"),
+			"client_auth": s.opts.TLSClientAuth,
+		}
 	}
 	merge(cfg, s.opts.Config)
 	// JSON is YAML: no YAML encoder needed, and nothing is lost.

@@ -17,6 +17,13 @@
 // Config.DPoPNonces, the answer to a request with a proof carries the
 // current nonce in DPoP-Nonce (use_dpop_nonce tells a client to use it).
 //
+// A client certificate binds the token (RFC 8705 section 3, cnf.x5t#S256):
+// Config.Certificates finds it on the TLS connection or, from a trusted
+// proxy only, in the proxy's header. A header from any other address is
+// ignored and named in the access line; a trusted proxy's header that does
+// not parse is 400 invalid_request. The certificate never authenticates the
+// client: the assertion does.
+//
 // Config.Observer is told the outcome of every token request (metrics),
 // timed on Config.Now; nil observes nothing.
 package tokenendpoint

@@ -3,6 +3,7 @@ package tokenendpoint
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/portvakt/portvakt/internal/exchange"
 	"github.com/portvakt/portvakt/internal/protocol"
 	"github.com/portvakt/portvakt/pkg/dpop"
+	"github.com/portvakt/portvakt/pkg/mtls"
 )
 
 // MaxBodyBytes is the largest accepted request body (docs/protocol.md).
@@ -35,6 +37,10 @@ type Config struct {
 	// every request with a DPoP header carries the current one in
 	// DPoP-Nonce (the exchange's dpop.Verifier must require them too).
 	DPoPNonces *dpop.Nonces
+	// Certificates finds the client certificate a token is bound to (RFC
+	// 8705): the TLS connection's, or a trusted proxy's header. Nil reads
+	// the TLS connection only.
+	Certificates *mtls.Source
 }
 
 // Observer is told the outcome of every token request (metrics). It runs
@@ -56,6 +62,7 @@ type Endpoint struct {
 	observer Observer
 	now      func() time.Time
 	nonces   *dpop.Nonces
+	certs    *mtls.Source
 }
 
 // New makes the endpoint.
@@ -72,7 +79,10 @@ func New(ex Exchanger, c Config) *Endpoint {
 		ClientAuthenticationStrategy: noClientAuthentication,
 		SendDebugMessagesToClients:   false,
 	}
-	return &Endpoint{provider: fosite.NewOAuth2Provider(refusingStorage{}, cfg), observer: c.Observer, now: c.Now, nonces: c.DPoPNonces}
+	if c.Certificates == nil {
+		c.Certificates = &mtls.Source{}
+	}
+	return &Endpoint{provider: fosite.NewOAuth2Provider(refusingStorage{}, cfg), observer: c.Observer, now: c.Now, nonces: c.DPoPNonces, certs: c.Certificates}
 }
 
 // ServeHTTP implements the token endpoint.
@@ -108,6 +118,21 @@ func (e *Endpoint) serve(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return nil, perr
 	}
 	sess.dpop = proof
+	peer, err := e.certs.Certificate(r)
+	if peer.IgnoredHeader {
+		// Never believed, always told: a client (or a misrouted proxy)
+		// sent a certificate header from an address that is not a trusted
+		// proxy.
+		accesslog.From(ctx).Add(slog.String("client_cert_header", "ignored: not from a trusted proxy"))
+	}
+	if err != nil {
+		var he *mtls.HeaderError
+		if errors.As(err, &he) {
+			return nil, protocol.InvalidRequest("%s", he.Description).WithCause(err)
+		}
+		return nil, protocol.ServerError(err)
+	}
+	sess.x5t = peer.Thumbprint()
 	ar, err := e.provider.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		return sess.result, toProtocol(err)

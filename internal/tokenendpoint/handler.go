@@ -17,6 +17,7 @@ type session struct {
 	result     *exchange.Result
 	remoteAddr string // the rate limit of unknown clients
 	dpop       string // the request's DPoP proof, "" without one
+	x5t        string // the client certificate's thumbprint, "" without one
 }
 
 // grantHandler is portvakt's fosite TokenEndpointHandler for the JWT grant.
@@ -39,7 +40,7 @@ func (h *grantHandler) HandleTokenEndpointRequest(ctx context.Context, ar fosite
 	if !ok {
 		return fosite.ErrServerError.WithDebug("unexpected session type")
 	}
-	res, err := h.ex.Exchange(ctx, exchange.Request{Assertion: ar.GetRequestForm().Get("assertion"), RemoteAddr: sess.remoteAddr, DPoP: sess.dpop})
+	res, err := h.ex.Exchange(ctx, exchange.Request{Assertion: ar.GetRequestForm().Get("assertion"), RemoteAddr: sess.remoteAddr, DPoP: sess.dpop, X5T: sess.x5t})
 	sess.result = res
 	if err != nil {
 		return err

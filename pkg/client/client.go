@@ -80,6 +80,9 @@ type Config struct {
 	Now func() time.Time
 	// DPoP, when set, binds every token to a key (see DPoP).
 	DPoP *DPoP
+	// MTLS, when set, presents a TLS client certificate, which binds every
+	// token to it (see MTLS).
+	MTLS *MTLS
 }
 
 // Client holds what every grant shares (signing material, endpoint, HTTP
@@ -132,6 +135,15 @@ func NewClient(ctx context.Context, cfg Config) (*Client, error) {
 			hc = c
 		} else {
 			hc = &http.Client{Timeout: defaultHTTPTimeout}
+		}
+	}
+	if cfg.MTLS != nil {
+		cert, err := cfg.MTLS.certificate(cfg.Signer)
+		if err != nil {
+			return nil, err
+		}
+		if hc, err = withClientCertificate(hc, cert); err != nil {
+			return nil, err
 		}
 	}
 	return &Client{
@@ -203,6 +215,7 @@ func (cfg *Config) validate(needScopes bool) error {
 		errs = append(errs, errors.New("ClientID is empty"))
 	}
 	errs = append(errs, cfg.validateFiles()...)
+	errs = append(errs, cfg.MTLS.validate()...)
 	if cfg.PID != "" && !allDigits(cfg.PID, 11) {
 		errs = append(errs, errors.New("PID must be 11 digits"))
 	}

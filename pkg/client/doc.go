@@ -42,6 +42,15 @@
 // "Authorization: DPoP" and a fresh proof, and both it and the token
 // requests retry once with a server's DPoP-Nonce when told use_dpop_nonce.
 //
+// With Config.MTLS set (&client.MTLS{} reuses the enterprise certificate
+// the grants are signed with, usually also the client's TLS certificate),
+// the token request and every request of the returned *http.Client present
+// that certificate in the TLS handshake (RFC 8705), so the server binds the
+// token to it (cnf.x5t#S256) and a resource server accepts it only over a
+// connection made with it. MTLS.CertFile and KeyFile name another
+// certificate; a client that signs with a registered key must name one.
+// DPoP and MTLS can be combined: the token is then bound to both.
+//
 // Errors from the token endpoint are *Error values carrying the OAuth error
 // code and description; inspect them with errors.As.
 //

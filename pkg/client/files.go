@@ -148,6 +148,10 @@ func (cfg *Config) Client(ctx context.Context) *http.Client {
 	case *TokenSource:
 		// Ours: it adds a fresh DPoP proof per request when cfg.DPoP is set,
 		// and is a plain Bearer transport otherwise.
+		if cfg.MTLS != nil {
+			// The transport that presents the client certificate.
+			base = src.c.httpClient.Transport
+		}
 		rt = &Transport{Source: src, Base: base}
 	default:
 		rt = &oauth2.Transport{Source: src, Base: base}

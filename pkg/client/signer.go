@@ -24,6 +24,8 @@ type Signer struct {
 	method *signingMethod
 	// header holds x5c or kid.
 	header map[string]any
+	// chain is the certificate's chain, leaf first; nil for a key signer.
+	chain []*x509.Certificate
 }
 
 // Algorithm is the JWS alg the signer uses (RS256, ES256 or ES384).
@@ -62,7 +64,7 @@ func CertificateSigner(key crypto.Signer, chain []*x509.Certificate) (Signer, er
 		}
 		x5c = append(x5c, base64.StdEncoding.EncodeToString(c.Raw))
 	}
-	return Signer{key: key, method: m, header: map[string]any{"x5c": x5c}}, nil
+	return Signer{key: key, method: m, header: map[string]any{"x5c": x5c}, chain: append([]*x509.Certificate(nil), chain...)}, nil
 }
 
 // KeySigner signs with a key registered on the client, named by kid.

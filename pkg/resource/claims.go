@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/portvakt/portvakt/pkg/mtls"
 )
 
 // Claims are a verified token's claims.
@@ -35,10 +37,11 @@ type Claims struct {
 	// JKT is the thumbprint of the DPoP key the token is bound to (cnf.jkt),
 	// empty for a bearer token.
 	JKT string
+	// X5T is the thumbprint of the client certificate the token is bound
+	// to (cnf.x5t#S256, RFC 8705), empty when it is not.
+	X5T string
 	// Raw holds every claim as decoded JSON.
 	Raw map[string]any
-
-	bound bool // the token has a cnf claim
 }
 
 // HasScope reports whether s is among the granted scopes.
@@ -89,11 +92,22 @@ func claimsFrom(mc jwt.MapClaims) (*Claims, error) {
 		if !isObj {
 			return nil, invalid("claim cnf is malformed", nil)
 		}
-		c.bound = true
-		if j, ok := m["jkt"]; ok {
-			if c.JKT, _ = j.(string); c.JKT == "" {
-				return nil, invalid("claim cnf.jkt is malformed", nil)
+		for name, val := range m {
+			s, _ := val.(string)
+			switch {
+			case name == "jkt" && s != "":
+				c.JKT = s
+			case name == mtls.CnfMember && s != "":
+				c.X5T = s
+			case name == "jkt" || name == mtls.CnfMember:
+				return nil, invalid("claim cnf."+name+" is malformed", nil)
+			default:
+				// A confirmation this library cannot check: fail closed.
+				return nil, invalid("claim cnf names a confirmation method this verifier does not know", nil)
 			}
+		}
+		if c.JKT == "" && c.X5T == "" {
+			return nil, invalid("claim cnf is empty", nil)
 		}
 	}
 	aud, err := mc.GetAudience()

@@ -38,6 +38,16 @@
 // "use_dpop_nonce" (with DPoP-Nonce) or "invalid_token". Verify checks
 // bearer tokens; VerifyDPoP checks a token with its proof.
 //
+// Certificate-bound tokens (RFC 8705 section 3; cnf.x5t#S256, Claims.X5T)
+// are accepted only with the request that carries that client certificate:
+// on its TLS connection (serve TLS with a tls.Config that asks for client
+// certificates), or, behind a TLS-terminating proxy, in the header
+// VerifierConfig.MTLS names, believed only from its TrustedProxies. Another
+// certificate, none, or plain HTTP is 401 invalid_token with a Bearer
+// challenge. VerifyBearer checks a bearer token with its request; a token
+// bound both to a DPoP key and a certificate needs both (VerifyDPoP checks
+// the certificate too). A cnf this package does not know is refused.
+//
 // Every refusal of the middleware has the same shape: the status, its
 // challenge, and a JSON body {"error","error_description"} (the bare 401
 // for a request without credentials too). The description is public; the

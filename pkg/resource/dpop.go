@@ -109,7 +109,9 @@ func firstValue(h string) string {
 // request's one DPoP proof: the token as Verify does, then that it is bound
 // to a DPoP key (cnf.jkt), then the proof (RFC 9449 section 4.3, with htm
 // the request's method, htu the request's URL under DPoPConfig.PublicURL
-// and ath the token's hash), made by that key and not seen before. A token
+// and ath the token's hash), made by that key and not seen before, and,
+// for a token bound to a client certificate as well, that certificate
+// (see VerifyBearer). A token
 // that fails is a *TokenError; a proof that fails is a *dpop.Error
 // (errors.Is(err, dpop.ErrUseNonce) when only the nonce was wrong).
 func (v *Verifier) VerifyDPoP(ctx context.Context, token, proof string, r *http.Request) (*Claims, error) {
@@ -136,6 +138,12 @@ func (v *Verifier) VerifyDPoP(ctx context.Context, token, proof string, r *http.
 	}
 	if err := v.dpop.replay.Use(p); err != nil {
 		return nil, err
+	}
+	if c.X5T != "" {
+		// Bound to a certificate too: both must be shown.
+		if err := v.checkCertificate(r, c.X5T); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -88,7 +88,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 		writeBody(w, http.StatusUnauthorized, "invalid_request", "this endpoint needs an access token: send Authorization: Bearer <token> (or DPoP <token> with a proof)")
 		return nil, false
 	case "bearer":
-		c, err := v.Verify(r.Context(), token)
+		c, err := v.VerifyBearer(r.Context(), token, r)
 		if err != nil {
 			if dpopOn {
 				w.Header().Add("WWW-Authenticate", `DPoP algs="`+v.dpop.algs+`"`)

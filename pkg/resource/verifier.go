@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portvakt/portvakt/pkg/jwa"
+	"github.com/portvakt/portvakt/pkg/mtls"
 )
 
 const (
@@ -60,6 +61,9 @@ type VerifierConfig struct {
 	Now func() time.Time
 	// DPoP configures the checks of DPoP-bound tokens (see DPoPConfig).
 	DPoP DPoPConfig
+	// MTLS says where the client certificate of a certificate-bound token
+	// is found (see MTLSConfig).
+	MTLS MTLSConfig
 	// Log, when set, gets one line per request the middleware refuses:
 	// the status, the error code and the whole error, cause included
 	// (TokenError.Cause), which the client never sees. Nil logs nothing.
@@ -72,6 +76,7 @@ type Verifier struct {
 	keys   KeySet
 	parser *jwt.Parser
 	dpop   *dpopChecker
+	certs  *mtls.Source
 }
 
 // NewVerifier validates cfg and, unless cfg.KeySet is given, discovers the
@@ -112,7 +117,11 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resource: invalid config: %w", err)
 	}
-	v := &Verifier{cfg: cfg, keys: cfg.KeySet, dpop: dc}
+	certs, err := mtls.NewSource(mtls.SourceConfig{ProxyHeader: cfg.MTLS.ProxyHeader, TrustedProxies: cfg.MTLS.TrustedProxies})
+	if err != nil {
+		return nil, fmt.Errorf("resource: invalid config: MTLS: %w", err)
+	}
+	v := &Verifier{cfg: cfg, keys: cfg.KeySet, dpop: dc, certs: certs}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(jwa.Algorithms()),
 		jwt.WithIssuer(cfg.Issuer),
@@ -154,14 +163,40 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 // a *TokenError (errors.Is(err, ErrInvalidToken) holds, and
 // errors.Is(err, ErrTokenExpired) too when it has expired) whose Description
 // can be shown to the caller. A token bound to a key (cnf) is refused: it is
-// only good with proof of that key (VerifyDPoP).
+// only good with proof of that key (VerifyDPoP for a DPoP key, VerifyBearer
+// with the request for a client certificate).
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	c, err := v.verify(ctx, token)
 	if err != nil {
 		return nil, err
 	}
-	if c.bound {
+	if c.JKT != "" {
 		return nil, invalid("the token is bound to a key: send it with Authorization: DPoP and a DPoP proof", nil)
+	}
+	if c.X5T != "" {
+		return nil, invalid("the token is bound to a client certificate: it is only good with the request that carries it", nil)
+	}
+	return c, nil
+}
+
+// VerifyBearer checks a token sent as "Authorization: Bearer" with r: a
+// token as Verify does and, when the token is bound to a client
+// certificate (cnf.x5t#S256, RFC 8705 section 3), that r came with that
+// certificate, on its TLS connection or in a trusted proxy's header
+// (VerifierConfig.MTLS). A DPoP-bound token is refused: it needs its proof
+// (VerifyDPoP). Errors are *TokenError.
+func (v *Verifier) VerifyBearer(ctx context.Context, token string, r *http.Request) (*Claims, error) {
+	c, err := v.verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if c.JKT != "" {
+		return nil, invalid("the token is bound to a key: send it with Authorization: DPoP and a DPoP proof", nil)
+	}
+	if c.X5T != "" {
+		if err := v.checkCertificate(r, c.X5T); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
