@@ -54,7 +54,7 @@ func storedKeys(ctx context.Context, cfg *config.Config, st signer.KeyStore, kek
 		}
 	}
 	k, err := signer.NewKeeper(ctx, signer.KeeperConfig{
-		Store: st, KEK: kek, Policy: rotationPolicy(cfg), Algorithm: cfg.Signing.Algorithm, Import: imp,
+		Store: st, Vault: kek, Policy: rotationPolicy(cfg), Algorithm: cfg.Signing.Algorithm, Import: imp, ImportKEK: kek,
 		Owner: replicaName(), PollInterval: cfg.Rules.PollInterval, Now: now, Log: log,
 	})
 	if err != nil {
