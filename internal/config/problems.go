@@ -443,5 +443,7 @@ func (c *Config) missingFiles() []error {
 		list("trust.revocation.crl_files", c.Trust.Revocation.CRLFiles)
 	}
 	list("signing.publish_key_files", c.Signing.PublishKeyFiles)
+	check("signing.kek_file", c.Signing.KEKFile)
+	check("signing.pkcs11.module", c.Signing.PKCS11.Module)
 	return errs
 }
