@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ThalesGroup/crypto11"
 	"github.com/miekg/pkcs11"
@@ -18,6 +19,9 @@ import (
 
 // Built says whether this binary has PKCS#11 support (the pkcs11 tag).
 const Built = true
+
+// sessionWait bounds the wait for one of the token's sessions.
+const sessionWait = 5 * time.Second
 
 // Token is a logged-in PKCS#11 token: a signer.Vault. It is safe for
 // concurrent use; Close ends it.
@@ -32,7 +36,10 @@ func Connect(cfg Config) (*Token, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ctx, err := crypto11.Configure(&crypto11.Config{Path: cfg.Module, TokenLabel: cfg.TokenLabel, SlotNumber: cfg.Slot, Pin: cfg.PIN})
+	// A signature waits for a free session at most sessionWait, so a
+	// token that stops answering fails requests instead of piling them up.
+	ctx, err := crypto11.Configure(&crypto11.Config{Path: cfg.Module, TokenLabel: cfg.TokenLabel, SlotNumber: cfg.Slot, Pin: cfg.PIN,
+		PoolWaitTimeout: sessionWait})
 	if err != nil {
 		var p11 pkcs11.Error
 		if errors.As(err, &p11) {
