@@ -44,6 +44,16 @@ func loadAs(t *testing.T, file string, env, files map[string]string) *config.Con
 		return p
 	}
 	cfg.Signing.KeyFile = local("signing.key_file", cfg.Signing.KeyFile)
+	if cfg.Signing.KEKFile != "" {
+		cfg.Signing.KEKFile = local("signing.kek_file", cfg.Signing.KEKFile)
+		b, err := os.ReadFile(cfg.Signing.KEKFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := signer.ParseKEK(string(b)); err != nil {
+			t.Fatalf("signing.kek_file: %v", err)
+		}
+	}
 	for _, list := range []struct {
 		key   string
 		paths []string
