@@ -184,10 +184,23 @@ func TestTokenKeysRotateThroughJWKS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			refs := map[string]bool{}
 			for _, k := range keys {
 				if !signer.IsReference(k.PrivateSealed) {
 					t.Fatalf("key %s is stored as %q, not as a reference into the token", k.KID, k.PrivateSealed)
 				}
+				// Each is a key of its own in the token.
+				s, err := tok.Open(k.KID, k.PrivateSealed)
+				if err != nil {
+					t.Fatalf("key %s is not in the token: %v", k.KID, err)
+				}
+				if key, err := signer.NewKey(s, alg); err != nil || key.ID != k.KID {
+					t.Fatalf("the token's key under %s has kid %v (%v)", k.PrivateSealed, key, err)
+				}
+				refs[string(k.PrivateSealed)] = true
+			}
+			if len(keys) != 2 || len(refs) != 2 {
+				t.Fatalf("after the NEXT key the store holds %d keys, %d references; want 2 and 2", len(keys), len(refs))
 			}
 
 			// Activation: the new key signs, the old one's tokens verify.
