@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -238,7 +239,17 @@ func TestComposeConfigServesTheAdmin(t *testing.T) {
 		t.Fatalf("token: %s %s\n%s", resp.Status, body, logs.String())
 	}
 
-	// Signed with the shared key from the signing-key secret.
+	// Signed with the key from the signing-key secret, imported as the
+	// first key kept (sealed under the KEK) in the database.
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var stored int
+	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM signing_keys WHERE state = 'CURRENT'").Scan(&stored); err != nil || stored != 1 {
+		t.Errorf("the signing keys are not kept in the database: %d CURRENT, %v", stored, err)
+	}
 	sk, err := os.ReadFile(files["/run/secrets/signing-key"])
 	if err != nil {
 		t.Fatal(err)

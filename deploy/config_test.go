@@ -44,6 +44,16 @@ func loadAs(t *testing.T, file string, env, files map[string]string) *config.Con
 		return p
 	}
 	cfg.Signing.KeyFile = local("signing.key_file", cfg.Signing.KeyFile)
+	if cfg.Signing.KEKFile != "" {
+		cfg.Signing.KEKFile = local("signing.kek_file", cfg.Signing.KEKFile)
+		b, err := os.ReadFile(cfg.Signing.KEKFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := signer.ParseKEK(string(b)); err != nil {
+			t.Fatalf("signing.kek_file: %v", err)
+		}
+	}
 	for _, list := range []struct {
 		key   string
 		paths []string
@@ -103,8 +113,8 @@ func requireCA(t *testing.T, file string) {
 }
 
 // TestKubernetesConfig loads the Kubernetes config as the Deployment's
-// containers would: their literal environment, the DSN from its Secret (a
-// stand-in here), the ConfigMap the kustomization generates, and stand-ins
+// containers would: their literal environment, the DSN and the KEK from
+// their Secrets (stand-ins here), the ConfigMap the kustomization generates, and stand-ins
 // for the signing key and trust anchors the operator provides.
 func TestKubernetesConfig(t *testing.T) {
 	var kust struct {
@@ -153,6 +163,8 @@ func TestKubernetesConfig(t *testing.T) {
 				switch {
 				case e.ValueFrom != nil && e.Name == "PORTVAKT_DATABASE_DSN":
 					env[e.Name] = "postgres://portvakt@db.example/portvakt" // from the Secret portvakt-database
+				case e.ValueFrom != nil && e.Name == signer.KEKEnv:
+					env[e.Name] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" // from the Secret portvakt-signing-kek
 				case e.ValueFrom != nil:
 					t.Fatalf("%s from %v: a source this test does not know", e.Name, e.ValueFrom)
 				default:

@@ -25,7 +25,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # ---------------------------------------------------------------------------
 http='internal/selfservice internal/api internal/server internal/tokenendpoint internal/console'
 core='internal/manage internal/exchange internal/access internal/entcert internal/rules internal/signer internal/records internal/store/...'
-testsupport='internal/testpki internal/testserver internal/pgtest internal/interop internal/scaleout internal/store/conformance'
+testsupport='internal/testpki internal/testserver internal/pgtest internal/hsm/hsmtest internal/interop internal/scaleout internal/store/conformance'
 
 rules() {
 	rule imports 'internal/... pkg/... configs' 'cmd/...' \

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test.sh: every test portvakt has, against real SQLite and a real, throwaway
 # PostgreSQL (scripts/pg.sh installs it from Debian's packages when missing,
-# and runs it on loopback only). This is what CI runs.
+# and runs it on loopback only), and the HSM signer (built with -tags pkcs11)
+# against a throwaway SoftHSM2 token (scripts/softhsm.sh, likewise). This is
+# what CI runs.
 #
 #   ./scripts/test.sh            all tests
 #   ./scripts/test.sh ./internal/store/...   only those packages
@@ -34,8 +36,17 @@ trap 'scripts/pg.sh stop' EXIT
 eval "$(scripts/pg.sh env)"
 export PORTVAKT_TEST_POSTGRES_DSN
 
+echo "== SoftHSM2"
+scripts/softhsm.sh start
+trap 'scripts/softhsm.sh stop; scripts/pg.sh stop' EXIT
+eval "$(scripts/softhsm.sh env)"
+
 echo "== go test"
 go test -count=1 -timeout 20m "${pkgs[@]}"
+
+echo "== go test -tags pkcs11 (the HSM signer against SoftHSM2; cgo)"
+CGO_ENABLED=1 go test -count=1 -tags pkcs11 -timeout 5m ./internal/hsm/...
+CGO_ENABLED=1 go test -count=1 -tags pkcs11 -timeout 5m -run 'PKCS11' ./cmd/portvakt
 
 echo "== go test -race (concurrency-critical packages)"
 go test -count=1 -race -timeout 15m ./internal/store/... ./internal/rules/... ./internal/tokenendpoint/... ./internal/entcert/... ./internal/events/... ./internal/manage/... ./pkg/dpop/...

@@ -37,6 +37,7 @@ type adminCLI struct {
 	output      string // table, json or yaml
 	quiet       bool   // only the id of each record
 	httpClient  *http.Client
+	now         func() time.Time // when client keys expire, relative to now
 }
 
 // The admin scope each command asks for in its token: the built-in ones
@@ -54,7 +55,7 @@ const (
 )
 
 func adminCmd() *cobra.Command {
-	a := &adminCLI{httpClient: &http.Client{Timeout: 30 * time.Second}}
+	a := &adminCLI{httpClient: &http.Client{Timeout: 30 * time.Second}, now: time.Now}
 	cmd := &cobra.Command{
 		Use: "admin",
 		Example: `  export PORTVAKT_ISSUER=http://127.0.0.1:8080/
@@ -304,7 +305,11 @@ func (a *adminCLI) show(cmd *cobra.Command, body []byte, spec ...string) error {
 			cells[i] = cell(r[c])
 		}
 		table = append(table, cells)
-		under = append(under, noteLines(r, notes))
+		lines := noteLines(r, slices.DeleteFunc(slices.Clone(notes), func(n string) bool { return n == "keys" }))
+		if slices.Contains(notes, "keys") {
+			lines = append(lines, keyLines(r, a.now())...)
+		}
+		under = append(under, lines)
 	}
 	widths := fitTable(table, cols)
 	var b strings.Builder
@@ -322,6 +327,59 @@ func (a *adminCLI) show(cmd *cobra.Command, body []byte, spec ...string) error {
 	}
 	_, err := io.WriteString(out, b.String())
 	return err
+}
+
+// keyExpiryWarning is how long before its expiry a client key is marked.
+const keyExpiryWarning = 30 * 24 * time.Hour
+
+// keyLines shows each key of a client row (its "keys"): kid, who uploaded
+// it (the client's own org when the record leaves it empty) and when it
+// expires, marked when that is within keyExpiryWarning of now or past.
+// Each key's fields are packed into lines of at most tableWidth columns.
+func keyLines(r map[string]any, now time.Time) []string {
+	keys, _ := r["keys"].([]any)
+	var lines []string
+	for _, raw := range keys {
+		k, ok := raw.(map[string]any)
+		if !ok {
+			continue
+		}
+		by, _ := k["uploaded_by"].(string)
+		if by == "" {
+			by, _ = r["client_orgno"].(string)
+		}
+		fields := []string{"key: " + cell(k["kid"]), "uploaded_by: " + cell(by), "expires: " + cell(k["expires"]) + expiryMark(k["expires"], now)}
+		line := noteIndent + fields[0]
+		for _, f := range fields[1:] {
+			if utf8.RuneCountInString(line)+colGap+utf8.RuneCountInString(f) <= tableWidth {
+				line += strings.Repeat(" ", colGap) + f
+				continue
+			}
+			lines = append(lines, clip(line, tableWidth))
+			line = noteIndent + "  " + f
+		}
+		lines = append(lines, clip(line, tableWidth))
+	}
+	return lines
+}
+
+// expiryMark marks an expiry (RFC 3339) that is past or near.
+func expiryMark(v any, now time.Time) string {
+	s, _ := v.(string)
+	exp, err := time.Parse(time.RFC3339Nano, s)
+	switch {
+	case err != nil:
+		return ""
+	case !now.Before(exp):
+		return " (EXPIRED)"
+	case exp.Sub(now) <= keyExpiryWarning:
+		days := int((exp.Sub(now) + 24*time.Hour - 1) / (24 * time.Hour))
+		if days == 1 {
+			return " (EXPIRES IN 1 DAY)"
+		}
+		return fmt.Sprintf(" (EXPIRES IN %d DAYS)", days)
+	}
+	return ""
 }
 
 // noteLines packs a row's notes that have a value into indented lines of
@@ -502,7 +560,7 @@ func scopeQuery(s string) string { return "?scope=" + url.QueryEscape(s) }
 var (
 	prefixCols     = []string{"prefix", "owner_org", "last_updated"}
 	scopeCols      = []string{"name", "active", "visibility", "accessible_for_all", "at_max_age", "+delegation_source", "+description"}
-	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "+managed_by", "+scopes", "+description"}
+	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "+managed_by", "+scopes", "+description", "+keys"}
 	delegationCols = []string{"scope", "consumer_orgno", "supplier_orgno", "state", "last_updated"}
 	keyCols        = []string{"kid", "kty", "alg", "crv", "exp", "uploaded_by"}
 )

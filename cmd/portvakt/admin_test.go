@@ -53,6 +53,7 @@ func startServerOn(t *testing.T, pgDSN string) *cliEnv {
 	}
 	write("root.pem", testpki.CertPEM(pki.Root.Cert))
 	write("intermediate.pem", testpki.CertPEM(pki.Intermediate.Cert))
+	write("kek.b64", newKEK(t))
 	pub, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +69,7 @@ ops: {listen: %s}
 data_dir: %s
 platform: {org: "%s"}
 trust: {roots: [root.pem], intermediates: [intermediate.pem]}
+signing: {kek_file: kek.b64}
 log: {level: error}
 records:
   clients:
@@ -75,7 +77,7 @@ records:
       client_orgno: "%s"
       client_name: platform-admin
       description: the platform admin
-      scopes: [portvakt:admin, portvakt:clients.write, portvakt:audit.read]
+      scopes: [portvakt:admin, portvakt:clients.write, portvakt:clients.read, portvakt:audit.read]
 `, issuer, pub.Addr(), ops.Addr(), filepath.Join(dir, "data"), org(1), cliPlatformClient, org(1))
 	if pgDSN != "" {
 		yaml += fmt.Sprintf("database: {driver: postgres, dsn: %q}\n", pgDSN)

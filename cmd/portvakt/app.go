@@ -24,6 +24,7 @@ import (
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/events"
 	"github.com/portvakt/portvakt/internal/exchange"
+	"github.com/portvakt/portvakt/internal/hsm"
 	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/purge"
 	"github.com/portvakt/portvakt/internal/ratelimit"
@@ -53,6 +54,15 @@ func loadConfig(file string, dev bool) (*config.Config, error) {
 	if dev {
 		if err := devmode.Prepare(cfg.DataDir); err != nil {
 			return nil, fmt.Errorf("dev mode: %w", err)
+		}
+		// With no key source set, the dev mode keeps its own KEK, so its
+		// keys live in the database and rotate as in production.
+		if !cfg.Signing.HasKEK() && !cfg.Signing.PKCS11.Configured() && cfg.Signing.KeyFile == "" {
+			kek, err := devmode.KEK(cfg.DataDir)
+			if err != nil {
+				return nil, fmt.Errorf("dev mode: %w", err)
+			}
+			cfg.Signing.KEKFile = kek
 		}
 		if file == "" {
 			// The dev config's relative paths point into the data directory.
@@ -89,6 +99,7 @@ type app struct {
 	rules  *rules.Cache
 	keys   *signer.Set
 	keeper *signer.Keeper     // nil when keys come from files
+	token  *hsm.Token         // nil unless the keys are in an HSM
 	limits *ratelimit.Limiter // nil when rate limits are off
 	events *events.Worker
 	tls    *tls.Config // the public listener's; nil for plain HTTP
@@ -162,9 +173,16 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
-	keys, keeper, err := signingKeys(ctx, cfg, st, now, log)
+	keys, keeper, token, err := signingKeys(ctx, cfg, st, now, log)
 	if err != nil {
 		return nil, err
+	}
+	if token != nil {
+		defer func() {
+			if err != nil {
+				_ = token.Close()
+			}
+		}()
 	}
 
 	limits := rateLimits(cfg, st, log, tel.RateLimit())
@@ -213,7 +231,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 			return nil
 		},
 	}}.Handler()
-	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, limits: limits, events: worker, tls: listenerTLS, public: public, ops: ops}, nil
+	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, token: token, limits: limits, events: worker, tls: listenerTLS, public: public, ops: ops}, nil
 }
 
 // checkDeclaredClients refuses a config whose clients list scopes their org
@@ -362,5 +380,9 @@ func (a *app) run(ctx context.Context, publicLn, opsLn net.Listener) error {
 func (a *app) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return errors.Join(a.tel.Shutdown(ctx), a.db.Close())
+	errs := []error{a.tel.Shutdown(ctx), a.db.Close()}
+	if a.token != nil {
+		errs = append(errs, a.token.Close())
+	}
+	return errors.Join(errs...)
 }

@@ -31,6 +31,7 @@ func TestReplicaConfigFromTestdata(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "trust", "root.pem"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv(signer.KEKEnv, string(newKEK(t)))
 	cfg, err := loadConfig(filepath.Join(dir, "portvakt.yaml"), false)
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +97,8 @@ func TestPublishedKeysAreInTheJWKS(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Published key files go with a static key file (no KEK: no rotation).
+	t.Setenv("PORTVAKT_SIGNING_KEY_FILE", filepath.Join(t.TempDir(), "key.pem"))
 	t.Setenv("PORTVAKT_SIGNING_PUBLISH_KEY_FILES", path)
 	cfg, a := startDev(t, newLoggerFor(t))
 	nextKey, err := signer.NewKey(next, "RS256")

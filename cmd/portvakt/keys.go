@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"text/tabwriter"
@@ -15,12 +17,12 @@ import (
 )
 
 // keysCmd shows and drives the signing keys kept in the database (with a
-// KEK). The running servers follow within rules.poll_interval.
+// KEK or an HSM). The running servers follow within rules.poll_interval.
 func keysCmd() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Show and rotate the signing keys kept in the database (needs the key-encryption key)",
+		Short: "Show and rotate the signing keys kept in the database (needs the key-encryption key or the HSM)",
 	}
 	cmd.PersistentFlags().StringVar(&file, "config", "", "YAML config file")
 	list := &cobra.Command{
@@ -54,7 +56,7 @@ func keysCmd() *cobra.Command {
 			if now {
 				step = k.policy.RotateNow
 			}
-			c, err := step(k.keys, k.now, signer.Generator(k.cfg.Signing.Algorithm, k.kek))
+			c, err := step(k.keys, k.now, signer.Generator(k.cfg.Signing.Algorithm, k.vault))
 			if err != nil {
 				return err
 			}
@@ -87,7 +89,24 @@ func keysCmd() *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(list, rotate, retire)
+	kek := &cobra.Command{
+		Use:   "kek",
+		Short: "Print a new key-encryption key (32 random bytes, base64) for PORTVAKT_SIGNING_KEK or signing.kek_file",
+		Long: "kek prints a new random key-encryption key. Keep it as a secret (PORTVAKT_SIGNING_KEK from a\n" +
+			"Secret, or a file of mode 0600 named by signing.kek_file); every replica needs the same one, and\n" +
+			"without it the signing keys in the database cannot be opened.",
+		Example: "  portvakt keys kek > /etc/portvakt/signing-kek && chmod 600 /etc/portvakt/signing-kek",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b := make([]byte, signer.KEKSize)
+			if _, err := rand.Read(b); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), base64.StdEncoding.EncodeToString(b))
+			return err
+		},
+	}
+	cmd.AddCommand(list, rotate, retire, kek)
 	return cmd
 }
 
@@ -102,7 +121,7 @@ func when(t time.Time) string {
 type keysEnv struct {
 	cfg    *config.Config
 	db     *sqlstore.Store
-	kek    *signer.KEK
+	vault  signer.Vault
 	policy signer.Policy
 	keys   []store.SigningKey
 	now    time.Time
@@ -117,12 +136,15 @@ func withKeys(file *string, fn func(*cobra.Command, keysEnv) error) func(*cobra.
 		if err != nil {
 			return err
 		}
-		kek, err := loadKEK(cfg)
+		vault, _, token, err := keyVault(cfg)
 		if err != nil {
 			return err
 		}
-		if kek == nil {
-			return fmt.Errorf("no key-encryption key: set %s or signing.kek_file (without one the signing key is signing.key_file and does not rotate)", signer.KEKEnv)
+		if vault == nil {
+			return fmt.Errorf("no key-encryption key: set %s or signing.kek_file, or signing.pkcs11 (without one the signing key is signing.key_file and does not rotate)", signer.KEKEnv)
+		}
+		if token != nil {
+			defer token.Close()
 		}
 		ctx := cmd.Context()
 		db, err := openStore(ctx, cfg, nil)
@@ -139,10 +161,10 @@ func withKeys(file *string, fn func(*cobra.Command, keysEnv) error) func(*cobra.
 		}
 		now := time.Now()
 		if len(keys) > 0 {
-			if _, err := signer.SetFromStore(keys, kek, now); err != nil && !errors.Is(err, signer.ErrNoCurrentKey) {
+			if _, err := signer.SetFromStore(keys, vault, now); err != nil && !errors.Is(err, signer.ErrNoCurrentKey) {
 				return err
 			}
 		}
-		return fn(cmd, keysEnv{cfg: cfg, db: db, kek: kek, policy: rotationPolicy(cfg), keys: keys, now: now})
+		return fn(cmd, keysEnv{cfg: cfg, db: db, vault: vault, policy: rotationPolicy(cfg), keys: keys, now: now})
 	}
 }

@@ -5,13 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/portvakt/portvakt/internal/config"
+	"github.com/portvakt/portvakt/internal/hsm"
 	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/signer"
 	"github.com/portvakt/portvakt/internal/store"
@@ -38,7 +39,7 @@ func rotationPolicy(cfg *config.Config) signer.Policy {
 // storedKeys is the Keeper of the signing keys kept in the store. On an
 // empty store the key of signing.key_file, when set, becomes the first
 // CURRENT key; else one is generated.
-func storedKeys(ctx context.Context, cfg *config.Config, st signer.KeyStore, kek *signer.KEK, now func() time.Time, log *slog.Logger) (*signer.Keeper, error) {
+func storedKeys(ctx context.Context, cfg *config.Config, st signer.KeyStore, v signer.Vault, kek *signer.KEK, now func() time.Time, log *slog.Logger) (*signer.Keeper, error) {
 	var imp *signer.Key
 	if cfg.Signing.KeyFile != "" {
 		b, err := os.ReadFile(cfg.Path(cfg.Signing.KeyFile))
@@ -54,7 +55,7 @@ func storedKeys(ctx context.Context, cfg *config.Config, st signer.KeyStore, kek
 		}
 	}
 	k, err := signer.NewKeeper(ctx, signer.KeeperConfig{
-		Store: st, KEK: kek, Policy: rotationPolicy(cfg), Algorithm: cfg.Signing.Algorithm, Import: imp,
+		Store: st, Vault: v, Policy: rotationPolicy(cfg), Algorithm: cfg.Signing.Algorithm, Import: imp, ImportKEK: kek,
 		Owner: replicaName(), PollInterval: cfg.Rules.PollInterval, Now: now, Log: log,
 	})
 	if err != nil {
@@ -78,16 +79,10 @@ func keyAlg(priv any) string {
 	return "RS256"
 }
 
-// fileKeys is the key set of signing.key_file (generated into data_dir
-// when unset) and signing.publish_key_files: no KEK, no rotation.
+// fileKeys is the key set of signing.key_file (generated there when the
+// file does not exist) and signing.publish_key_files: no KEK, no rotation.
 func fileKeys(cfg *config.Config) (*signer.Set, error) {
-	keyFile := cfg.Signing.KeyFile
-	if keyFile == "" {
-		keyFile = filepath.Join(cfg.DataDir, "signing-key.pem")
-	} else {
-		keyFile = cfg.Path(keyFile)
-	}
-	key, err := signer.LoadOrGenerate(keyFile, cfg.Signing.Algorithm)
+	key, err := signer.LoadOrGenerate(cfg.Path(cfg.Signing.KeyFile), cfg.Signing.Algorithm)
 	if err != nil {
 		return nil, err
 	}
@@ -110,20 +105,50 @@ func fileKeys(cfg *config.Config) (*signer.Set, error) {
 	return signer.NewSet(key, published...)
 }
 
-// signingKeys is the server's key set: kept in the store and rotated when a
-// KEK is configured (keeper non-nil, to be run), else from files.
-func signingKeys(ctx context.Context, cfg *config.Config, st store.Store, now func() time.Time, log *slog.Logger) (*signer.Set, *signer.Keeper, error) {
-	kek, err := loadKEK(cfg)
+// keyVault is where the private parts of the keys kept in the database
+// live: the PKCS#11 token when signing.pkcs11 is set (with the KEK, when
+// one is set too, for the keys it sealed before), else the KEK. A nil vault
+// means keys from files. The caller closes token when it is not nil.
+func keyVault(cfg *config.Config) (v signer.Vault, kek *signer.KEK, token *hsm.Token, err error) {
+	kek, err = loadKEK(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if kek == nil {
+	if !cfg.Signing.PKCS11.Configured() {
+		if kek == nil {
+			return nil, nil, nil, nil
+		}
+		return kek, kek, nil, nil
+	}
+	token, err = hsm.Connect(cfg.Signing.PKCS11.HSM())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return signer.Vaults(token, kek), kek, token, nil
+}
+
+// signingKeys is the server's key set: kept in the database and rotated
+// when a KEK or an HSM is configured (keeper non-nil, to be run), else the
+// static signing.key_file. Without any key source it refuses. The caller
+// closes token when it is not nil.
+func signingKeys(ctx context.Context, cfg *config.Config, st store.Store, now func() time.Time, log *slog.Logger) (_ *signer.Set, _ *signer.Keeper, token *hsm.Token, err error) {
+	v, kek, token, err := keyVault(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if v == nil {
+		if cfg.Signing.KeyFile == "" {
+			return nil, nil, nil, errors.New("signing: " + config.NoKeySource)
+		}
 		keys, err := fileKeys(cfg)
-		return keys, nil, err
+		return keys, nil, nil, err
 	}
-	k, err := storedKeys(ctx, cfg, st, kek, now, log)
+	k, err := storedKeys(ctx, cfg, st, v, kek, now, log)
 	if err != nil {
-		return nil, nil, err
+		if token != nil {
+			_ = token.Close()
+		}
+		return nil, nil, nil, err
 	}
-	return k.Set(), k, nil
+	return k.Set(), k, token, nil
 }

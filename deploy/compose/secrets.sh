@@ -3,7 +3,10 @@
 #
 #   ./secrets.sh [DIR]     (default: ./secrets next to this script)
 #
-# DIR/signing-key.pem        the token signing key (RSA-2048, PKCS#8), shared by both replicas
+# DIR/signing-key.pem        the first token signing key (RSA-2048, PKCS#8), imported into the
+#                            database at the first start
+# DIR/signing-kek            the key-encryption key (32 random bytes, base64) under which both
+#                            replicas keep the signing keys in the database, rotating them
 # DIR/trust-roots.pem        a throwaway CA certificate (its private key is thrown away once
 #                            it has issued the admin certificate below). Replace the file
 #                            with your enterprise-certificate CAs' roots.
@@ -81,6 +84,10 @@ ca_and_admin() {
 	return $rc
 }
 
+signing_kek() {
+	openssl rand -base64 32 >"$out"
+}
+
 postgres_password() {
 	openssl rand -hex 24 >"$out"
 }
@@ -95,6 +102,7 @@ grafana_password() {
 }
 
 write signing-key.pem signing_key
+write signing-kek signing_kek
 write trust-roots.pem ca_and_admin
 chmod 600 "$dir/admin-key.pem" 2>/dev/null || true
 write postgres-password postgres_password

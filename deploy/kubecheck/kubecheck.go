@@ -155,6 +155,11 @@ func (o *Objects) Check() error {
 		if dsn == nil || dsn.Value != "" || dsn.ValueFrom == nil || dsn.ValueFrom.SecretKeyRef == nil {
 			bad("container %s: PORTVAKT_DATABASE_DSN must come from a Secret (secretKeyRef), never a literal", c.Name)
 		}
+		// The signing keys live in the database, sealed under a KEK that
+		// every replica shares: a secret too.
+		if kek := envVar(c.Env, "PORTVAKT_SIGNING_KEK"); kek == nil || kek.Value != "" || kek.ValueFrom == nil || kek.ValueFrom.SecretKeyRef == nil {
+			bad("container %s: PORTVAKT_SIGNING_KEK must come from a Secret (secretKeyRef), never a literal", c.Name)
+		}
 		if v := envVar(c.Env, "PORTVAKT_DATABASE_DRIVER"); v == nil || v.Value != "postgres" {
 			bad("container %s: replicas share one database: PORTVAKT_DATABASE_DRIVER must be postgres", c.Name)
 		}

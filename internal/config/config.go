@@ -16,6 +16,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
+	"github.com/portvakt/portvakt/internal/hsm"
 	"github.com/portvakt/portvakt/internal/norid"
 	"github.com/portvakt/portvakt/internal/signer"
 )
@@ -97,7 +98,42 @@ type Signing struct {
 	// either, keys live in the store and rotate by themselves.
 	KEKFile  string   `mapstructure:"kek_file"`
 	Rotation Rotation `mapstructure:"rotation"`
+	// PKCS11 keeps the keys in an HSM instead (a build with -tags pkcs11).
+	PKCS11 PKCS11 `mapstructure:"pkcs11"`
 }
+
+// PKCS11 selects the HSM that generates and holds the signing keys.
+type PKCS11 struct {
+	// Module is the path of the vendor's PKCS#11 library (.so).
+	Module string `mapstructure:"module"`
+	// TokenLabel or Slot selects the token (exactly one).
+	TokenLabel string `mapstructure:"token_label"`
+	Slot       *int   `mapstructure:"slot"`
+	// PIN is the token user's PIN; set it as PORTVAKT_SIGNING_PKCS11_PIN.
+	PIN string `mapstructure:"pin"`
+	// KeyLabel starts the labels of the keys made in the token.
+	KeyLabel string `mapstructure:"key_label"`
+}
+
+// Configured reports whether a PKCS#11 module or token is given (a PIN
+// or key label alone selects nothing).
+func (p PKCS11) Configured() bool { return p.Module != "" || p.TokenLabel != "" || p.Slot != nil }
+
+// HSM is p as the hsm package takes it.
+func (p PKCS11) HSM() hsm.Config {
+	return hsm.Config{Module: p.Module, TokenLabel: p.TokenLabel, Slot: p.Slot, PIN: p.PIN, KeyLabel: p.KeyLabel}
+}
+
+// HasKEK reports whether a key-encryption key is configured
+// (PORTVAKT_SIGNING_KEK or signing.kek_file); it is not read here.
+func (s Signing) HasKEK() bool { return s.KEKFile != "" || os.Getenv(signer.KEKEnv) != "" }
+
+// NoKeySource is the start-up refusal of a server outside --dev with no
+// signing key: no KEK, no HSM, no key file.
+const NoKeySource = "no signing key source. The server keeps its signing keys in the database, sealed with a " +
+	"key-encryption key (KEK), and rotates them: set PORTVAKT_SIGNING_KEK, or signing.kek_file, to 32 random bytes " +
+	"in base64 (make one with `portvakt keys kek` or `openssl rand -base64 32`). Or keep the keys in an HSM " +
+	"(signing.pkcs11), or sign with one static key that never rotates (signing.key_file)"
 
 // Rotation is the schedule of signing keys kept in the store.
 type Rotation struct {
@@ -265,6 +301,20 @@ func (c *Config) Validate() error {
 	// within the JWKS max-age: only then may it sign.
 	if minPre := signer.JWKSMaxAge + c.Rules.PollInterval; c.Signing.Rotation.PrePublish < minPre {
 		bad("signing.rotation.pre_publish", "must be at least the JWKS max-age plus rules.poll_interval (%s), got %s", minPre, c.Signing.Rotation.PrePublish)
+	}
+	if !c.Dev && !c.Signing.HasKEK() && !c.Signing.PKCS11.Configured() && c.Signing.KeyFile == "" {
+		bad("signing", "%s", NoKeySource)
+	}
+	if c.Signing.PKCS11.Configured() {
+		if err := c.Signing.PKCS11.HSM().Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Signing.KeyFile != "" && !c.Signing.HasKEK() {
+			bad("signing.key_file", "an HSM makes its own keys: a key file can be imported only under a key-encryption key (PORTVAKT_SIGNING_KEK or signing.kek_file); unset it")
+		}
+		if len(c.Signing.PublishKeyFiles) > 0 {
+			bad("signing.publish_key_files", "keys kept in the database or an HSM are published by rotation; unset it")
+		}
 	}
 	if c.Signing.Rotation.Interval < 2*c.Signing.Rotation.PrePublish {
 		bad("signing.rotation.interval", "must be at least twice signing.rotation.pre_publish (%s), got %s", c.Signing.Rotation.PrePublish, c.Signing.Rotation.Interval)

@@ -446,5 +446,7 @@ func (c *Config) missingFiles() []error {
 	check("tls.cert_file", c.TLS.CertFile)
 	check("tls.key_file", c.TLS.KeyFile)
 	list("tls.client_ca_files", c.TLS.ClientCAFiles)
+	check("signing.kek_file", c.Signing.KEKFile)
+	check("signing.pkcs11.module", c.Signing.PKCS11.Module)
 	return errs
 }

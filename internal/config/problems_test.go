@@ -17,6 +17,7 @@ trust: {roots: [root.pem]}
 // TestConfigProblems pins the exact text a newcomer sees for each kind of
 // mistake, from Load (parse, validate and files in one list).
 func TestConfigProblems(t *testing.T) {
+	withKEK(t)
 	for _, tc := range []struct {
 		name string
 		yaml string

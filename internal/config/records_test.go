@@ -55,6 +55,7 @@ func privateECJWK(t *testing.T) (public, private string) {
 // rules as the API's, and a config breaking them is refused at start-up
 // with every problem named by its key.
 func TestDeclaredRecordsBounds(t *testing.T) {
+	withKEK(t)
 	pub, priv := privateECJWK(t)
 	var many []string
 	for i := range 101 {
@@ -107,6 +108,7 @@ func TestDeclaredRecordsBounds(t *testing.T) {
 }
 
 func TestDeclaredScopeBounds(t *testing.T) {
+	withKEK(t)
 	for _, c := range []struct{ name, scope, want string }{
 		{"fail/description-control-char", `{prefix: demo, subscope: x, description: "a\u0007b"}`, "records.scopes[0].description:"},
 		{"fail/description-bidi", `{prefix: demo, subscope: x, description: "a\u2066b"}`, "records.scopes[0].description:"},
@@ -138,6 +140,7 @@ func TestDeclaredScopeBounds(t *testing.T) {
 // TestDeclaredJWKSFileBounds: keys from a jwks_file follow the upload
 // rules too; a private member stops the start.
 func TestDeclaredJWKSFileBounds(t *testing.T) {
+	withKEK(t)
 	pub, priv := privateECJWK(t)
 	for _, c := range []struct {
 		name, keys string

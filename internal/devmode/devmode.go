@@ -1,7 +1,10 @@
 package devmode
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/portvakt/portvakt/internal/devpki"
+	"github.com/portvakt/portvakt/internal/signer"
 )
 
 // The demo orgs (synthetic numbers, valid under mod-11) and clients that
@@ -153,4 +157,45 @@ func Commands(prog, issuer, dataDir string) string {
 		prog, VendorOrg, "portvakt:clients.read,portvakt:clients.write,portvakt:scopes.read",
 		issuer, AdminCertClient, filepath.Join(pki, "platform", "chain.pem"), filepath.Join(pki, "platform", "key.pem"))
 	return b.String()
+}
+
+// KEKFile names the dev mode's own key-encryption key in the data
+// directory.
+const KEKFile = "signing-kek"
+
+// KEK returns the absolute path of the dev mode's key-encryption key in
+// dataDir, making it (32 random bytes, base64, mode 0600) when it does not
+// exist yet: the dev mode's signing keys live in its database and rotate,
+// as in production, and survive a restart.
+func KEK(dataDir string) (string, error) {
+	path, err := filepath.Abs(filepath.Join(dataDir, KEKFile))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	key := make([]byte, signer.KEKSize)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return path, nil // another dev process made it first
+	}
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return "", err
+	}
+	return path, nil
 }

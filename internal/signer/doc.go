@@ -10,7 +10,10 @@
 // additional data), rotated on a Policy — NEXT published before it signs,
 // CURRENT, RETIRED until its tokens expire — by the one replica holding a
 // lease, each step a pure function of the stored keys and the clock. A Key
-// holds any crypto.Signer, so a key that never leaves an HSM fits too.
+// holds any crypto.Signer, so a key that never leaves an HSM fits too: a
+// Vault keeps the private parts, a KEK sealing them into the store or an
+// HSM (package hsm) keeping them in its token, the store then holding only a
+// reference to each.
 //
 // The server signs with RS256 or ES256 only (Algorithms), a narrower list
 // than the one it accepts from others (package jwa). JWTs are made with

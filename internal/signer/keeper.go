@@ -18,16 +18,19 @@ type KeyStore interface {
 	TakeLease(ctx context.Context, l store.Lease) (bool, error)
 }
 
-// KeeperConfig configures a Keeper. Store, KEK and Now are required.
+// KeeperConfig configures a Keeper. Store, Vault and Now are required.
 type KeeperConfig struct {
-	Store  KeyStore
-	KEK    *KEK
+	Store KeyStore
+	// Vault keeps the private parts: a *KEK seals them into the store, an
+	// HSM keeps them in its token.
+	Vault  Vault
 	Policy Policy
 	// Algorithm is what new keys sign with (RS256 when empty).
 	Algorithm string
 	// Import is the first CURRENT key of an empty store (the key of
-	// signing.key_file); nil generates one.
-	Import *Key
+	// signing.key_file), sealed under ImportKEK; nil generates one.
+	Import    *Key
+	ImportKEK *KEK
 	// Owner names this replica in the rotation lease.
 	Owner string
 	// PollInterval is how often the keys are reloaded (default 5s); the
@@ -57,8 +60,11 @@ type Keeper struct {
 // is none (Import, or a new key), and returns a Keeper whose Set signs with
 // the CURRENT one. A KEK that does not open the stored keys is ErrWrongKEK.
 func NewKeeper(ctx context.Context, cfg KeeperConfig) (*Keeper, error) {
-	if cfg.Store == nil || cfg.KEK == nil || cfg.Now == nil {
-		return nil, errors.New("signer: a keeper needs a store, a key-encryption key and a clock")
+	if cfg.Store == nil || cfg.Vault == nil || cfg.Now == nil {
+		return nil, errors.New("signer: a keeper needs a store, a vault (a key-encryption key or an HSM) and a clock")
+	}
+	if cfg.Import != nil && cfg.ImportKEK == nil {
+		return nil, errors.New("signer: an imported key is sealed under a key-encryption key; none is given")
 	}
 	if cfg.Algorithm == "" {
 		cfg.Algorithm = "RS256"
@@ -84,7 +90,7 @@ func NewKeeper(ctx context.Context, cfg KeeperConfig) (*Keeper, error) {
 		now := cfg.Now()
 		var c store.SigningKeyChange
 		if cfg.Import != nil && len(keys) == 0 {
-			r, err := Record(cfg.Import, cfg.KEK, store.SigningKeyCurrent, now)
+			r, err := Record(cfg.Import, cfg.ImportKEK, store.SigningKeyCurrent, now)
 			if err != nil {
 				return nil, err
 			}
@@ -108,20 +114,20 @@ func NewKeeper(ctx context.Context, cfg KeeperConfig) (*Keeper, error) {
 // need no other handle.
 func (k *Keeper) Set() *Set { return k.set }
 
-// NewKey generates a key of the configured algorithm and seals it as a
+// NewKey generates a key of the configured algorithm in the vault as a
 // stored key (a NewKeyFunc).
 func (k *Keeper) NewKey(state string, now time.Time) (store.SigningKey, error) {
-	return Generator(k.cfg.Algorithm, k.cfg.KEK)(state, now)
+	return Generator(k.cfg.Algorithm, k.cfg.Vault)(state, now)
 }
 
-// Generator is the NewKeyFunc that generates keys for alg sealed under kek.
-func Generator(alg string, kek *KEK) NewKeyFunc {
+// Generator is the NewKeyFunc that generates keys for alg in v.
+func Generator(alg string, v Vault) NewKeyFunc {
 	return func(state string, now time.Time) (store.SigningKey, error) {
-		key, err := Generate(alg)
+		key, kept, err := v.Generate(alg)
 		if err != nil {
 			return store.SigningKey{}, err
 		}
-		return Record(key, kek, state, now)
+		return record(key, kept, state, now)
 	}
 }
 
@@ -172,7 +178,7 @@ func (k *Keeper) reload(ctx context.Context) error {
 	if k.set != nil && fp == k.loaded {
 		return nil // nothing changed: no need to open the key again
 	}
-	s, err := SetFromStore(keys, k.cfg.KEK, now)
+	s, err := SetFromStore(keys, k.cfg.Vault, now)
 	if err != nil {
 		return err
 	}

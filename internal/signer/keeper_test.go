@@ -93,7 +93,7 @@ func kek(t *testing.T) *signer.KEK {
 
 func keeper(t *testing.T, st signer.KeyStore, k *signer.KEK, c *clock, owner string) *signer.Keeper {
 	t.Helper()
-	kp, err := signer.NewKeeper(t.Context(), signer.KeeperConfig{Store: st, KEK: k, Policy: policy, Algorithm: "ES256",
+	kp, err := signer.NewKeeper(t.Context(), signer.KeeperConfig{Store: st, Vault: k, Policy: policy, Algorithm: "ES256",
 		Owner: owner, PollInterval: poll, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +407,7 @@ func TestStoreHoldsNoPlaintextKey(t *testing.T) {
 			t.Fatalf("the public JWK of %s holds a private part", r.KID)
 		}
 	}
-	_, err = signer.NewKeeper(t.Context(), signer.KeeperConfig{Store: st, KEK: kek(t), Policy: policy, Now: c.Now})
+	_, err = signer.NewKeeper(t.Context(), signer.KeeperConfig{Store: st, Vault: kek(t), Policy: policy, Now: c.Now})
 	if !errors.Is(err, signer.ErrWrongKEK) {
 		t.Fatalf("a wrong KEK: %v, want ErrWrongKEK", err)
 	}

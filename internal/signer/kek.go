@@ -101,8 +101,12 @@ func (k *KEK) Seal(kid string, priv crypto.Signer) ([]byte, error) {
 // maxSealed bounds what Open decrypts: an RSA-4096 PKCS#8 key is under 2.5 KiB.
 const maxSealed = 8 << 10
 
-// Open decrypts what Seal made for kid; ErrWrongKEK when it does not open.
+// Open decrypts what Seal made for kid; ErrWrongKEK when it does not open,
+// ErrKeyInHSM when sealed is a reference to a key in an HSM.
 func (k *KEK) Open(kid string, sealed []byte) (crypto.Signer, error) {
+	if IsReference(sealed) {
+		return nil, fmt.Errorf("signing key %s: %w", kid, ErrKeyInHSM)
+	}
 	if len(sealed) < k.aead.NonceSize()+k.aead.Overhead() || len(sealed) > maxSealed {
 		return nil, fmt.Errorf("signer: signing key %s: sealed private key of %d bytes: %w", kid, len(sealed), ErrWrongKEK)
 	}

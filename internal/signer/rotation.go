@@ -183,15 +183,20 @@ func Published(k store.SigningKey, now time.Time) bool {
 // Record seals k under kek as a stored key in state, published at now (and
 // activated at now when CURRENT).
 func Record(k *Key, kek *KEK, state string, now time.Time) (store.SigningKey, error) {
-	jwk, err := json.Marshal(jose.JSONWebKey{Key: k.Private.Public(), KeyID: k.ID, Algorithm: k.Alg, Use: "sig"})
-	if err != nil {
-		return store.SigningKey{}, fmt.Errorf("signer: %w", err)
-	}
 	sealed, err := kek.Seal(k.ID, k.Private)
 	if err != nil {
 		return store.SigningKey{}, err
 	}
-	r := store.SigningKey{KID: k.ID, Alg: k.Alg, PublicJWK: jwk, PrivateSealed: sealed, State: state, PublishedAt: now}
+	return record(k, sealed, state, now)
+}
+
+// record is k as a stored key whose private part the store keeps as kept.
+func record(k *Key, kept []byte, state string, now time.Time) (store.SigningKey, error) {
+	jwk, err := json.Marshal(jose.JSONWebKey{Key: k.Private.Public(), KeyID: k.ID, Algorithm: k.Alg, Use: "sig"})
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("signer: %w", err)
+	}
+	r := store.SigningKey{KID: k.ID, Alg: k.Alg, PublicJWK: jwk, PrivateSealed: kept, State: state, PublishedAt: now}
 	if state == store.SigningKeyCurrent {
 		r.ActivatedAt = now
 	}
@@ -199,14 +204,14 @@ func Record(k *Key, kek *KEK, state string, now time.Time) (store.SigningKey, er
 }
 
 // SetFromStore is the Set of the stored keys at now: it signs with the
-// CURRENT key (the only one opened with kek) and publishes the others
-// until they leave.
-func SetFromStore(keys []store.SigningKey, kek *KEK, now time.Time) (*Set, error) {
+// CURRENT key (the only one opened in v) and publishes the others until
+// they leave.
+func SetFromStore(keys []store.SigningKey, v Vault, now time.Time) (*Set, error) {
 	cur, _ := byState(keys)
 	if cur == nil {
 		return nil, ErrNoCurrentKey
 	}
-	priv, err := kek.Open(cur.KID, cur.PrivateSealed)
+	priv, err := v.Open(cur.KID, cur.PrivateSealed)
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,17 @@ func NewKey(priv crypto.Signer, alg string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signer: thumbprint: %w", err)
 	}
-	return &Key{ID: base64.RawURLEncoding.EncodeToString(tp), Alg: alg, Private: priv, method: jwt.GetSigningMethod(alg)}, nil
+	return &Key{ID: base64.RawURLEncoding.EncodeToString(tp), Alg: alg, Private: priv, method: signingMethod(priv, alg)}, nil
+}
+
+// signingMethod is golang-jwt's own method for the in-memory keys it knows,
+// and signerMethod for any other crypto.Signer (an HSM's).
+func signingMethod(priv crypto.Signer, alg string) jwt.SigningMethod {
+	switch priv.(type) {
+	case *rsa.PrivateKey, *ecdsa.PrivateKey:
+		return jwt.GetSigningMethod(alg)
+	}
+	return newSignerMethod(alg)
 }
 
 // Generate makes a fresh key for alg (RSA-2048 for RS256, P-256 for ES256).

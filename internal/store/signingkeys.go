@@ -22,7 +22,8 @@ type SigningKey struct {
 	Alg       string
 	PublicJWK json.RawMessage
 	// PrivateSealed is the private key sealed under the key-encryption
-	// key, with the kid as additional data.
+	// key, with the kid as additional data; or, for a key held in an HSM,
+	// a reference to it in the token (a "pkcs11:" URI), never the key.
 	PrivateSealed []byte
 	State         string
 	PublishedAt   time.Time
