@@ -385,6 +385,7 @@ var cutColumns = map[string]bool{"description": true, "reason": true, "url": tru
 var shortHeaders = map[string]string{
 	"consumer_orgno": "CONSUMER", "owner_orgno": "OWNER", "supplier_orgno": "SUPPLIER",
 	"last_updated": "UPDATED", "accessible_for_all": "FOR_ALL", "client_orgno": "ORG",
+	"token_binding": "BINDING", "require_dpop": "DPOP",
 }
 
 func header(col string) string {
