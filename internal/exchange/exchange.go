@@ -142,6 +142,10 @@ type Request struct {
 	// token; the HTTP layer has checked there is at most one and bounded
 	// its size.
 	DPoP string
+	// X5T is the x5t#S256 thumbprint of the client certificate the request
+	// came with (RFC 8705, from the TLS connection or a trusted proxy),
+	// empty without one. The certificate binds; it does not authenticate.
+	X5T string
 }
 
 // Result describes a token request. On failure the fields learned before the
@@ -221,7 +225,7 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	}
 	// The client's require_dpop, the scopes in request order (each with
 	// its token_binding), then the resource rules.
-	var binding access.Binding
+	binding := access.Binding{X5T: req.X5T}
 	if proof != nil {
 		binding.JKT = proof.JKT
 	}

@@ -2,12 +2,15 @@ package tokenendpoint_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 
+	"github.com/portvakt/portvakt/internal/exchange"
+	"github.com/portvakt/portvakt/internal/protocol"
 	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/pkg/dpop"
 )
@@ -161,4 +164,44 @@ func TestTokenBinding(t *testing.T) {
 			})
 		})
 	}
+}
+
+// The certificate thumbprint the TLS listener finds (exchange.Request.X5T)
+// meets mtls and any, and is written to the token's row as cnf_x5t. The
+// exchange is called directly: this server has no TLS listener of its own
+// here.
+func TestTokenBindingWithCertificateThumbprint(t *testing.T) {
+	e := newBindingEnv(t, "sqlite")
+	ex := exchange.New(exchange.Config{Issuer: issuer, Now: e.clock.Now}, e.cache, nil, e.db, e.keys)
+	id := bindingIDs.kid
+	const x5t = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"
+	exchangeFor := func(scope, x5t string) (*exchange.Result, error) {
+		return ex.Exchange(t.Context(), exchange.Request{Assertion: e.sign(id, e.claims(id, scope), nil), RemoteAddr: "127.0.0.1:1", X5T: x5t})
+	}
+	for _, scope := range []string{"demo:bound-mtls", "demo:bound-any", "demo:bound-none"} {
+		t.Run("ok/binding/certificate-meets-"+strings.TrimPrefix(scope, "demo:bound-"), func(t *testing.T) {
+			res, err := exchangeFor(scope, x5t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(e.rows(t), func(row store.IssuedToken) bool { return row.TokenJTI == res.TokenJTI })
+			if i < 0 || e.rows(t)[i].CnfX5T != x5t || e.rows(t)[i].CnfJKT != "" {
+				t.Fatalf("no row with cnf_x5t %s for token %s", x5t, res.TokenJTI)
+			}
+		})
+	}
+	for _, scope := range []string{"demo:bound-mtls", "demo:bound-any"} {
+		t.Run("fail/binding/no-certificate-for-"+strings.TrimPrefix(scope, "demo:bound-"), func(t *testing.T) {
+			_, err := exchangeFor(scope, "")
+			var pe *protocol.Error
+			if !errors.As(err, &pe) || pe.Code != "invalid_scope" || !strings.Contains(pe.Description, scope) {
+				t.Fatalf("got %v, want invalid_scope naming %s", err, scope)
+			}
+		})
+	}
+	t.Run("fail/binding/certificate-does-not-meet-dpop", func(t *testing.T) {
+		if _, err := exchangeFor("demo:bound-dpop", x5t); err == nil || !strings.Contains(err.Error(), "token_binding: dpop") {
+			t.Fatalf("got %v, want the dpop binding refused", err)
+		}
+	})
 }
