@@ -443,6 +443,7 @@ var cutColumns = map[string]bool{"description": true, "reason": true, "url": tru
 var shortHeaders = map[string]string{
 	"consumer_orgno": "CONSUMER", "owner_orgno": "OWNER", "supplier_orgno": "SUPPLIER",
 	"last_updated": "UPDATED", "accessible_for_all": "FOR_ALL", "client_orgno": "ORG",
+	"token_binding": "BINDING", "require_dpop": "DPOP",
 }
 
 func header(col string) string {
@@ -559,8 +560,8 @@ func scopeQuery(s string) string { return "?scope=" + url.QueryEscape(s) }
 
 var (
 	prefixCols     = []string{"prefix", "owner_org", "last_updated"}
-	scopeCols      = []string{"name", "active", "visibility", "accessible_for_all", "at_max_age", "+delegation_source", "+description"}
-	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "+managed_by", "+scopes", "+description", "+keys"}
+	scopeCols      = []string{"name", "active", "visibility", "accessible_for_all", "at_max_age", "token_binding", "+delegation_source", "+description"}
+	clientCols     = []string{"client_id", "client_orgno", "client_name", "active", "require_dpop", "+managed_by", "+scopes", "+description", "+keys"}
 	delegationCols = []string{"scope", "consumer_orgno", "supplier_orgno", "state", "last_updated"}
 	keyCols        = []string{"kid", "kty", "alg", "crv", "exp", "uploaded_by"}
 )
@@ -584,6 +585,7 @@ func (a *adminCLI) prefixesCmd() *cobra.Command {
 // scopeFlags are the editable fields of a scope.
 type scopeFlags struct {
 	description, longDescription, visibility string
+	tokenBinding                             string
 	accessibleForAll, delegable, requiresAud bool
 	atMaxAge                                 int
 	audiences, integrationTypes              []string
@@ -599,6 +601,7 @@ func (f *scopeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.atMaxAge, "at-max-age", 0, "token lifetime cap in seconds (0 = none, at most 7200)")
 	cmd.Flags().StringArrayVar(&f.audiences, "audience", nil, "allowed resource (repeat)")
 	cmd.Flags().StringArrayVar(&f.integrationTypes, "integration-type", nil, "allowed integration type (repeat; empty = any)")
+	cmd.Flags().StringVar(&f.tokenBinding, "token-binding", "none", "the sender constraint its tokens need: none, dpop (a DPoP proof), mtls (a client certificate) or any (either)")
 }
 
 // apply sets the flags the user gave on m (all of them when all is true).
@@ -616,6 +619,7 @@ func (f *scopeFlags) apply(cmd *cobra.Command, m map[string]any, issuer string, 
 	set("at-max-age", "at_max_age", f.atMaxAge)
 	set("audience", "audiences", nonNilStrings(f.audiences))
 	set("integration-type", "allowed_integration_types", nonNilStrings(f.integrationTypes))
+	set("token-binding", "token_binding", f.tokenBinding)
 	src := ""
 	if f.delegable {
 		src = issuer
@@ -639,7 +643,8 @@ func (a *adminCLI) scopesCmd() *cobra.Command {
 	createCmd := &cobra.Command{
 		Use: "create PREFIX:SUBSCOPE", Example: `  portvakt admin scopes create acme:api --description "The ACME API" $CREDS
   portvakt admin scopes create acme:records --description "Records" --visibility PRIVATE \
-    --requires-audience --audience https://api.acme.example/records --at-max-age 300 $CREDS`, Short: "Create a scope under a prefix your organisation owns", Args: cobra.ExactArgs(1),
+    --requires-audience --audience https://api.acme.example/records --at-max-age 300 $CREDS
+  portvakt admin scopes create acme:payments --description "Payments" --token-binding dpop $CREDS`, Short: "Create a scope under a prefix your organisation owns", Args: cobra.ExactArgs(1),
 		RunE: a.run([]string{scScopesWrite}, "POST", func([]string) string { return "/scopes" },
 			func(cmd *cobra.Command, args []string) (any, error) {
 				prefix, sub, ok := strings.Cut(args[0], ":")
@@ -715,6 +720,7 @@ type clientFlags struct {
 	name, description, org string
 	scopes                 []string
 	lifetime               int
+	requireDPoP            bool
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
@@ -722,6 +728,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.description, "description", "", "what the client is for (required on create)")
 	cmd.Flags().StringSliceVar(&f.scopes, "scope", nil, "scope the client may ask for (repeat, or comma-separated)")
 	cmd.Flags().IntVar(&f.lifetime, "lifetime", 0, "access token lifetime cap in seconds (0 = none)")
+	cmd.Flags().BoolVar(&f.requireDPoP, "require-dpop", false, "every token request must carry a DPoP proof (--require-dpop=false lifts it)")
 }
 
 func (a *adminCLI) clientsCmd() *cobra.Command {
@@ -739,7 +746,7 @@ func (a *adminCLI) clientsCmd() *cobra.Command {
 				scopes = append(scopes, scAdmin) // onboarding another org
 			}
 			body := map[string]any{"client_name": create.name, "description": create.description,
-				"scopes": nonNilStrings(splitList(create.scopes)), "access_token_lifetime": create.lifetime}
+				"scopes": nonNilStrings(splitList(create.scopes)), "access_token_lifetime": create.lifetime, "require_dpop": create.requireDPoP}
 			if create.org != "" {
 				body["client_orgno"] = create.org
 			}
@@ -773,6 +780,9 @@ func (a *adminCLI) clientsCmd() *cobra.Command {
 			}
 			if cmd.Flags().Changed("lifetime") {
 				m["access_token_lifetime"] = update.lifetime
+			}
+			if cmd.Flags().Changed("require-dpop") {
+				m["require_dpop"] = update.requireDPoP
 			}
 			if cmd.Flags().Changed("activate") {
 				m["active"] = true

@@ -47,6 +47,17 @@ type Request struct {
 	Scopes      []string     // request order, duplicates removed
 	ConsumerOrg string       // "" = not delegated; else a valid org other than the client's
 	Resources   []string     // validated absolute URIs, request order, duplicates removed
+	Binding     Binding      // what the token can be bound to
+}
+
+// Binding is what the request can bind its token to, found and verified
+// before the decision: JKT is the RFC 7638 thumbprint of the key of the
+// request's valid DPoP proof (RFC 9449), X5T the SHA-256 thumbprint of the
+// client certificate of its connection (RFC 8705), base64url; each empty
+// when the request has none. The token is bound to every one that is set.
+type Binding struct {
+	JKT string
+	X5T string
 }
 
 // Grant is what the token will say.
@@ -68,6 +79,14 @@ func Decide(p Policy, req Request, recs Records) (Grant, error) {
 	if len(req.Scopes) == 0 {
 		return Grant{}, protocol.InvalidScope("the assertion's scope claim is empty; list the scopes to request, separated by spaces")
 	}
+	if req.Client.RequireDPoP && req.Binding.JKT == "" {
+		// RFC 9449 says a client that always uses DPoP must be refused
+		// without a proof, but names no error code for it; invalid_dpop_proof
+		// is for a proof that was sent and is invalid. A required request
+		// header missing is RFC 6749's invalid_request, which is also what
+		// Keycloak answers when a client that requires DPoP sends no proof.
+		return Grant{}, protocol.InvalidRequest("client %s requires DPoP (require_dpop): send a DPoP proof (RFC 9449) in the DPoP header of every token request", req.Client.ClientID)
+	}
 	clientOrg := req.Client.ClientOrgno
 	// A few scopes per request is the common case: keep them on the stack.
 	var buf [4]store.Scope
@@ -75,6 +94,9 @@ func Decide(p Policy, req Request, recs Records) (Grant, error) {
 	for _, name := range req.Scopes {
 		s, err := checkScope(p, req, recs, name)
 		if err != nil {
+			return Grant{}, err
+		}
+		if err := checkBinding(s, req.Binding); err != nil {
 			return Grant{}, err
 		}
 		scopes = append(scopes, s)
@@ -141,6 +163,33 @@ func checkScope(p Policy, req Request, recs Records, name string) (store.Scope, 
 		return s, protocol.InvalidScope("organisation %s has not delegated scope %q to organisation %s; the consumer must delegate it to you", req.ConsumerOrg, name, c.ClientOrgno)
 	}
 	return s, nil
+}
+
+// checkBinding: a scope's token_binding is met by the binding the request
+// found. It runs once the org is known to get the scope, so what a scope
+// requires is told only to those who could get it. A binding this server
+// does not know refuses the scope (fail closed).
+func checkBinding(s store.Scope, b Binding) error {
+	switch s.TokenBinding {
+	case "", store.TokenBindingNone:
+		return nil
+	case store.TokenBindingDPoP:
+		if b.JKT != "" {
+			return nil
+		}
+		return protocol.InvalidScope("scope %q requires a DPoP-bound token (token_binding: dpop); send a DPoP proof (RFC 9449) in the DPoP header of the token request", s.Name)
+	case store.TokenBindingMTLS:
+		if b.X5T != "" {
+			return nil
+		}
+		return protocol.InvalidScope("scope %q requires a certificate-bound token (token_binding: mtls); request the token over a TLS connection with a client certificate (RFC 8705)", s.Name)
+	case store.TokenBindingAny:
+		if b.JKT != "" || b.X5T != "" {
+			return nil
+		}
+		return protocol.InvalidScope("scope %q requires a DPoP- or certificate-bound token (token_binding: any); send a DPoP proof in the DPoP header, or request the token over TLS with a client certificate", s.Name)
+	}
+	return protocol.InvalidScope("scope %q requires a token binding this server does not know (token_binding: %q); ask the scope's owner to set none, dpop, mtls or any", s.Name, s.TokenBinding)
 }
 
 // delegable: this server is the only delegation registry it trusts, so a

@@ -46,6 +46,7 @@ type ScopeRecord struct {
 	Visibility              string   `mapstructure:"visibility"`
 	RequiresAudience        bool     `mapstructure:"requires_audience"`
 	Audiences               []string `mapstructure:"audiences"`
+	TokenBinding            string   `mapstructure:"token_binding"`
 }
 
 // AccessRecord puts a consumer on a scope's allow-list.
@@ -74,6 +75,7 @@ type ClientRecord struct {
 	AccessTokenLifetime int               `mapstructure:"access_token_lifetime"`
 	JWKS                []json.RawMessage `mapstructure:"jwks"`
 	JWKSFile            string            `mapstructure:"jwks_file"`
+	RequireDPoP         bool              `mapstructure:"require_dpop"`
 	Inactive            bool              `mapstructure:"inactive"`
 }
 
@@ -153,7 +155,7 @@ func (r *Records) scope(s ScopeRecord, issuer, owner string) store.Scope {
 		Active: !s.Inactive, AccessibleForAll: s.AccessibleForAll,
 		AllowedIntegrationTypes: nonNil(s.AllowedIntegrationTypes), ATMaxAge: s.ATMaxAge,
 		Visibility: cmp.Or(s.Visibility, store.VisibilityPublic), RequiresAudience: s.RequiresAudience,
-		Audiences: nonNil(s.Audiences), OwnerOrgno: owner,
+		Audiences: nonNil(s.Audiences), TokenBinding: cmp.Or(s.TokenBinding, store.TokenBindingNone), OwnerOrgno: owner,
 	}
 	if s.Delegable {
 		sc.DelegationSource = issuer
@@ -220,7 +222,7 @@ func (c *Config) Static(now time.Time) (store.StaticRecords, error) {
 			ClientID: cl.ClientID, ClientOrgno: cl.ClientOrgno, ClientName: cl.ClientName,
 			Description: cl.Description, IntegrationType: protocol.IntegrationMaskinporten,
 			TokenEndpointAuthMethod: protocol.AuthPrivateKeyJWT, Scopes: nonNil(cl.Scopes),
-			AccessTokenLifetime: cl.AccessTokenLifetime, Keys: keys, Active: !cl.Inactive,
+			AccessTokenLifetime: cl.AccessTokenLifetime, Keys: keys, RequireDPoP: cl.RequireDPoP, Active: !cl.Inactive,
 			Created: now, LastUpdated: now,
 		})
 	}

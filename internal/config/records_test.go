@@ -117,6 +117,7 @@ func TestDeclaredScopeBounds(t *testing.T) {
 		{"fail/integration-type", `{prefix: demo, subscope: x, description: d, allowed_integration_types: [krr]}`, "records.scopes[0].allowed_integration_types[0]:"},
 		{"fail/audiences", `{prefix: demo, subscope: x, description: d, audiences: [` + strings.Repeat(`"https://a.example/",`, 21) + `]}`, "records.scopes[0].audiences:"},
 		{"fail/prefix-too-long", `{prefix: demo, subscope: x, description: d}`, "records.prefixes[1].prefix:"},
+		{"fail/binding/token-binding-unknown", `{prefix: demo, subscope: x, description: d, token_binding: bearer}`, "records.scopes[0].token_binding:"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			y := "issuer: https://auth.example.no/\nplatform: {org: \"310000019\"}\ntrust: {roots: [root.pem]}\nrecords:\n" +
@@ -173,5 +174,53 @@ func TestDeclaredJWKSFileBounds(t *testing.T) {
 				t.Fatalf("want a problem for records.clients[0]: jwks[0].d, got %v", err)
 			}
 		})
+	}
+}
+
+// TestDeclaredBinding: a declared scope takes its token_binding (none when
+// left out) and a declared client its require_dpop, into the records the
+// store overlays.
+func TestDeclaredBinding(t *testing.T) {
+	y := `
+issuer: https://auth.example.no/
+platform: {org: "310000019"}
+trust: {roots: [root.pem]}
+records:
+  prefixes: [{prefix: demo, owner_org: "310000027"}]
+  scopes:
+    - {prefix: demo, subscope: plain, description: d, accessible_for_all: true}
+    - {prefix: demo, subscope: dpop, description: d, accessible_for_all: true, token_binding: dpop}
+    - {prefix: demo, subscope: mtls, description: d, accessible_for_all: true, token_binding: mtls}
+    - {prefix: demo, subscope: any, description: d, accessible_for_all: true, token_binding: any}
+  clients:
+    - {client_id: 6f1c2a4e-0000-4000-8000-000000000001, client_orgno: "310000035", description: bound, scopes: ["demo:dpop"], require_dpop: true}
+    - {client_id: 6f1c2a4e-0000-4000-8000-000000000002, client_orgno: "310000035", description: plain, scopes: ["demo:plain"]}
+`
+	cfg, err := Parse([]byte(y), t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := cfg.Static(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"demo:plain": "none", "demo:dpop": "dpop", "demo:mtls": "mtls", "demo:any": "any", "portvakt:admin": "none"}
+	seen := 0
+	for _, s := range recs.Scopes {
+		if w, ok := want[s.Name]; ok {
+			seen++
+			if s.TokenBinding != w {
+				t.Errorf("%s: token_binding %q, want %q", s.Name, s.TokenBinding, w)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("found %d of the %d scopes", seen, len(want))
+	}
+	if len(recs.Clients) != 2 || !recs.Clients[0].RequireDPoP || recs.Clients[1].RequireDPoP {
+		t.Fatalf("clients' require_dpop: %+v", recs.Clients)
 	}
 }

@@ -12,6 +12,10 @@
 // after the rate limits and before the client's key or certificate, made
 // single use by its insert in the store after the decision and before the
 // replay insert, and binds the token to its key (cnf.jkt, token_type DPoP).
+// What the request can bind its token to (access.Binding) goes into the
+// access decision, which holds it against the client's require_dpop and
+// each scope's token_binding, and into the issued-token row (cnf_jkt,
+// cnf_x5t).
 //
 // It reports through its Observer (Config.Observer), the one shape every
 // reporting package has: each step of the grant (the Step constants) is

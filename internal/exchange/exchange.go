@@ -226,10 +226,15 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 	if err != nil {
 		return res, err
 	}
-	// The scopes in request order, then the resource rules.
+	// The client's require_dpop, the scopes in request order (each with
+	// its token_binding), then the resource rules.
+	binding := access.Binding{X5T: req.X5T}
+	if proof != nil {
+		binding.JKT = proof.JKT
+	}
 	_, endDecide := e.cfg.Observer.Step(ctx, StepDecide)
 	grant, err := access.Decide(e.policy, access.Request{
-		Client: client, Scopes: g.scopes, ConsumerOrg: g.consumerOrg, Resources: g.resources,
+		Client: client, Scopes: g.scopes, ConsumerOrg: g.consumerOrg, Resources: g.resources, Binding: binding,
 	}, snap)
 	endDecide(err)
 	if err != nil {
@@ -273,6 +278,7 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Result, error) 
 		ConsumerOrgno: grant.ConsumerOrg, SupplierOrgno: grant.SupplierOrg,
 		Scopes: grant.Scopes, Audience: grant.Audience,
 		IssuedAt: iat, ExpiresAt: exp, ClientAMR: res.ClientAMR,
+		CnfJKT: binding.JKT, CnfX5T: binding.X5T,
 	})
 	claimsOut := protocol.AccessTokenClaims{
 		Issuer: e.cfg.Issuer, ClientID: client.ClientID, ClientAMR: res.ClientAMR,

@@ -55,6 +55,8 @@ type AuditToken struct {
 	Audience      []string  `json:"aud,omitempty"`
 	ExpiresAt     time.Time `json:"exp"`
 	ClientAMR     string    `json:"client_amr"`
+	CnfJKT        string    `json:"cnf_jkt,omitempty"` // the DPoP key's thumbprint when DPoP-bound
+	CnfX5T        string    `json:"cnf_x5t,omitempty"` // the client certificate's thumbprint when certificate-bound
 }
 
 // AuditPage is the answer of GET /audit.
@@ -331,7 +333,7 @@ func tokenEvent(t store.IssuedToken, org, managedBy string, own []string, owner 
 		Time: t.IssuedAt, ActorOrg: actor, ActorClientID: t.ClientID,
 		Action: ActionTokenIssue, TargetKind: "token", Target: t.TokenJTI, Orgs: orgSet(orgs...),
 		Token: &AuditToken{ConsumerOrgno: t.ConsumerOrgno, SupplierOrgno: t.SupplierOrgno, Scopes: nonNil(scopes),
-			Audience: aud, ExpiresAt: t.ExpiresAt, ClientAMR: t.ClientAMR},
+			Audience: aud, ExpiresAt: t.ExpiresAt, ClientAMR: t.ClientAMR, CnfJKT: t.CnfJKT, CnfX5T: t.CnfX5T},
 	}
 }
 

@@ -30,6 +30,7 @@ type ClientInput struct {
 	Scopes                  []string        `json:"scopes"`
 	AccessTokenLifetime     int             `json:"access_token_lifetime"`
 	ManagedBy               *string         `json:"managed_by"`
+	RequireDPoP             bool            `json:"require_dpop"`
 	Active                  *bool           `json:"active"`
 	Keys                    json.RawMessage `json:"keys"`
 	Created                 json.RawMessage `json:"created"`
@@ -59,6 +60,7 @@ func (in *ClientInput) apply(cl *store.Client) {
 	cl.Description = in.Description
 	cl.Scopes = nonNil(in.Scopes)
 	cl.AccessTokenLifetime = in.AccessTokenLifetime
+	cl.RequireDPoP = in.RequireDPoP
 	if in.Active != nil {
 		cl.Active = *in.Active
 	}

@@ -99,6 +99,7 @@ type ScopeInput struct {
 	Visibility              string          `json:"visibility"`
 	RequiresAudience        bool            `json:"requires_audience"`
 	Audiences               []string        `json:"audiences"`
+	TokenBinding            string          `json:"token_binding"`
 	OwnerOrgno              *string         `json:"owner_orgno"`
 	Created                 json.RawMessage `json:"created"`
 	LastUpdated             json.RawMessage `json:"last_updated"`
@@ -122,6 +123,7 @@ func (in *ScopeInput) apply(sc *store.Scope) {
 	sc.Visibility = cmp.Or(in.Visibility, store.VisibilityPublic)
 	sc.RequiresAudience = in.RequiresAudience
 	sc.Audiences = nonNil(in.Audiences)
+	sc.TokenBinding = cmp.Or(in.TokenBinding, store.TokenBindingNone)
 	if in.Active != nil {
 		sc.Active = *in.Active
 	}

@@ -50,7 +50,7 @@ func Builtin(issuer, platformOrg string, now time.Time) store.StaticRecords {
 		return store.Scope{
 			Name: name, Prefix: BuiltinPrefix, Subscope: name[len(BuiltinPrefix)+1:], Description: desc,
 			Active: true, AccessibleForAll: true, DelegationSource: issuer,
-			AllowedIntegrationTypes: []string{}, Visibility: store.VisibilityPublic, Audiences: []string{},
+			AllowedIntegrationTypes: []string{}, Visibility: store.VisibilityPublic, Audiences: []string{}, TokenBinding: store.TokenBindingNone,
 			OwnerOrgno: platformOrg, Created: now, LastUpdated: now,
 		}
 	}

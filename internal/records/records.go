@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -182,7 +183,8 @@ func ValidateScopeName(prefix, subscope string) []FieldError {
 // ValidateScopeContent checks what a scope's owner may change: description
 // (required), long_description, delegation_source (empty, or issuer: this
 // server is the only delegation source), allowed_integration_types,
-// at_max_age, visibility (empty means PUBLIC) and audiences.
+// at_max_age, visibility (empty means PUBLIC), audiences and token_binding
+// (empty means none).
 func ValidateScopeContent(s store.Scope, issuer string) []FieldError {
 	var errs []FieldError
 	if s.Description == "" {
@@ -201,6 +203,10 @@ func ValidateScopeContent(s store.Scope, issuer string) []FieldError {
 		errs = append(errs, fieldError("visibility", "must be PUBLIC or PRIVATE")...)
 	}
 	errs = append(errs, checkAudiences("audiences", s.Audiences)...)
+	if s.TokenBinding != "" && !slices.Contains(store.TokenBindings, s.TokenBinding) {
+		errs = append(errs, fieldError("token_binding", "must be one of %s: the sender constraint a token for the scope needs (none: a bearer token will do; dpop: a DPoP proof; mtls: a client certificate; any: either)",
+			strings.Join(store.TokenBindings, ", "))...)
+	}
 	return errs
 }
 

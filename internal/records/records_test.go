@@ -169,8 +169,15 @@ func TestValidateScope(t *testing.T) {
 		{"fail/audiences-many", store.Scope{Description: "d", Audiences: auds(21)}, []string{"audiences"}},
 		{"fail/audience-too-long", store.Scope{Description: "d", Audiences: []string{"https://a.example/" + strings.Repeat("x", 2048)}}, []string{"audiences[0]"}},
 		{"fail/audience-twice", store.Scope{Description: "d", Audiences: []string{"https://a.example/", "https://a.example/"}}, []string{"audiences[1]"}},
-		{"fail/everything", store.Scope{DelegationSource: "https://other.example/", ATMaxAge: -1, Visibility: "SECRET", Audiences: []string{"x"}},
-			[]string{"description", "delegation_source", "at_max_age", "visibility", "audiences[0]"}},
+		{"ok/binding/empty-is-none", store.Scope{Description: "d", TokenBinding: ""}, nil},
+		{"ok/binding/none", store.Scope{Description: "d", TokenBinding: "none"}, nil},
+		{"ok/binding/dpop", store.Scope{Description: "d", TokenBinding: "dpop"}, nil},
+		{"ok/binding/mtls", store.Scope{Description: "d", TokenBinding: "mtls"}, nil},
+		{"ok/binding/any", store.Scope{Description: "d", TokenBinding: "any"}, nil},
+		{"fail/binding/unknown", store.Scope{Description: "d", TokenBinding: "bearer"}, []string{"token_binding"}},
+		{"fail/binding/upper-case", store.Scope{Description: "d", TokenBinding: "DPoP"}, []string{"token_binding"}},
+		{"fail/everything", store.Scope{DelegationSource: "https://other.example/", ATMaxAge: -1, Visibility: "SECRET", Audiences: []string{"x"}, TokenBinding: "x"},
+			[]string{"description", "delegation_source", "at_max_age", "visibility", "audiences[0]", "token_binding"}},
 	}
 	for _, c := range content {
 		t.Run(c.name, func(t *testing.T) {

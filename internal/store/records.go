@@ -11,6 +11,18 @@ const (
 	VisibilityPrivate = "PRIVATE"
 )
 
+// Token bindings a scope may require (Scope.TokenBinding): none, a DPoP
+// proof (RFC 9449), a client certificate (RFC 8705), or either.
+const (
+	TokenBindingNone = "none"
+	TokenBindingDPoP = "dpop"
+	TokenBindingMTLS = "mtls"
+	TokenBindingAny  = "any"
+)
+
+// TokenBindings are the valid values of Scope.TokenBinding.
+var TokenBindings = []string{TokenBindingNone, TokenBindingDPoP, TokenBindingMTLS, TokenBindingAny}
+
 // Access and delegation states. Rows are never deleted: removing access sets
 // DENIED, removing a delegation sets REVOKED. A consumer's request for access
 // is a row in REQUESTED, withdrawn it is WITHDRAWN. Only APPROVED grants
@@ -33,7 +45,9 @@ type Prefix struct {
 }
 
 // Scope is an API scope defined by the owner of its prefix. Name is
-// Prefix + ":" + Subscope and never changes.
+// Prefix + ":" + Subscope and never changes. TokenBinding is the sender
+// constraint a token for the scope needs (one of TokenBindings; empty
+// means none).
 type Scope struct {
 	Name                    string    `json:"name"`
 	Prefix                  string    `json:"prefix"`
@@ -48,6 +62,7 @@ type Scope struct {
 	Visibility              string    `json:"visibility"`
 	RequiresAudience        bool      `json:"requires_audience"`
 	Audiences               []string  `json:"audiences"`
+	TokenBinding            string    `json:"token_binding"`
 	OwnerOrgno              string    `json:"owner_orgno"`
 	Created                 time.Time `json:"created"`
 	LastUpdated             time.Time `json:"last_updated"`
@@ -107,6 +122,7 @@ type Client struct {
 	// client the owner (or the platform admin, or the config) made. It
 	// never changes.
 	ManagedBy   string    `json:"managed_by"`
+	RequireDPoP bool      `json:"require_dpop"` // every token DPoP-bound: a request without a proof is refused
 	Active      bool      `json:"active"`
 	Created     time.Time `json:"created"`
 	LastUpdated time.Time `json:"last_updated"`
@@ -125,6 +141,8 @@ type IssuedToken struct {
 	IssuedAt      time.Time `json:"iat"`
 	ExpiresAt     time.Time `json:"exp"`
 	ClientAMR     string    `json:"client_amr"`
+	CnfJKT        string    `json:"cnf_jkt,omitempty"` // the DPoP key's RFC 7638 thumbprint (cnf.jkt); empty when not DPoP-bound
+	CnfX5T        string    `json:"cnf_x5t,omitempty"` // the client certificate's SHA-256 thumbprint (cnf.x5t#S256); empty when not mTLS-bound
 }
 
 // AuditEvent is one append-only record of an administrative change.

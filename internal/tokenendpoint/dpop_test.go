@@ -42,7 +42,7 @@ type dpopEnv struct {
 	nonces *dpop.Nonces
 }
 
-func newDPoPEnv(t testing.TB, engine string, requireNonce bool) *dpopEnv {
+func newDPoPEnv(t testing.TB, engine string, requireNonce bool, opts ...envOption) *dpopEnv {
 	t.Helper()
 	pki, ids, keys := fixtures(t)
 	c := &clock{t: time.Now().Truncate(time.Second)}
@@ -59,7 +59,11 @@ func newDPoPEnv(t testing.TB, engine string, requireNonce bool) *dpopEnv {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	st := store.WithStatic(db, records(t, ids, c.Now()))
+	recs := records(t, ids, c.Now())
+	for _, o := range opts {
+		o(&recs)
+	}
+	st := store.WithStatic(db, recs)
 	cache := rules.NewCache(st, rules.CacheConfig{})
 	certs, err := entcert.NewVerifier(entcert.Policy{Roots: []*x509.Certificate{pki.Root.Cert}, Intermediates: []*x509.Certificate{pki.Intermediate.Cert}, Now: c.Now})
 	if err != nil {
@@ -200,7 +204,13 @@ func (e *dpopEnv) proof(s proofSpec) string {
 // DPoP headers.
 func (e *dpopEnv) grantDPoP(id *identity, proofs ...string) response {
 	e.t.Helper()
-	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {e.sign(id, e.claims(id, "demo:read"), nil)}}
+	return e.grantScope(id, "demo:read", proofs...)
+}
+
+// grantScope is grantDPoP for the given scope claim.
+func (e *dpopEnv) grantScope(id *identity, scope string, proofs ...string) response {
+	e.t.Helper()
+	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {e.sign(id, e.claims(id, scope), nil)}}
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, e.srv.URL+"/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		e.t.Fatal(err)

@@ -74,6 +74,7 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ok/ratelimit/many-and-limit", testRateManyAndLimit},
 	}
 	cases = append(cases, signingKeyCases()...)
+	cases = append(cases, bindingCases()...)
 	cases = append(cases, pageCases()...)
 	cases = append(cases, eventCases()...)
 	cases = append(cases, dpopCases()...)

@@ -61,7 +61,7 @@ import (
 const maxBatch = 64
 
 // issuedTokenColumns is the number of values in one issued_tokens row.
-const issuedTokenColumns = 10
+const issuedTokenColumns = 12
 
 // PostgreSQL binds at most 65535 parameters per statement: this constant
 // conversion stops the build if a batch could bind more.
@@ -345,9 +345,9 @@ func insertIssuedTokensSQL(n int) string {
 // is reported inserted exactly when its replay row was.
 func insertIssuedTokensPostgresSQL(n int) string {
 	// The casts type the VALUES columns (an untyped parameter would be text).
-	tuple := "(?::text,?::text,?::text,?::text,?::text,?::text,?::text,?::timestamptz,?::timestamptz,?::text)"
+	tuple := "(?::text,?::text,?::text,?::text,?::text,?::text,?::text,?::timestamptz,?::timestamptz,?::text,?::text,?::text)"
 	var b strings.Builder
-	b.WriteString("WITH v (client_id, assertion_jti, token_jti, consumer_orgno, supplier_orgno, scopes, audience, issued_at, expires_at, client_amr) AS (VALUES ")
+	b.WriteString("WITH v (client_id, assertion_jti, token_jti, consumer_orgno, supplier_orgno, scopes, audience, issued_at, expires_at, client_amr, cnf_jkt, cnf_x5t) AS (VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
@@ -358,8 +358,8 @@ func insertIssuedTokensPostgresSQL(n int) string {
 r AS (INSERT INTO issued_token_replay (client_id, assertion_jti, live_until)
  SELECT client_id, assertion_jti, issued_at + interval '%d seconds' FROM v
  ON CONFLICT (client_id, assertion_jti) DO NOTHING RETURNING client_id, assertion_jti),
-h AS (INSERT INTO issued_tokens (client_id, assertion_jti, token_jti, consumer_orgno, supplier_orgno, scopes, audience, issued_at, expires_at, client_amr)
- SELECT v.client_id, v.assertion_jti, v.token_jti, v.consumer_orgno, v.supplier_orgno, v.scopes, v.audience, v.issued_at, v.expires_at, v.client_amr
+h AS (INSERT INTO issued_tokens (client_id, assertion_jti, token_jti, consumer_orgno, supplier_orgno, scopes, audience, issued_at, expires_at, client_amr, cnf_jkt, cnf_x5t)
+ SELECT v.client_id, v.assertion_jti, v.token_jti, v.consumer_orgno, v.supplier_orgno, v.scopes, v.audience, v.issued_at, v.expires_at, v.client_amr, v.cnf_jkt, v.cnf_x5t
  FROM v JOIN r ON r.client_id = v.client_id AND r.assertion_jti = v.assertion_jti),
 p AS (INSERT INTO issued_token_prefixes (prefix, issued_at, token_jti, expires_at)
  SELECT DISTINCT split_part(s.value, ':', 1), v.issued_at, v.token_jti, v.expires_at

@@ -389,7 +389,7 @@ func parallel(g int, n int64, do func(i int64) error) error {
 // commit: one prepared single-row INSERT per token.
 func singleRowInsert(b *testing.B, s *Store) func(ctx context.Context, t store.IssuedToken) error {
 	stmt, err := s.writerDB().PrepareContext(b.Context(), placeholders(s.driver,
-		insertIssuedTokenPrefix+"(?,?,?,?,?,?,?,?,?,?) ON CONFLICT (client_id, assertion_jti) DO NOTHING"))
+		insertIssuedTokenPrefix+"(?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (client_id, assertion_jti) DO NOTHING"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -398,7 +398,7 @@ func singleRowInsert(b *testing.B, s *Store) func(ctx context.Context, t store.I
 		scopes, _ := jsonText(t.Scopes)
 		aud, _ := jsonText(t.Audience)
 		return execOne(ctx, stmt, []any{t.ClientID, t.AssertionJTI, t.TokenJTI, t.ConsumerOrgno, t.SupplierOrgno,
-			scopes, aud, ts(t.IssuedAt), ts(t.ExpiresAt), t.ClientAMR})
+			scopes, aud, ts(t.IssuedAt), ts(t.ExpiresAt), t.ClientAMR, t.CnfJKT, t.CnfX5T})
 	}
 }
 

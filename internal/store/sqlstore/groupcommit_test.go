@@ -54,7 +54,7 @@ func engines(t *testing.T, run func(t *testing.T, s *Store)) {
 var testNow = time.Now()
 
 func testRow(jti string) []any {
-	return []any{"client", jti, "t-" + jti, "310000035", "", "[]", "[]", ts(testNow), ts(testNow.Add(time.Minute)), "private_key_jwt"}
+	return []any{"client", jti, "t-" + jti, "310000035", "", "[]", "[]", ts(testNow), ts(testNow.Add(time.Minute)), "private_key_jwt", "", ""}
 }
 
 // commit runs one batch of the given rows and returns each request's answer:

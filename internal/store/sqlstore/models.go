@@ -112,6 +112,7 @@ type scopeRow struct {
 	Visibility              string
 	RequiresAudience        bool
 	Audiences               string
+	TokenBinding            string // 00012
 	OwnerOrgno              string
 	Created                 dbTime
 	LastUpdated             dbTime
@@ -133,7 +134,7 @@ func scopeToRow(s store.Scope) (scopeRow, error) {
 		Description: s.Description, LongDescription: s.LongDescription,
 		Active: s.Active, AccessibleForAll: s.AccessibleForAll, DelegationSource: s.DelegationSource,
 		AllowedIntegrationTypes: types, ATMaxAge: int64(s.ATMaxAge), Visibility: s.Visibility,
-		RequiresAudience: s.RequiresAudience, Audiences: auds, OwnerOrgno: s.OwnerOrgno,
+		RequiresAudience: s.RequiresAudience, Audiences: auds, TokenBinding: s.TokenBinding, OwnerOrgno: s.OwnerOrgno,
 		Created: ts(s.Created), LastUpdated: ts(s.LastUpdated),
 	}, nil
 }
@@ -144,7 +145,7 @@ func (r scopeRow) record() (store.Scope, error) {
 		Description: r.Description, LongDescription: r.LongDescription,
 		Active: r.Active, AccessibleForAll: r.AccessibleForAll, DelegationSource: r.DelegationSource,
 		ATMaxAge: int(r.ATMaxAge), Visibility: r.Visibility, RequiresAudience: r.RequiresAudience,
-		OwnerOrgno: r.OwnerOrgno, Created: r.Created.Time, LastUpdated: r.LastUpdated.Time,
+		TokenBinding: r.TokenBinding, OwnerOrgno: r.OwnerOrgno, Created: r.Created.Time, LastUpdated: r.LastUpdated.Time,
 	}
 	if err := fromJSONText(r.AllowedIntegrationTypes, &s.AllowedIntegrationTypes); err != nil {
 		return store.Scope{}, err
@@ -209,6 +210,7 @@ type clientRow struct {
 	AccessTokenLifetime     int64
 	JWKS                    string `gorm:"column:jwks"` // keys with their uploaded_by (00003)
 	ManagedBy               string
+	RequireDPoP             bool `gorm:"column:require_dpop"` // 00012
 	Active                  bool
 	Created                 dbTime
 	LastUpdated             dbTime
@@ -238,7 +240,7 @@ func clientToRow(c store.Client) (clientRow, error) {
 		ClientID: c.ClientID, ClientOrgno: c.ClientOrgno, ClientName: c.ClientName,
 		Description: c.Description, IntegrationType: c.IntegrationType,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, Scopes: scopes,
-		AccessTokenLifetime: int64(c.AccessTokenLifetime), JWKS: jwks, ManagedBy: c.ManagedBy, Active: c.Active,
+		AccessTokenLifetime: int64(c.AccessTokenLifetime), JWKS: jwks, ManagedBy: c.ManagedBy, RequireDPoP: c.RequireDPoP, Active: c.Active,
 		Created: ts(c.Created), LastUpdated: ts(c.LastUpdated),
 	}, nil
 }
@@ -248,7 +250,7 @@ func (r clientRow) record() (store.Client, error) {
 		ClientID: r.ClientID, ClientOrgno: r.ClientOrgno, ClientName: r.ClientName,
 		Description: r.Description, IntegrationType: r.IntegrationType,
 		TokenEndpointAuthMethod: r.TokenEndpointAuthMethod,
-		AccessTokenLifetime:     int(r.AccessTokenLifetime), ManagedBy: r.ManagedBy, Active: r.Active,
+		AccessTokenLifetime:     int(r.AccessTokenLifetime), ManagedBy: r.ManagedBy, RequireDPoP: r.RequireDPoP, Active: r.Active,
 		Created: r.Created.Time, LastUpdated: r.LastUpdated.Time,
 	}
 	if err := fromJSONText(r.Scopes, &c.Scopes); err != nil {
@@ -275,6 +277,8 @@ type issuedTokenRow struct {
 	IssuedAt      dbTime
 	ExpiresAt     dbTime
 	ClientAMR     string `gorm:"column:client_amr"`
+	CnfJKT        string `gorm:"column:cnf_jkt"` // 00012
+	CnfX5T        string `gorm:"column:cnf_x5t"` // 00012
 }
 
 func (issuedTokenRow) TableName() string { return "issued_tokens" }
@@ -284,6 +288,7 @@ func (r issuedTokenRow) record() (store.IssuedToken, error) {
 		ClientID: r.ClientID, AssertionJTI: r.AssertionJTI, TokenJTI: r.TokenJTI,
 		ConsumerOrgno: r.ConsumerOrgno, SupplierOrgno: r.SupplierOrgno,
 		IssuedAt: r.IssuedAt.Time, ExpiresAt: r.ExpiresAt.Time, ClientAMR: r.ClientAMR,
+		CnfJKT: r.CnfJKT, CnfX5T: r.CnfX5T,
 	}
 	if err := fromJSONText(r.Scopes, &t.Scopes); err != nil {
 		return store.IssuedToken{}, err

@@ -23,7 +23,7 @@ func listLimit(n int) int {
 }
 
 const insertIssuedTokenPrefix = `INSERT INTO issued_tokens
- (client_id, assertion_jti, token_jti, consumer_orgno, supplier_orgno, scopes, audience, issued_at, expires_at, client_amr)
+ (client_id, assertion_jti, token_jti, consumer_orgno, supplier_orgno, scopes, audience, issued_at, expires_at, client_amr, cnf_jkt, cnf_x5t)
  VALUES `
 
 // placeholders rewrites ? into PostgreSQL's $n.
@@ -68,7 +68,7 @@ func (s *Store) StartInsertIssuedToken(ctx context.Context, t store.IssuedToken)
 		return failed(wrap(err, "insert issued token"))
 	}
 	row := []any{t.ClientID, t.AssertionJTI, t.TokenJTI, t.ConsumerOrgno, t.SupplierOrgno,
-		scopes, aud, ts(t.IssuedAt), ts(t.ExpiresAt), t.ClientAMR}
+		scopes, aud, ts(t.IssuedAt), ts(t.ExpiresAt), t.ClientAMR, t.CnfJKT, t.CnfX5T}
 	r := s.batch.submit(ctx, issuedKey{t.ClientID, t.AssertionJTI}, row)
 	return func() error { return s.batch.wait(r) }
 }
@@ -144,7 +144,7 @@ func issuedTokensQuery(f store.IssuedTokenFilter) (string, []any) {
 	return q, walkArgs
 }
 
-const issuedTokenSelect = "t.client_id, t.assertion_jti, t.token_jti, t.consumer_orgno, t.supplier_orgno, t.scopes, t.audience, t.issued_at, t.expires_at, t.client_amr"
+const issuedTokenSelect = "t.client_id, t.assertion_jti, t.token_jti, t.consumer_orgno, t.supplier_orgno, t.scopes, t.audience, t.issued_at, t.expires_at, t.client_amr, t.cnf_jkt, t.cnf_x5t"
 
 // issuedTokenNarrowing is the SQL of the filters other than whose tokens:
 // on the issued_tokens columns named with p, but the times on those named
