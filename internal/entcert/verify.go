@@ -47,20 +47,55 @@ type Policy struct {
 	Observer Observer
 }
 
-// Observer is told how the caches serve (metrics). Its methods run on the
-// request's path and must be cheap and not block.
+// Observer is told how the caches serve and how the CRLs fare (metrics).
+// Its methods run on the request's path and must be cheap and not block.
+// A Verifier calls the first two, a CRLChecker the last two.
 type Observer interface {
 	// CacheLookup is told whether a lookup of the verified-chain cache hit.
 	CacheLookup(hit bool)
 	// NegativeLookup is told whether a lookup of the failed-chain cache hit.
 	NegativeLookup(hit bool)
+	// CRLFetch is told the outcome of each fetch (or read, for a file) of
+	// a CRL source: its distribution point URL or "file:" and its path.
+	// The sources are those of leaves that chained to a trusted CA and the
+	// configured files, so there are few; an observer that makes labels of
+	// them still bounds how many it keeps.
+	CRLFetch(source string, outcome CRLOutcome)
+	// CRLInUse is told the validity of the CRL that a source now gives:
+	// its thisUpdate and nextUpdate (zero when it has none).
+	CRLInUse(source string, thisUpdate, nextUpdate time.Time)
 }
+
+// CRLOutcome is how a fetch of a CRL went.
+type CRLOutcome string
+
+// The outcomes of a CRL fetch.
+const (
+	CRLFetchOK CRLOutcome = "ok"
+	// CRLFetchTimeout: no whole answer within the time budget (a server
+	// that never answers, or trickles its bytes).
+	CRLFetchTimeout CRLOutcome = "timeout"
+	// CRLFetchUnreachable: no connection, a refused redirect, or an
+	// HTTP status other than 200.
+	CRLFetchUnreachable CRLOutcome = "unreachable"
+	// CRLFetchTooLarge: over CRLOptions.MaxSize.
+	CRLFetchTooLarge CRLOutcome = "too_large"
+	// CRLFetchInvalid: not a CRL (an HTML page, garbage), or the CRL of
+	// another issuer.
+	CRLFetchInvalid CRLOutcome = "invalid"
+	// CRLFetchBadSignature: a CRL naming the issuer that its key did not sign.
+	CRLFetchBadSignature CRLOutcome = "bad_signature"
+	// CRLFetchStale: a valid CRL already past its nextUpdate.
+	CRLFetchStale CRLOutcome = "stale"
+)
 
 // nopObserver observes nothing.
 type nopObserver struct{}
 
-func (nopObserver) CacheLookup(bool)    {}
-func (nopObserver) NegativeLookup(bool) {}
+func (nopObserver) CacheLookup(bool)                      {}
+func (nopObserver) NegativeLookup(bool)                   {}
+func (nopObserver) CRLFetch(string, CRLOutcome)           {}
+func (nopObserver) CRLInUse(string, time.Time, time.Time) {}
 
 // Identity is what a verified enterprise certificate says about its holder.
 // Leaf may be shared between calls through the cache: treat it as read-only.
