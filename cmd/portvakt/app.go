@@ -160,7 +160,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
-	keys, keeper, err := signingKeys(ctx, cfg, st, now, log)
+	keys, keeper, err := signingKeys(ctx, cfg, st, now, log, tel.SigningKeys())
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +255,8 @@ func trustPolicy(cfg *config.Config, obs entcert.Observer) (*entcert.Verifier, e
 		p.AllowedPolicies = append(p.AllowedPolicies, oid)
 	}
 	if cfg.Trust.Revocation.Enabled {
-		crl, err := entcert.NewCRLChecker(entcert.CRLOptions{Files: absPaths(cfg, cfg.Trust.Revocation.CRLFiles)})
+		crl, err := entcert.NewCRLChecker(entcert.CRLOptions{Files: absPaths(cfg, cfg.Trust.Revocation.CRLFiles),
+			Grace: cfg.Trust.Revocation.Grace, Observer: obs})
 		errs = append(errs, err)
 		p.Revocation = crl
 	}

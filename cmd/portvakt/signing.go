@@ -38,7 +38,7 @@ func rotationPolicy(cfg *config.Config) signer.Policy {
 // storedKeys is the Keeper of the signing keys kept in the store. On an
 // empty store the key of signing.key_file, when set, becomes the first
 // CURRENT key; else one is generated.
-func storedKeys(ctx context.Context, cfg *config.Config, st signer.KeyStore, kek *signer.KEK, now func() time.Time, log *slog.Logger) (*signer.Keeper, error) {
+func storedKeys(ctx context.Context, cfg *config.Config, st signer.KeyStore, kek *signer.KEK, now func() time.Time, log *slog.Logger, obs signer.Observer) (*signer.Keeper, error) {
 	var imp *signer.Key
 	if cfg.Signing.KeyFile != "" {
 		b, err := os.ReadFile(cfg.Path(cfg.Signing.KeyFile))
@@ -55,7 +55,7 @@ func storedKeys(ctx context.Context, cfg *config.Config, st signer.KeyStore, kek
 	}
 	k, err := signer.NewKeeper(ctx, signer.KeeperConfig{
 		Store: st, KEK: kek, Policy: rotationPolicy(cfg), Algorithm: cfg.Signing.Algorithm, Import: imp,
-		Owner: replicaName(), PollInterval: cfg.Rules.PollInterval, Now: now, Log: log,
+		Owner: replicaName(), PollInterval: cfg.Rules.PollInterval, Now: now, Log: log, Observer: obs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
@@ -112,7 +112,7 @@ func fileKeys(cfg *config.Config) (*signer.Set, error) {
 
 // signingKeys is the server's key set: kept in the store and rotated when a
 // KEK is configured (keeper non-nil, to be run), else from files.
-func signingKeys(ctx context.Context, cfg *config.Config, st store.Store, now func() time.Time, log *slog.Logger) (*signer.Set, *signer.Keeper, error) {
+func signingKeys(ctx context.Context, cfg *config.Config, st store.Store, now func() time.Time, log *slog.Logger, obs signer.Observer) (*signer.Set, *signer.Keeper, error) {
 	kek, err := loadKEK(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -121,7 +121,7 @@ func signingKeys(ctx context.Context, cfg *config.Config, st store.Store, now fu
 		keys, err := fileKeys(cfg)
 		return keys, nil, err
 	}
-	k, err := storedKeys(ctx, cfg, st, kek, now, log)
+	k, err := storedKeys(ctx, cfg, st, kek, now, log, obs)
 	if err != nil {
 		return nil, nil, err
 	}

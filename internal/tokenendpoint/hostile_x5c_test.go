@@ -405,7 +405,9 @@ func testHostileCRL(t *testing.T, engine string) {
 // negLookups counts the failed-chain cache's lookups (an entcert.Observer).
 type negLookups struct{ hits, misses atomic.Int32 }
 
-func (*negLookups) CacheLookup(bool) {}
+func (*negLookups) CacheLookup(bool)                      {}
+func (*negLookups) CRLFetch(string, entcert.CRLOutcome)   {}
+func (*negLookups) CRLInUse(string, time.Time, time.Time) {}
 
 func (n *negLookups) NegativeLookup(hit bool) {
 	if hit {
