@@ -214,7 +214,9 @@ func (c *CRLChecker) Check(ctx context.Context, leaf, issuer *x509.Certificate) 
 		}
 	}
 	if len(sources) == 0 {
-		return errRevocationUnknown(errors.New("no CRL source: no configured file and no http(s) distribution point"))
+		// Nothing will change for this leaf: the verifier may remember it.
+		return errRevocationUnknown(&unavailable{until: c.now().Add(c.maxAge),
+			err: errors.New("no CRL source: no configured file and no http(s) distribution point")})
 	}
 	var errs []error
 	for _, src := range sources {
@@ -232,11 +234,53 @@ func (c *CRLChecker) Check(ctx context.Context, leaf, issuer *x509.Certificate) 
 		}
 		return nil
 	}
-	return errRevocationUnknown(errors.Join(errs...))
+	return errRevocationUnknown(&unavailable{until: c.nextChance(sources, issuerID), err: errors.Join(errs...)})
 }
 
+// unavailable is why no revocation status could be had, and until when
+// asking again cannot change that: until then the CRLChecker would answer
+// the same from what it remembers, so the Verifier may remember the
+// failure as long (a failing request then costs a hash, as a succeeding
+// one does). A zero until promises nothing.
+type unavailable struct {
+	until time.Time
+	err   error
+}
+
+func (u *unavailable) Error() string { return u.err.Error() }
+func (u *unavailable) Unwrap() error { return u.err }
+
+// nextChance is the first time one of the sources may give another
+// answer: the end of a remembered failure, or of a foreign file's entry.
+// It is zero when a source has neither (its fetch was cut short by the
+// caller's deadline and may still succeed).
+func (c *CRLChecker) nextChance(sources []string, issuerID [32]byte) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	var first time.Time
+	for _, src := range sources {
+		key := crlKey(src, issuerID)
+		var until time.Time
+		if f := c.failures[key]; f.err != nil && now.Before(f.until) {
+			until = f.until
+		} else if e := c.crls[key]; e != nil && e.foreign && now.Before(e.until) {
+			until = e.until
+		} else {
+			return time.Time{}
+		}
+		if first.IsZero() || until.Before(first) {
+			first = until
+		}
+	}
+	return first
+}
+
+// crlKey names the CRL of an issuer from a source.
+func crlKey(src string, issuerID [32]byte) string { return src + "\x00" + string(issuerID[:]) }
+
 func (c *CRLChecker) get(ctx context.Context, src string, issuer *x509.Certificate, issuerID [32]byte) (*crlEntry, error) {
-	key := src + "\x00" + string(issuerID[:])
+	key := crlKey(src, issuerID)
 	now := c.now()
 	c.mu.Lock()
 	e, f := c.crls[key], c.failures[key]

@@ -263,3 +263,55 @@ func TestCRLCurrentCacheOutlivesServer(t *testing.T) {
 		t.Fatalf("%d requests, want 1", n)
 	}
 }
+
+// outageLookups counts the failed-chain cache's hits.
+type outageLookups struct {
+	noCRLEvents
+	hits int
+}
+
+func (*outageLookups) CacheLookup(bool) {}
+func (o *outageLookups) NegativeLookup(hit bool) {
+	if hit {
+		o.hits++
+	}
+}
+
+// TestCRLOutageCostsAHash: while the checker remembers a failed fetch, the
+// same chain sent again is refused from the failed-chain cache (a hash, no
+// chain work); once the checker would ask the server again, so does the
+// verifier, and a server that is back serves at once.
+func TestCRLOutageCostsAHash(t *testing.T) {
+	f := newFixture(t)
+	srv, l := f.distributionPoint(t)
+	srv.Down(true)
+	clk := &clock{t: f.now}
+	rc, err := NewCRLChecker(CRLOptions{Now: clk.Now, FailureTTL: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obs outageLookups
+	p := f.policy()
+	p.Now, p.Revocation, p.Observer = clk.Now, rc, &obs
+	v := f.verifier(p)
+	chain := ders(l.Chain...)
+	for range 3 {
+		_, err := v.Verify(t.Context(), chain)
+		wantGrantError(t, err, "revocation status could not be checked")
+	}
+	if obs.hits != 2 || srv.Hits() != 1 {
+		t.Fatalf("%d failed-chain cache hits, %d CRL requests; want 2 and 1", obs.hits, srv.Hits())
+	}
+	srv.Down(false)
+	srv.Serve(f.crl(t, f.pki.Intermediate, testpki.CRLSpec{ThisUpdate: f.now, NextUpdate: f.now.Add(time.Hour)}), "")
+	clk.Set(f.now.Add(19 * time.Second))
+	_, err = v.Verify(t.Context(), chain)
+	wantGrantError(t, err, "revocation status could not be checked")
+	clk.Set(f.now.Add(20 * time.Second))
+	if _, err := v.Verify(t.Context(), chain); err != nil {
+		t.Fatalf("the server is back and the failure forgotten: %v", err)
+	}
+	if obs.hits != 3 || srv.Hits() != 2 {
+		t.Fatalf("%d failed-chain cache hits, %d CRL requests; want 3 and 2", obs.hits, srv.Hits())
+	}
+}

@@ -242,9 +242,11 @@ func NewVerifier(p Policy) (*Verifier, error) {
 // of the same bytes shares the key): the same failing chain sent again gets
 // the same error without the work (docs/protocol.md). The key is the whole chain
 // because a failure, unlike a success, may be the fault of any certificate in
-// it. Not cached: a revocation status that could not be had (the CRL server
-// may be back for the next request; the CRL checker remembers its own fetch
-// failures briefly instead). The work before any cache entry is bounded: at
+// it. A revocation status that could not be had is cached only as long as the
+// revocation checker promises the same answer (CRLChecker: while it remembers
+// the failed fetch), so a CRL server that comes back is used as soon as the
+// checker would ask it again, and an outage does not make every request redo
+// the chain's work. The work before any cache entry is bounded: at
 // most MaxChainElements ASN.1 elements parsed, every key within MaxRSABits,
 // and no signature checked with a key that no trusted CA vouched for (see
 // pool), so a failing chain costs no more than a succeeding one.
@@ -398,7 +400,13 @@ func (v *Verifier) verify(ctx context.Context, chain [][]byte, fp [32]byte, now 
 				return result{}, pe
 			}
 			// Unknown revocation status is not the chain's fault: the
-			// next request may find the CRL, so it is not remembered.
+			// next request may find the CRL, so it is remembered only
+			// while the checker promises the same answer (its own memory
+			// of a failed fetch), and not at all when it promises nothing.
+			var u *unavailable
+			if errors.As(err, &u) && u.until.After(now) {
+				return result{negUntil: u.until}, errRevocationUnknown(err)
+			}
 			return result{transient: true}, errRevocationUnknown(err)
 		}
 	}
