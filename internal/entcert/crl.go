@@ -115,6 +115,8 @@ const (
 type crlEntry struct {
 	revoked map[string]revocation // by serial number, big.Int.String()
 	until   time.Time             // NextUpdate, or fetch time + MaxAge
+	// thisUpdate and nextUpdate are the CRL's (for the Observer).
+	thisUpdate, nextUpdate time.Time
 	// foreign marks a configured file that holds another issuer's CRL;
 	// remembered so a file is not re-read for every leaf of other issuers.
 	foreign bool
@@ -312,6 +314,9 @@ func (c *CRLChecker) get(ctx context.Context, src string, issuer *x509.Certifica
 			// A CRL past its NextUpdate (err says so) is kept too when it
 			// is the newest there is: Grace may let it serve.
 			c.crls[key] = fresh
+			if !fresh.foreign {
+				c.obs.CRLInUse(src, fresh.thisUpdate, fresh.nextUpdate)
+			}
 		}
 		if err != nil {
 			c.rememberFailure(key, err)
@@ -413,13 +418,13 @@ func (c *CRLChecker) load(ctx context.Context, src string, issuer *x509.Certific
 	if until.IsZero() {
 		until = now.Add(c.maxAge)
 	}
-	e := &crlEntry{revoked: make(map[string]revocation, len(crl.RevokedCertificateEntries)), until: until}
+	e := &crlEntry{revoked: make(map[string]revocation, len(crl.RevokedCertificateEntries)), until: until,
+		thisUpdate: crl.ThisUpdate, nextUpdate: crl.NextUpdate}
 	for _, r := range crl.RevokedCertificateEntries {
 		if r.SerialNumber != nil {
 			e.revoked[r.SerialNumber.String()] = revocation{at: r.RevocationTime, reason: r.ReasonCode}
 		}
 	}
-	c.obs.CRLInUse(src, crl.ThisUpdate, crl.NextUpdate)
 	if !now.Before(until) {
 		return e, crlErr(CRLFetchStale, fmt.Errorf("CRL is stale: NextUpdate %s, now %s", until.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 	}
