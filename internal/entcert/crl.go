@@ -194,8 +194,16 @@ func NewCRLChecker(o CRLOptions) (*CRLChecker, error) {
 // the issuer does not list the leaf, an invalid_grant "revoked" error when
 // one does, and an invalid_grant "could not be checked" error otherwise.
 func (c *CRLChecker) Check(ctx context.Context, leaf, issuer *x509.Certificate) error {
+	_, err := c.CheckUntil(ctx, leaf, issuer)
+	return err
+}
+
+// CheckUntil is Check, and on success until when its answer holds: the
+// NextUpdate of the CRL it used, or, for a CRL past it that Grace lets
+// serve, the end of the grace.
+func (c *CRLChecker) CheckUntil(ctx context.Context, leaf, issuer *x509.Certificate) (time.Time, error) {
 	if leaf == nil || issuer == nil {
-		return errRevocationUnknown(errors.New("nil certificate"))
+		return time.Time{}, errRevocationUnknown(errors.New("nil certificate"))
 	}
 	if ctx == nil {
 		ctx = context.Background() // context.WithoutCancel panics on nil
@@ -217,7 +225,7 @@ func (c *CRLChecker) Check(ctx context.Context, leaf, issuer *x509.Certificate) 
 	}
 	if len(sources) == 0 {
 		// Nothing will change for this leaf: the verifier may remember it.
-		return errRevocationUnknown(&unavailable{until: c.now().Add(c.maxAge),
+		return time.Time{}, errRevocationUnknown(&unavailable{until: c.now().Add(c.maxAge),
 			err: errors.New("no CRL source: no configured file and no http(s) distribution point")})
 	}
 	var errs []error
@@ -232,11 +240,14 @@ func (c *CRLChecker) Check(ctx context.Context, leaf, issuer *x509.Certificate) 
 			continue
 		}
 		if r, ok := e.revoked[leaf.SerialNumber.String()]; ok {
-			return errRevoked(leaf, r, src)
+			return time.Time{}, errRevoked(leaf, r, src)
 		}
-		return nil
+		if c.now().Before(e.until) {
+			return e.until, nil
+		}
+		return e.until.Add(c.grace), nil
 	}
-	return errRevocationUnknown(&unavailable{until: c.nextChance(sources, issuerID), err: errors.Join(errs...)})
+	return time.Time{}, errRevocationUnknown(&unavailable{until: c.nextChance(sources, issuerID), err: errors.Join(errs...)})
 }
 
 // unavailable is why no revocation status could be had, and until when

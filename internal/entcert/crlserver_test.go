@@ -315,3 +315,37 @@ func TestCRLOutageCostsAHash(t *testing.T) {
 		t.Fatalf("%d failed-chain cache hits, %d CRL requests; want 3 and 2", obs.hits, srv.Hits())
 	}
 }
+
+// TestCRLNotUsedPastNextUpdateThroughTheCache: a verified leaf is trusted
+// from the cache no longer than the CRL that cleared it is current, even
+// when the cache's own revocation TTL is longer.
+func TestCRLNotUsedPastNextUpdateThroughTheCache(t *testing.T) {
+	f := newFixture(t)
+	srv, l := f.distributionPoint(t)
+	inter := f.pki.Intermediate
+	srv.Serve(f.crl(t, inter, testpki.CRLSpec{ThisUpdate: f.now, NextUpdate: f.now.Add(2 * time.Minute)}), "")
+	clk := &clock{t: f.now}
+	rc, err := NewCRLChecker(CRLOptions{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.policy()
+	p.Now, p.Revocation, p.CacheTTL = clk.Now, rc, 5*time.Minute
+	v := f.verifier(p)
+	chain := ders(l.Cert)
+	if _, err := v.Verify(t.Context(), chain); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve(f.crl(t, inter, testpki.CRLSpec{ThisUpdate: f.now.Add(2 * time.Minute), NextUpdate: f.now.Add(time.Hour),
+		Revoked: []testpki.Revoked{{Serial: l.Cert.SerialNumber}}}), "")
+	clk.Set(f.now.Add(time.Minute))
+	if _, err := v.Verify(t.Context(), chain); err != nil {
+		t.Fatalf("before nextUpdate: %v", err)
+	}
+	clk.Set(f.now.Add(3 * time.Minute))
+	_, err = v.Verify(t.Context(), chain)
+	wantGrantError(t, err, "has been revoked")
+	if n := srv.Hits(); n != 2 {
+		t.Fatalf("%d CRL requests, want 2", n)
+	}
+}

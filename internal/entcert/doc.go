@@ -31,7 +31,8 @@
 // (and the Verifier remembers the refusal as long, so an outage costs a
 // hash per repeated request); without a current CRL the certificate is
 // refused (fail closed), unless CRLOptions.Grace lets the last one serve a
-// while past its NextUpdate. A CRL is read as DER or PEM whatever its
+// while past its NextUpdate; a leaf it cleared is trusted from the cache no
+// longer than that CRL holds. A CRL is read as DER or PEM whatever its
 // Content-Type, must name the leaf's issuer and verify under its key.
 // Policy.Observer and CRLOptions.Observer are usually one Observer.
 //

@@ -111,8 +111,19 @@ type Identity struct {
 // error means "not revoked"; any error rejects the certificate (fail closed).
 // Errors that are *protocol.Error reach the client as they are; others become
 // a generic "revocation status could not be checked".
+//
+// A checker that can say how long its "not revoked" holds (CRLChecker: until
+// the NextUpdate of the CRL it used, or the end of the grace it is in) also
+// implements CheckUntil; the Verifier then trusts a cached leaf no longer
+// than that, so a CRL is never used past its time through the cache.
 type RevocationChecker interface {
 	Check(ctx context.Context, leaf, issuer *x509.Certificate) error
+}
+
+// revocationWindow is a RevocationChecker whose answer has an end: a zero
+// time means none of its own.
+type revocationWindow interface {
+	CheckUntil(ctx context.Context, leaf, issuer *x509.Certificate) (time.Time, error)
 }
 
 const (
@@ -299,6 +310,9 @@ func (v *Verifier) Verify(ctx context.Context, chain [][]byte) (Identity, error)
 		var deadline time.Time
 		if v.rev != nil {
 			deadline = now.Add(v.ttl)
+			if !res.revUntil.IsZero() && res.revUntil.Before(deadline) {
+				deadline = res.revUntil
+			}
 		}
 		v.cache.put(fp, entry{id: res.id, notBefore: res.notBefore, notAfter: res.notAfter, deadline: deadline})
 	}
@@ -389,12 +403,19 @@ func (v *Verifier) verify(ctx context.Context, chain [][]byte, fp [32]byte, now 
 		}
 	}
 
+	var revUntil time.Time
 	if v.rev != nil {
 		if len(used) < 2 {
 			return result{}, protocol.InvalidGrant("The certificate's revocation status could not be checked").
 				WithCause(errors.New("verified chain has no issuer"))
 		}
-		if err := v.rev.Check(ctx, leaf, used[1]); err != nil {
+		var err error
+		if w, ok := v.rev.(revocationWindow); ok {
+			revUntil, err = w.CheckUntil(ctx, leaf, used[1])
+		} else {
+			err = v.rev.Check(ctx, leaf, used[1])
+		}
+		if err != nil {
 			var pe *protocol.Error
 			if errors.As(err, &pe) && pe.Code == protocol.CodeInvalidGrant && !errors.Is(pe, errRevocationUnavailable) {
 				return result{}, pe
@@ -413,7 +434,7 @@ func (v *Verifier) verify(ctx context.Context, chain [][]byte, fp [32]byte, now 
 
 	return result{
 		id:        Identity{Org: org, Leaf: leaf, PublicKey: leaf.PublicKey, Fingerprint: fp, SEID: seid},
-		notBefore: notBefore, notAfter: notAfter,
+		notBefore: notBefore, notAfter: notAfter, revUntil: revUntil,
 	}, nil
 }
 
@@ -421,6 +442,8 @@ func (v *Verifier) verify(ctx context.Context, chain [][]byte, fp [32]byte, now 
 type result struct {
 	id                  Identity
 	notBefore, notAfter time.Time // the verified chain's window
+	// revUntil is when the revocation answer ends; zero = CacheTTL alone.
+	revUntil time.Time
 	// transient marks a failure that says nothing about the chain (the
 	// revocation status could not be had): it is not negatively cached.
 	transient bool
