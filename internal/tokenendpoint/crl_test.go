@@ -190,9 +190,15 @@ func testCRLDistributionPoints(t *testing.T, engine string) {
 	refused("trickling CRL server", client(slow.URL), "revocation status could not be checked")
 
 	// The metrics, on the pinned clock: the point's CRL is the one of
-	// t0+59m, due at t0+2h, and the scrape is at t0+2h1m.
-	got := scrapeMetrics(t, metrics.URL)
+	// t0+59m, due at t0+2h, and the scrape is at t0+2h1m. The trickling
+	// fetch ends at the same deadline as the request that waited for it,
+	// and may report a moment after the refusal: wait for it, boundedly.
 	src := func(s *testpki.CRLServer) string { return fmt.Sprintf(`source=%q`, s.URL) }
+	got := scrapeMetrics(t, metrics.URL)
+	for deadline := time.Now().Add(5 * time.Second); got[`portvakt_crl_fetches_total{outcome="timeout",`+src(slow)+`}`] == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		got = scrapeMetrics(t, metrics.URL)
+	}
 	for k, v := range map[string]float64{
 		`portvakt_crl_fetches_total{outcome="ok",` + src(dp) + `}`:          2,
 		`portvakt_crl_fetches_total{outcome="unreachable",` + src(dp) + `}`: 1,
