@@ -2,12 +2,15 @@ package deploy
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -231,23 +234,41 @@ func TestUnknownNames(t *testing.T) {
 }
 
 // TestKitQueriesNameExportedMetrics runs a real server, has it issue a token
-// (with an enterprise certificate, so the certificate cache is used), refuse
-// a request and rate-limit another, then requires every metric and label
-// the dashboard and the alert rules read to be on its /metrics.
+// (with an enterprise certificate, so the certificate cache is used, and
+// its revocation checked against a CRL file), refuse a request and
+// rate-limit another, then requires every metric and label the dashboard
+// and the alert rules read to be on its /metrics. The signing keys are kept
+// in the store (a KEK is set), so the key-age series are there too.
 func TestKitQueriesNameExportedMetrics(t *testing.T) {
 	queries := kitQueries(t)
-	limits := map[string]any{"rate_limit": map[string]any{
-		// One grant per 100 s per address: the second is refused however slow
-		// the machine.
-		"enabled": true, "address": map[string]any{"per_second": 0.01, "burst": 1},
-	}}
+	config := func(t *testing.T) map[string]any {
+		crl, err := testserver.SharedPKI(t).Intermediate.CRL(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "issuing.crl")
+		if err := os.WriteFile(file, crl, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return map[string]any{
+			"rate_limit": map[string]any{
+				// One grant per 100 s per address: the second is refused
+				// however slow the machine.
+				"enabled": true, "address": map[string]any{"per_second": 0.01, "burst": 1},
+			},
+			"trust": map[string]any{"revocation": map[string]any{"enabled": true, "crl_files": []string{file}}},
+		}
+	}
+	kek := make([]byte, 32)
+	_, _ = rand.Read(kek)
+	env := []string{"PORTVAKT_SIGNING_KEK=" + base64.StdEncoding.EncodeToString(kek)}
 	for _, tc := range []struct {
 		name string
 		opts func(t *testing.T) testserver.Options
 	}{
-		{"ok/sqlite", func(*testing.T) testserver.Options { return testserver.Options{Config: limits} }},
+		{"ok/sqlite", func(t *testing.T) testserver.Options { return testserver.Options{Config: config(t), Env: env} }},
 		{"ok/postgres", func(t *testing.T) testserver.Options {
-			return testserver.Options{Driver: "postgres", DSN: pgtest.FreshSchema(t, pgtest.DSN(t)), Config: limits}
+			return testserver.Options{Driver: "postgres", DSN: pgtest.FreshSchema(t, pgtest.DSN(t)), Config: config(t), Env: env}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -173,7 +173,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
-	keys, keeper, token, err := signingKeys(ctx, cfg, st, now, log)
+	keys, keeper, token, err := signingKeys(ctx, cfg, st, now, log, tel.SigningKeys())
 	if err != nil {
 		return nil, err
 	}

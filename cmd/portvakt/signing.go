@@ -39,7 +39,7 @@ func rotationPolicy(cfg *config.Config) signer.Policy {
 // storedKeys is the Keeper of the signing keys kept in the store. On an
 // empty store the key of signing.key_file, when set, becomes the first
 // CURRENT key; else one is generated.
-func storedKeys(ctx context.Context, cfg *config.Config, st signer.KeyStore, v signer.Vault, kek *signer.KEK, now func() time.Time, log *slog.Logger) (*signer.Keeper, error) {
+func storedKeys(ctx context.Context, cfg *config.Config, st signer.KeyStore, v signer.Vault, kek *signer.KEK, now func() time.Time, log *slog.Logger, obs signer.Observer) (*signer.Keeper, error) {
 	var imp *signer.Key
 	if cfg.Signing.KeyFile != "" {
 		b, err := os.ReadFile(cfg.Path(cfg.Signing.KeyFile))
@@ -56,7 +56,7 @@ func storedKeys(ctx context.Context, cfg *config.Config, st signer.KeyStore, v s
 	}
 	k, err := signer.NewKeeper(ctx, signer.KeeperConfig{
 		Store: st, Vault: v, Policy: rotationPolicy(cfg), Algorithm: cfg.Signing.Algorithm, Import: imp, ImportKEK: kek,
-		Owner: replicaName(), PollInterval: cfg.Rules.PollInterval, Now: now, Log: log,
+		Owner: replicaName(), PollInterval: cfg.Rules.PollInterval, Now: now, Log: log, Observer: obs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
@@ -131,7 +131,7 @@ func keyVault(cfg *config.Config) (v signer.Vault, kek *signer.KEK, token *hsm.T
 // when a KEK or an HSM is configured (keeper non-nil, to be run), else the
 // static signing.key_file. Without any key source it refuses. The caller
 // closes token when it is not nil.
-func signingKeys(ctx context.Context, cfg *config.Config, st store.Store, now func() time.Time, log *slog.Logger) (_ *signer.Set, _ *signer.Keeper, token *hsm.Token, err error) {
+func signingKeys(ctx context.Context, cfg *config.Config, st store.Store, now func() time.Time, log *slog.Logger, obs signer.Observer) (_ *signer.Set, _ *signer.Keeper, token *hsm.Token, err error) {
 	v, kek, token, err := keyVault(cfg)
 	if err != nil {
 		return nil, nil, nil, err
@@ -143,7 +143,7 @@ func signingKeys(ctx context.Context, cfg *config.Config, st store.Store, now fu
 		keys, err := fileKeys(cfg)
 		return keys, nil, nil, err
 	}
-	k, err := storedKeys(ctx, cfg, st, v, kek, now, log)
+	k, err := storedKeys(ctx, cfg, st, v, kek, now, log, obs)
 	if err != nil {
 		if token != nil {
 			_ = token.Close()

@@ -153,6 +153,9 @@ type Trust struct {
 type Revocation struct {
 	Enabled  bool     `mapstructure:"enabled"`
 	CRLFiles []string `mapstructure:"crl_files"`
+	// Grace lets a CRL past its nextUpdate serve while no newer one can
+	// be had; 0 = not at all (fail closed at nextUpdate).
+	Grace time.Duration `mapstructure:"grace"`
 }
 
 // Server holds the public listener's limits.
@@ -324,6 +327,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Token.ClockSkew < 0 || c.Token.ClockSkew > time.Minute {
 		bad("token.clock_skew", "must be between 0 and 1m, got %s", c.Token.ClockSkew)
+	}
+	if c.Trust.Revocation.Grace < 0 || c.Trust.Revocation.Grace > 7*24*time.Hour {
+		bad("trust.revocation.grace", "must be between 0 and 168h, got %s", c.Trust.Revocation.Grace)
 	}
 	if len(c.Trust.Roots) == 0 && !c.Dev {
 		bad("trust.roots", "no trust anchors: certificate (x5c) clients cannot authenticate; list PEM files")

@@ -52,6 +52,7 @@ signing: {algorithm: HS256, rotation: {interval: 1m, pre_publish: 1m}}
 token: {clock_skew: 5m}
 rules: {poll_interval: 5s}
 log: {format: xml}
+trust: {revocation: {grace: 720h}}
 records:
   prefixes: [{prefix: "Bad!", owner_org: "1"}]
   clients: [{client_id: not-a-uuid, client_orgno: "310000035"}]
@@ -65,7 +66,7 @@ records:
 	}
 	for _, key := range []string{"issuer:", "listen:", "platform.org:", "database.driver:", "signing.algorithm:",
 		"signing.rotation.pre_publish:", "signing.rotation.interval:",
-		"token.clock_skew:", "rules.poll_interval:", "log.format:", "trust.roots:", "records.prefixes[0].prefix:",
+		"token.clock_skew:", "rules.poll_interval:", "log.format:", "trust.roots:", "trust.revocation.grace:", "records.prefixes[0].prefix:",
 		"records.prefixes[0].owner_org:", "records.clients[0].client_id:", "records.clients[0].description:"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("missing problem for %s in:\n%v", key, err)

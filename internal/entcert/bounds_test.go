@@ -218,7 +218,10 @@ func TestChainKey(t *testing.T) {
 }
 
 // negCounter counts the lookups of the failed-chain cache (an Observer).
-type negCounter struct{ hits, misses atomic.Int32 }
+type negCounter struct {
+	noCRLEvents
+	hits, misses atomic.Int32
+}
 
 func (c *negCounter) CacheLookup(bool) {}
 

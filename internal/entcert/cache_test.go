@@ -214,6 +214,7 @@ func BenchmarkVerifyUncached(b *testing.B) {
 
 // lookupLog records what an Observer is told, in order.
 type lookupLog struct {
+	noCRLEvents
 	mu  sync.Mutex
 	got []string
 }

@@ -27,14 +27,21 @@
 //
 // CRL fetches (CRLChecker) share one time budget per check across all
 // distribution points, end at the request's deadline, follow redirects only
-// on the same host, are bounded in size and remember a failure briefly;
-// without a current CRL the certificate is refused (fail closed).
+// on the same host, are bounded in size and remember a failure briefly
+// (and the Verifier remembers the refusal as long, so an outage costs a
+// hash per repeated request); without a current CRL the certificate is
+// refused (fail closed), unless CRLOptions.Grace lets the last one serve a
+// while past its NextUpdate; a leaf it cleared is trusted from the cache no
+// longer than that CRL holds. A CRL is read as DER or PEM whatever its
+// Content-Type, must name the leaf's issuer and verify under its key.
+// Policy.Observer and CRLOptions.Observer are usually one Observer.
 //
 // The trust anchors come from PEM files (ReadCertificateFiles): bounded in
 // size and count, certificates only, and every bad file named at once.
 //
-// Policy.Observer is told whether each lookup of either cache hit
-// (metrics); nil observes nothing.
+// Policy.Observer is told whether each lookup of either cache hit, and
+// CRLOptions.Observer how each CRL fetch went and what CRL each source
+// gives (metrics); nil observes nothing.
 //
 // Every rejection is a *protocol.Error with code invalid_grant whose
 // description tells the client developer what to fix; the private cause

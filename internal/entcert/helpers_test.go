@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"testing"
+	"time"
 
 	"github.com/portvakt/portvakt/internal/testpki"
 )
@@ -29,3 +30,9 @@ func mustEC(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
 }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// noCRLEvents is the part of an Observer that a test of the caches ignores.
+type noCRLEvents struct{}
+
+func (noCRLEvents) CRLFetch(string, CRLOutcome)           {}
+func (noCRLEvents) CRLInUse(string, time.Time, time.Time) {}

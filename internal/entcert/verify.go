@@ -47,20 +47,55 @@ type Policy struct {
 	Observer Observer
 }
 
-// Observer is told how the caches serve (metrics). Its methods run on the
-// request's path and must be cheap and not block.
+// Observer is told how the caches serve and how the CRLs fare (metrics).
+// Its methods run on the request's path and must be cheap and not block.
+// A Verifier calls the first two, a CRLChecker the last two.
 type Observer interface {
 	// CacheLookup is told whether a lookup of the verified-chain cache hit.
 	CacheLookup(hit bool)
 	// NegativeLookup is told whether a lookup of the failed-chain cache hit.
 	NegativeLookup(hit bool)
+	// CRLFetch is told the outcome of each fetch (or read, for a file) of
+	// a CRL source: its distribution point URL or "file:" and its path.
+	// The sources are those of leaves that chained to a trusted CA and the
+	// configured files, so there are few; an observer that makes labels of
+	// them still bounds how many it keeps.
+	CRLFetch(source string, outcome CRLOutcome)
+	// CRLInUse is told the validity of the CRL that a source now gives:
+	// its thisUpdate and nextUpdate (zero when it has none).
+	CRLInUse(source string, thisUpdate, nextUpdate time.Time)
 }
+
+// CRLOutcome is how a fetch of a CRL went.
+type CRLOutcome string
+
+// The outcomes of a CRL fetch.
+const (
+	CRLFetchOK CRLOutcome = "ok"
+	// CRLFetchTimeout: no whole answer within the time budget (a server
+	// that never answers, or trickles its bytes).
+	CRLFetchTimeout CRLOutcome = "timeout"
+	// CRLFetchUnreachable: no connection, a refused redirect, or an
+	// HTTP status other than 200.
+	CRLFetchUnreachable CRLOutcome = "unreachable"
+	// CRLFetchTooLarge: over CRLOptions.MaxSize.
+	CRLFetchTooLarge CRLOutcome = "too_large"
+	// CRLFetchInvalid: not a CRL (an HTML page, garbage), or the CRL of
+	// another issuer.
+	CRLFetchInvalid CRLOutcome = "invalid"
+	// CRLFetchBadSignature: a CRL naming the issuer that its key did not sign.
+	CRLFetchBadSignature CRLOutcome = "bad_signature"
+	// CRLFetchStale: a valid CRL already past its nextUpdate.
+	CRLFetchStale CRLOutcome = "stale"
+)
 
 // nopObserver observes nothing.
 type nopObserver struct{}
 
-func (nopObserver) CacheLookup(bool)    {}
-func (nopObserver) NegativeLookup(bool) {}
+func (nopObserver) CacheLookup(bool)                      {}
+func (nopObserver) NegativeLookup(bool)                   {}
+func (nopObserver) CRLFetch(string, CRLOutcome)           {}
+func (nopObserver) CRLInUse(string, time.Time, time.Time) {}
 
 // Identity is what a verified enterprise certificate says about its holder.
 // Leaf may be shared between calls through the cache: treat it as read-only.
@@ -76,8 +111,19 @@ type Identity struct {
 // error means "not revoked"; any error rejects the certificate (fail closed).
 // Errors that are *protocol.Error reach the client as they are; others become
 // a generic "revocation status could not be checked".
+//
+// A checker that can say how long its "not revoked" holds (CRLChecker: until
+// the NextUpdate of the CRL it used, or the end of the grace it is in) also
+// implements CheckUntil; the Verifier then trusts a cached leaf no longer
+// than that, so a CRL is never used past its time through the cache.
 type RevocationChecker interface {
 	Check(ctx context.Context, leaf, issuer *x509.Certificate) error
+}
+
+// revocationWindow is a RevocationChecker whose answer has an end: a zero
+// time means none of its own.
+type revocationWindow interface {
+	CheckUntil(ctx context.Context, leaf, issuer *x509.Certificate) (time.Time, error)
 }
 
 const (
@@ -207,9 +253,11 @@ func NewVerifier(p Policy) (*Verifier, error) {
 // of the same bytes shares the key): the same failing chain sent again gets
 // the same error without the work (docs/protocol.md). The key is the whole chain
 // because a failure, unlike a success, may be the fault of any certificate in
-// it. Not cached: a revocation status that could not be had (the CRL server
-// may be back for the next request; the CRL checker remembers its own fetch
-// failures briefly instead). The work before any cache entry is bounded: at
+// it. A revocation status that could not be had is cached only as long as the
+// revocation checker promises the same answer (CRLChecker: while it remembers
+// the failed fetch), so a CRL server that comes back is used as soon as the
+// checker would ask it again, and an outage does not make every request redo
+// the chain's work. The work before any cache entry is bounded: at
 // most MaxChainElements ASN.1 elements parsed, every key within MaxRSABits,
 // and no signature checked with a key that no trusted CA vouched for (see
 // pool), so a failing chain costs no more than a succeeding one.
@@ -262,6 +310,9 @@ func (v *Verifier) Verify(ctx context.Context, chain [][]byte) (Identity, error)
 		var deadline time.Time
 		if v.rev != nil {
 			deadline = now.Add(v.ttl)
+			if !res.revUntil.IsZero() && res.revUntil.Before(deadline) {
+				deadline = res.revUntil
+			}
 		}
 		v.cache.put(fp, entry{id: res.id, notBefore: res.notBefore, notAfter: res.notAfter, deadline: deadline})
 	}
@@ -352,25 +403,38 @@ func (v *Verifier) verify(ctx context.Context, chain [][]byte, fp [32]byte, now 
 		}
 	}
 
+	var revUntil time.Time
 	if v.rev != nil {
 		if len(used) < 2 {
 			return result{}, protocol.InvalidGrant("The certificate's revocation status could not be checked").
 				WithCause(errors.New("verified chain has no issuer"))
 		}
-		if err := v.rev.Check(ctx, leaf, used[1]); err != nil {
+		var err error
+		if w, ok := v.rev.(revocationWindow); ok {
+			revUntil, err = w.CheckUntil(ctx, leaf, used[1])
+		} else {
+			err = v.rev.Check(ctx, leaf, used[1])
+		}
+		if err != nil {
 			var pe *protocol.Error
 			if errors.As(err, &pe) && pe.Code == protocol.CodeInvalidGrant && !errors.Is(pe, errRevocationUnavailable) {
 				return result{}, pe
 			}
 			// Unknown revocation status is not the chain's fault: the
-			// next request may find the CRL, so it is not remembered.
+			// next request may find the CRL, so it is remembered only
+			// while the checker promises the same answer (its own memory
+			// of a failed fetch), and not at all when it promises nothing.
+			var u *unavailable
+			if errors.As(err, &u) && u.until.After(now) {
+				return result{negUntil: u.until}, errRevocationUnknown(err)
+			}
 			return result{transient: true}, errRevocationUnknown(err)
 		}
 	}
 
 	return result{
 		id:        Identity{Org: org, Leaf: leaf, PublicKey: leaf.PublicKey, Fingerprint: fp, SEID: seid},
-		notBefore: notBefore, notAfter: notAfter,
+		notBefore: notBefore, notAfter: notAfter, revUntil: revUntil,
 	}, nil
 }
 
@@ -378,6 +442,8 @@ func (v *Verifier) verify(ctx context.Context, chain [][]byte, fp [32]byte, now 
 type result struct {
 	id                  Identity
 	notBefore, notAfter time.Time // the verified chain's window
+	// revUntil is when the revocation answer ends; zero = CacheTTL alone.
+	revUntil time.Time
 	// transient marks a failure that says nothing about the chain (the
 	// revocation status could not be had): it is not negatively cached.
 	transient bool

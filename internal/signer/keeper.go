@@ -42,6 +42,50 @@ type KeeperConfig struct {
 	RotateEvery time.Duration
 	Now         func() time.Time
 	Log         *slog.Logger
+	// Observer is told the state of the stored keys at every reload
+	// (metrics); nil observes nothing.
+	Observer Observer
+}
+
+// Observer is told what the stored keys look like (metrics). KeysLoaded
+// runs on the keeper's goroutine and must not block.
+type Observer interface {
+	// KeysLoaded is told the state of the keys after each reload, every
+	// PollInterval on every replica.
+	KeysLoaded(KeyState)
+}
+
+// KeyState is the stored keys at one reload, and the schedule they follow.
+type KeyState struct {
+	// CurrentActivated is when the CURRENT key began to sign.
+	CurrentActivated time.Time
+	// NextPublished is when the NEXT key was published; zero = none.
+	NextPublished time.Time
+	// Retired counts the RETIRED keys still published, and RetiredLeaves
+	// is when the first of them leaves the JWKS (zero when there is none).
+	Retired       int
+	RetiredLeaves time.Time
+	// Policy is the rotation schedule.
+	Policy Policy
+}
+
+// stateOf is the state of keys at now under p.
+func stateOf(keys []store.SigningKey, now time.Time, p Policy) KeyState {
+	s := KeyState{Policy: p}
+	for _, k := range keys {
+		switch {
+		case k.State == store.SigningKeyCurrent:
+			s.CurrentActivated = k.ActivatedAt
+		case k.State == store.SigningKeyNext:
+			s.NextPublished = k.PublishedAt
+		case k.State == store.SigningKeyRetired && Published(k, now):
+			s.Retired++
+			if s.RetiredLeaves.IsZero() || k.RemoveAfter.Before(s.RetiredLeaves) {
+				s.RetiredLeaves = k.RemoveAfter
+			}
+		}
+	}
+	return s
 }
 
 // Keeper keeps a Set in step with the stored keys: every replica reloads
@@ -174,6 +218,9 @@ func (k *Keeper) reload(ctx context.Context) error {
 		return err
 	}
 	now := k.cfg.Now()
+	if k.cfg.Observer != nil {
+		k.cfg.Observer.KeysLoaded(stateOf(keys, now, k.cfg.Policy))
+	}
 	fp := fingerprint(keys, now)
 	if k.set != nil && fp == k.loaded {
 		return nil // nothing changed: no need to open the key again

@@ -412,3 +412,44 @@ func TestStoreHoldsNoPlaintextKey(t *testing.T) {
 		t.Fatalf("a wrong KEK: %v, want ErrWrongKEK", err)
 	}
 }
+
+// keyStates records what a Keeper tells its Observer.
+type keyStates struct{ got []signer.KeyState }
+
+func (k *keyStates) KeysLoaded(s signer.KeyState) { k.got = append(k.got, s) }
+func (k *keyStates) last() signer.KeyState        { return k.got[len(k.got)-1] }
+
+// The Observer is told, at each reload, when the CURRENT key began to
+// sign, whether a NEXT key is published and when the first RETIRED key
+// leaves: what the key-age metrics and alerts are made of.
+func TestKeeperTellsItsObserver(t *testing.T) {
+	db, _ := openSQLite(t)
+	c := &clock{t: t0}
+	var obs keyStates
+	kp, err := signer.NewKeeper(t.Context(), signer.KeeperConfig{Store: db, Vault: kek(t), Policy: policy, Algorithm: "ES256",
+		Owner: "a", PollInterval: poll, Now: c.Now, Observer: &obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(what string, s signer.KeyState, activated, nextPublished time.Time, retired int, leaves time.Time) {
+		t.Helper()
+		if !s.CurrentActivated.Equal(activated) || !s.NextPublished.Equal(nextPublished) || s.Retired != retired || !s.RetiredLeaves.Equal(leaves) {
+			t.Fatalf("%s: told %+v; want current activated %s, next published %s, %d retired leaving %s", what, s, activated, nextPublished, retired, leaves)
+		}
+		if s.Policy.Interval != policy.Interval || s.Policy.PrePublish != policy.PrePublish {
+			t.Fatalf("%s: policy %+v", what, s.Policy)
+		}
+	}
+	want("first start", obs.last(), t0, time.Time{}, 0, time.Time{})
+	due := t0.Add(policy.Interval - policy.PrePublish)
+	c.Set(due)
+	tick(t, kp)
+	want("NEXT made", obs.last(), t0, due, 0, time.Time{})
+	act := due.Add(policy.PrePublish + policy.Propagation)
+	c.Set(act)
+	tick(t, kp)
+	want("rotated", obs.last(), act, time.Time{}, 1, act.Add(policy.Retain))
+	c.Set(act.Add(policy.Retain))
+	tick(t, kp)
+	want("old key gone", obs.last(), act, time.Time{}, 0, time.Time{})
+}

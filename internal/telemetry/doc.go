@@ -23,7 +23,13 @@
 // This package implements each Observer (observers.go, with a compile-time
 // assertion per package) and main wires them, one Telemetry method per
 // package: Exchange, TokenEndpoint, Listener, Certificates, Rules, Database,
-// Purge and RateLimit.
+// Purge, RateLimit and SigningKeys.
+//
+// Some state is a time rather than an event: a CRL's thisUpdate and
+// nextUpdate, when the CURRENT signing key was activated. The observers
+// keep the times they are told and the gauges turn them into ages at each
+// scrape (freshness.go), so a series is as old as the scrape, not as the
+// last request that happened to look.
 //
 // The store is observed the same way, though it looks different:
 // store.Store is already the interface the store's callers see, so its

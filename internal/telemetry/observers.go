@@ -17,6 +17,7 @@ import (
 	"github.com/portvakt/portvakt/internal/ratelimit"
 	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/server"
+	"github.com/portvakt/portvakt/internal/signer"
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
 	"github.com/portvakt/portvakt/internal/tokenendpoint"
 )
@@ -33,6 +34,7 @@ var (
 	_ sqlstore.Observer      = sqlObserver{}
 	_ purge.Observer         = purgeObserver{}
 	_ ratelimit.Observer     = limitObserver{}
+	_ signer.Observer        = keysObserver{}
 )
 
 // Exchange observes the token exchange: each step of the grant is a span
@@ -123,15 +125,36 @@ func (o listenerObserver) Route(route string, h http.Handler) http.Handler {
 		otelhttp.WithServerName(o.name))
 }
 
-// Certificates observes the enterprise-certificate verifier:
-// portvakt.certificate.cache.lookups. The failed-chain cache has no metric
-// of its own (its lookups follow a miss of the verified-chain cache).
+// Certificates observes the enterprise-certificate verifier and its CRL
+// checker: portvakt.certificate.cache.lookups, portvakt.crl.fetches, and
+// the gauges portvakt.crl.since_this_update and
+// portvakt.crl.until_next_update (at most maxCRLSources sources). The
+// failed-chain cache has no metric of its own (its lookups follow a miss of
+// the verified-chain cache).
 func (t *Telemetry) Certificates() entcert.Observer { return certObserver{t} }
 
 type certObserver struct{ t *Telemetry }
 
 func (o certObserver) CacheLookup(hit bool) { o.t.m.certCacheLookup(hit) }
 func (o certObserver) NegativeLookup(bool)  {}
+func (o certObserver) CRLFetch(src string, oc entcert.CRLOutcome) {
+	o.t.crlFetch(src, string(oc))
+}
+func (o certObserver) CRLInUse(src string, this, next time.Time) {
+	o.t.fresh.crlInUse(src, this, next)
+}
+
+// SigningKeys observes the signing-key keeper: the gauges
+// portvakt.signing_key.current.age, portvakt.signing_keys (by state),
+// portvakt.signing_key.retired.remaining and the schedule's
+// portvakt.signing_key.rotation.interval and .pre_publish. Ages are taken
+// at each scrape on Config.Now. Without a keeper (keys from files, no
+// rotation) there are no such series.
+func (t *Telemetry) SigningKeys() signer.Observer { return keysObserver{t} }
+
+type keysObserver struct{ t *Telemetry }
+
+func (o keysObserver) KeysLoaded(s signer.KeyState) { o.t.fresh.keysLoaded(s) }
 
 // Rules observes the access-rules cache: portvakt.rules.cache.lookups and
 // portvakt.rules.reloads.

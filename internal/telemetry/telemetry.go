@@ -46,6 +46,8 @@ type Telemetry struct {
 	tracer  trace.Tracer
 	tracing bool
 	m       *metrics
+	fresh   *freshness
+	fm      *freshnessMetrics
 	now     func() time.Time
 	handler http.Handler
 	tp      *sdktrace.TracerProvider
@@ -78,7 +80,12 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 	if now == nil {
 		now = time.Now
 	}
-	t := &Telemetry{m: m, now: now, mp: mp, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	fresh := &freshness{now: now, crls: map[string]crlTimes{}}
+	fm, err := registerFreshness(mp.Meter("github.com/portvakt/portvakt"), fresh)
+	if err != nil {
+		return nil, err
+	}
+	t := &Telemetry{m: m, fresh: fresh, fm: fm, now: now, mp: mp, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 	exporter := cfg.SpanExporter
 	if exporter == nil && cfg.OTLPEndpoint != "" {
 		opts := []otlptracehttp.Option{otlptracehttp.WithEndpoint(cfg.OTLPEndpoint)}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -60,6 +61,7 @@ type identity struct {
 	key      crypto.Signer
 	x5c      []string // certificate clients
 	kid      string   // key clients
+	serial   *big.Int // the leaf's serial, when a test needs it
 }
 
 // env is one server under test: real SQLite, real HTTP.

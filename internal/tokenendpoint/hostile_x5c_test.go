@@ -73,14 +73,15 @@ func newCertEnv(t *testing.T, o certEnvOptions) *env {
 		t.Fatal(err)
 	}
 	ex := exchange.New(exchange.Config{Issuer: issuer, Now: c.Now}, cache, certs, db, keys)
+	logs := &logBuffer{}
 	h, err := server.Public{
 		Issuer: issuer, Token: tokenendpoint.New(ex, tokenendpoint.Config{}), JWKS: keys.JWKS,
-		Log: slog.New(slog.DiscardHandler), RequestTimeout: o.requestTimeout,
+		Log: slog.New(slog.NewJSONHandler(logs, nil)), RequestTimeout: o.requestTimeout,
 	}.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, clock: c, db: db, store: st, cache: cache, keys: keys, handler: h, pki: pki, ids: ids}
+	e := &env{t: t, clock: c, db: db, store: st, cache: cache, keys: keys, handler: h, pki: pki, ids: ids, logs: logs}
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -405,7 +406,9 @@ func testHostileCRL(t *testing.T, engine string) {
 // negLookups counts the failed-chain cache's lookups (an entcert.Observer).
 type negLookups struct{ hits, misses atomic.Int32 }
 
-func (*negLookups) CacheLookup(bool) {}
+func (*negLookups) CacheLookup(bool)                      {}
+func (*negLookups) CRLFetch(string, entcert.CRLOutcome)   {}
+func (*negLookups) CRLInUse(string, time.Time, time.Time) {}
 
 func (n *negLookups) NegativeLookup(hit bool) {
 	if hit {

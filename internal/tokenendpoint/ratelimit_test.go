@@ -44,6 +44,10 @@ func (e *limitedEnv) CacheLookup(bool) { e.chains.Add(1) }
 // NegativeLookup ignores the failed-chain cache (entcert.Observer).
 func (e *limitedEnv) NegativeLookup(bool) {}
 
+// CRLFetch and CRLInUse ignore the CRLs (entcert.Observer).
+func (e *limitedEnv) CRLFetch(string, entcert.CRLOutcome)   {}
+func (e *limitedEnv) CRLInUse(string, time.Time, time.Time) {}
+
 // Limited counts a refused request (ratelimit.Observer).
 func (e *limitedEnv) Limited(k ratelimit.Kind) {
 	e.mu.Lock()
