@@ -291,3 +291,45 @@ func unwrapAll(err error) []error {
 	}
 	return []error{err}
 }
+
+// Two holders of members.write demoted at once: the writes serialise, so
+// exactly one demotion goes through and the org keeps a holder.
+func TestCoreMembersLastHolderConcurrent(t *testing.T) {
+	eachCore(t, func(t *testing.T, core *manage.Service) {
+		ctx := t.Context()
+		cons := actor(consumer, records.AdminScopes...)
+		for _, s := range []string{kari, ola} {
+			if _, _, err := core.PutMember(ctx, cons, s, roles(records.MembersWrite)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		errs := make(chan error, 2)
+		for _, s := range []string{kari, ola} {
+			go func() {
+				_, _, err := core.PutMember(ctx, cons, s, roles(records.AuditRead))
+				errs <- err
+			}()
+		}
+		var kinds []manage.Kind
+		for range 2 {
+			err := <-errs
+			if err != nil && kind(err) == 0 {
+				t.Fatal(err)
+			}
+			kinds = append(kinds, kind(err))
+		}
+		slices.Sort(kinds)
+		if !slices.Equal(kinds, []manage.Kind{0, manage.Conflict}) {
+			t.Fatalf("concurrent demotions: kinds %v, want one success and one conflict", kinds)
+		}
+		holders := 0
+		for _, m := range must[[]store.Member](t)(core.ListMembers(ctx, cons, store.Page{})) {
+			if slices.Contains(m.Roles, records.MembersWrite) {
+				holders++
+			}
+		}
+		if holders != 1 {
+			t.Fatalf("%d holders of %s after the race, want 1", holders, records.MembersWrite)
+		}
+	})
+}
