@@ -1007,7 +1007,7 @@ printed next cursor reads the next page.`,
 			if err != nil {
 				return err
 			}
-			if err := a.show(cmd, rows, "time", "action", "actor_org", "target", "+actor_client_id", "+consumer", "+supplier", "+scopes", "+orgs"); err != nil {
+			if err := a.show(cmd, rows, "time", "action", "actor_org", "target", "+actor_client_id", "+actor_person", "+consumer", "+supplier", "+scopes", "+orgs"); err != nil {
 				return err
 			}
 			if page.NextCursor != "" {
