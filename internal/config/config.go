@@ -47,6 +47,8 @@ type Config struct {
 	// TLS serves the public listener over TLS and reads client
 	// certificates for certificate-bound tokens (tls.go).
 	TLS TLS `mapstructure:"tls"`
+	// Console configures the web console (console.go).
+	Console Console `mapstructure:"console"`
 
 	// Dev is set by `serve --dev`, not by the file.
 	Dev bool `mapstructure:"-"`
@@ -365,6 +367,7 @@ func (c *Config) Validate() error {
 	c.RateLimit.validate(bad)
 	c.DPoP.validate(bad)
 	c.TLS.validate(len(c.Trust.Roots), bad)
+	c.Console.validate(bad)
 	errs = append(errs, c.Records.validate(c)...)
 	return errors.Join(append(append([]error(nil), c.problems...), c.located(errs)...)...)
 }

@@ -1,8 +1,9 @@
 // Package manage is portvakt's self-service core: the operations through
 // which organisations manage their records (the platform admin its prefixes,
 // providers their scopes and allow-lists, consumers their clients, keys and
-// delegations, vendors what consumers delegated to them) and read their audit
-// trail. The JSON API (internal/selfservice) and the web console are thin
+// delegations, vendors what consumers delegated to them, every org the
+// people who act for it in the web console: members.go) and read their
+// audit trail. The JSON API (internal/selfservice) and the web console are thin
 // shells over it: they decode, call, and present what it returns.
 //
 // Every operation takes (ctx, actor, input) and returns records or an
