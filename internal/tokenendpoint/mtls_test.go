@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/exchange"
@@ -34,7 +36,7 @@ import (
 // mtlsEnv is the server under test with certificate-bound tokens: a real
 // TLS listener asking for client certificates (clientAuth), or a plain
 // listener with the proxy-header mode (proxy), as a deployment wires them.
-func newMTLSEnv(t *testing.T, clientAuth string, proxy mtls.SourceConfig) *env {
+func newMTLSEnv(t *testing.T, clientAuth string, proxy mtls.SourceConfig, opts ...envOption) *env {
 	t.Helper()
 	pki, ids, keys := fixtures(t)
 	c := &clock{}
@@ -48,7 +50,11 @@ func newMTLSEnv(t *testing.T, clientAuth string, proxy mtls.SourceConfig) *env {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	st := store.WithStatic(db, records(t, ids, c.Now()))
+	recs := records(t, ids, c.Now())
+	for _, o := range opts {
+		o(&recs)
+	}
+	st := store.WithStatic(db, recs)
 	cache := rules.NewCache(st, rules.CacheConfig{})
 	certs, err := entcert.NewVerifier(entcert.Policy{Roots: []*x509.Certificate{pki.Root.Cert}, Intermediates: []*x509.Certificate{pki.Intermediate.Cert}, Now: c.Now})
 	if err != nil {
@@ -134,10 +140,16 @@ func (e *env) clientWith(certs ...tls.Certificate) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// grantWith posts a grant for id with hc and the extra headers.
+// grantWith posts a grant of demo:read for id with hc and the extra headers.
 func (e *env) grantWith(hc *http.Client, id *identity, header http.Header) (response, error) {
 	e.t.Helper()
-	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {e.sign(id, e.claims(id, "demo:read"), nil)}}
+	return e.grantScopeWith(hc, id, "demo:read", header)
+}
+
+// grantScopeWith posts a grant of scope for id with hc and the extra headers.
+func (e *env) grantScopeWith(hc *http.Client, id *identity, scope string, header http.Header) (response, error) {
+	e.t.Helper()
+	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {e.sign(id, e.claims(id, scope), nil)}}
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, e.srv.URL+"/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		e.t.Fatal(err)
@@ -387,4 +399,49 @@ func e2eIdentity(t *testing.T, name string) *identity {
 	t.Helper()
 	_, ids, _ := fixtures(t)
 	return ids[name]
+}
+
+// TestTokenBindingOverTLS: a scope's token_binding against a real TLS
+// listener asking for client certificates: mtls and any are met by the
+// connection's certificate, dpop is not; without a certificate mtls is
+// refused, naming the scope and the binding it needs.
+func TestTokenBindingOverTLS(t *testing.T) {
+	_, ids, _ := fixtures(t)
+	kid := ids["kid-ec256"]
+	strict := &identity{clientID: uuid.NewSHA1(uuid.NameSpaceURL, []byte("require-dpop")).String(), key: kid.key, kid: kid.kid}
+	bindingIDs.kid, bindingIDs.requireDPoP = kid, strict
+	e := newMTLSEnv(t, server.ClientAuthRequest, mtls.SourceConfig{}, withBindings(strict))
+	consumer := e.ids["consumer-seid2"]
+	withCert, without := e.clientWith(tlsCert(t, consumer, false)), e.clientWith()
+	x5t := thumbprintOf(t, consumer)
+	for _, tc := range []struct {
+		name, scope string
+		hc          *http.Client
+		x5t, code   string
+	}{
+		{"ok/binding/mtls-over-tls", "demo:bound-mtls", withCert, x5t, ""},
+		{"ok/binding/any-over-tls", "demo:bound-any", withCert, x5t, ""},
+		{"ok/binding/none-over-tls", "demo:bound-none", withCert, x5t, ""},
+		{"fail/binding/mtls-without-certificate", "demo:bound-mtls", without, "", "invalid_scope"},
+		{"fail/binding/dpop-with-certificate-only", "demo:bound-dpop", withCert, "", "invalid_scope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := e.grantScopeWith(tc.hc, consumer, tc.scope, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.code == "" {
+				e.wantCnf(t, r, tc.x5t)
+				rows, err := e.db.ListIssuedTokens(t.Context(), store.IssuedTokenFilter{Limit: 1})
+				if err != nil || len(rows) != 1 || rows[0].CnfX5T != tc.x5t {
+					t.Fatalf("newest issued-token row %+v (%v), want cnf_x5t %s", rows, err, tc.x5t)
+				}
+				return
+			}
+			if r.status != http.StatusBadRequest || r.body["error"] != tc.code ||
+				!strings.Contains(fmt.Sprint(r.body["error_description"]), "scope '"+tc.scope+"'") {
+				t.Fatalf("got %d %s, want 400 %s naming %s", r.status, r.raw, tc.code, tc.scope)
+			}
+		})
+	}
 }
