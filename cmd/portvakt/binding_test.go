@@ -1,8 +1,15 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,6 +17,7 @@ import (
 	"github.com/portvakt/portvakt/internal/devmode"
 	"github.com/portvakt/portvakt/internal/testserver"
 	"github.com/portvakt/portvakt/pkg/client"
+	"github.com/portvakt/portvakt/pkg/dpop"
 )
 
 // TestAdminTokenBinding: `admin scopes create|update --token-binding` and
@@ -79,6 +87,33 @@ func TestAdminTokenBinding(t *testing.T) {
 		out, err := e.cli(with(e.certCreds(consumer, payID), "token", "--scope", "acme:pay")...)
 		if err == nil || !strings.Contains(err.Error()+out, "invalid_scope") || !strings.Contains(err.Error()+out, "token_binding: any") {
 			t.Fatalf("got %v %q, want invalid_scope naming the binding", err, out)
+		}
+	})
+	t.Run("ok/binding/token-with-dpop-key", func(t *testing.T) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "dpop.key")
+		if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dk, err := dpop.NewKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := e.mustCLI(with(e.certCreds(consumer, payID), "token", "--scope", "acme:pay", "--dpop-key", file, "--decode")...)
+		for _, want := range []string{`"token_type": "DPoP"`, `"jkt": "` + dk.Thumbprint() + `"`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("token --dpop-key: no %s in\n%s", want, out)
+			}
+		}
+		if _, err := e.cli(with(e.certCreds(consumer, payID), "token", "--scope", "acme:pay", "--dpop-key", filepath.Join(t.TempDir(), "none"))...); err == nil || !strings.Contains(err.Error(), "--dpop-key") {
+			t.Fatalf("a missing --dpop-key file: %v", err)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/portvakt/portvakt/pkg/client"
+	"github.com/portvakt/portvakt/pkg/dpop"
 )
 
 // signingFlags are the grant-signing options shared by `token` and `admin`.
@@ -136,6 +137,7 @@ func tokenCmd() *cobra.Command {
 	var scopes, resources []string
 	var consumerOrg, pid string
 	var decode, assertionOnly bool
+	var dpopKey string
 	cmd := &cobra.Command{
 		Use: "token",
 		Example: `  # an enterprise certificate (x5c), PEM chain and key
@@ -143,7 +145,10 @@ func tokenCmd() *cobra.Command {
   # a registered key (kid)
   portvakt token --issuer https://auth.example.no/ --client-id <client_id> --key key.pem --kid key-1 --scope acme:api --decode
   # PKCS#12, the password from the environment
-  PORTVAKT_P12_PASSWORD=... portvakt token --issuer https://auth.example.no/ --client-id <client_id> --cert cert.p12 --scope acme:api`,
+  PORTVAKT_P12_PASSWORD=... portvakt token --issuer https://auth.example.no/ --client-id <client_id> --cert cert.p12 --scope acme:api
+  # a DPoP-bound token (RFC 9449): proofs made with dpop.key, which the caller keeps to use the token
+  openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out dpop.key
+  portvakt token --issuer https://auth.example.no/ --client-id <client_id> --key key.pem --kid key-1 --scope acme:api --dpop-key dpop.key`,
 		Short: "Fetch an access token as a client (sign a JWT grant and post it)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -155,6 +160,11 @@ func tokenCmd() *cobra.Command {
 			cfg.Resources = resources
 			cfg.ConsumerOrg = consumerOrg
 			cfg.PID = pid
+			if dpopKey != "" {
+				if cfg.DPoP, err = readDPoPKey(dpopKey); err != nil {
+					return usage("--dpop-key: %v", err)
+				}
+			}
 			ts, err := client.NewTokenSource(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -197,7 +207,25 @@ func tokenCmd() *cobra.Command {
 	cmd.Flags().StringVar(&pid, "pid", "", "national identity number to put in the token")
 	cmd.Flags().BoolVar(&decode, "decode", false, "also print the token's header and claims (not verified)")
 	cmd.Flags().BoolVar(&assertionOnly, "assertion", false, "only print a signed grant (for curl), do not post it")
+	cmd.Flags().StringVar(&dpopKey, "dpop-key", "", "PEM private key (EC P-256/P-384 or RSA) that makes DPoP proofs: the token is bound to it")
 	return cmd
+}
+
+// readDPoPKey reads the PEM private key of --dpop-key.
+func readDPoPKey(file string) (*client.DPoP, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	k, err := client.LoadPrivateKeyPEM(b)
+	if err != nil {
+		return nil, err
+	}
+	dk, err := dpop.NewKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return &client.DPoP{Key: dk}, nil
 }
 
 func splitList(in []string) []string {
