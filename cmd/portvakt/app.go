@@ -39,8 +39,9 @@ import (
 )
 
 // loadConfig reads the config for serve: the file, or in dev mode the
-// embedded dev config (a --config file replaces it), with dev files prepared.
-func loadConfig(file string, dev bool) (*config.Config, error) {
+// embedded dev config (a --config file replaces it), with dev files
+// prepared. edit adjusts it before it is checked.
+func loadConfig(file string, dev bool, edit ...func(*config.Config)) (*config.Config, error) {
 	var cfg *config.Config
 	var err error
 	if dev && file == "" {
@@ -72,6 +73,9 @@ func loadConfig(file string, dev bool) (*config.Config, error) {
 			}
 			cfg.Dir = abs
 		}
+	}
+	for _, e := range edit {
+		e(cfg)
 	}
 	if err := cfg.Check(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
@@ -281,7 +285,8 @@ func trustPolicy(cfg *config.Config, obs entcert.Observer) (*entcert.Verifier, e
 		p.AllowedPolicies = append(p.AllowedPolicies, oid)
 	}
 	if cfg.Trust.Revocation.Enabled {
-		crl, err := entcert.NewCRLChecker(entcert.CRLOptions{Files: absPaths(cfg, cfg.Trust.Revocation.CRLFiles)})
+		crl, err := entcert.NewCRLChecker(entcert.CRLOptions{Files: absPaths(cfg, cfg.Trust.Revocation.CRLFiles),
+			Grace: cfg.Trust.Revocation.Grace, Observer: obs})
 		errs = append(errs, err)
 		p.Revocation = crl
 	}

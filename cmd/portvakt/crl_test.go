@@ -91,6 +91,7 @@ trust:
   roots: [root.pem]
   intermediates: [intermediate.pem]
   revocation: {enabled: true}
+signing: {kek_file: kek.b64}
 log: {level: error}
 records:
   prefixes: [{prefix: demo, owner_org: "%s"}]
@@ -102,6 +103,9 @@ records:
 `, issuer, pub.Addr(), ops.Addr(), filepath.Join(dir, "data"), org(1), org(2), consumer, goodID, consumer, revokedID, consumer)
 	if pgDSN != "" {
 		yaml += fmt.Sprintf("database: {driver: postgres, dsn: %q}\n", pgDSN)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kek.b64"), newKEK(t), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "portvakt.yaml"), []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

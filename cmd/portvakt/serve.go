@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/devmode"
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
 )
@@ -122,10 +123,11 @@ func migrateCmd() *cobra.Command {
 }
 
 // withStore runs fn with the store the config file names (no migration, no
-// schema check: migrate is what brings the schema up to date).
+// schema check: migrate is what brings the schema up to date). It signs
+// nothing, so it needs no signing key source.
 func withStore(file *string, fn func(*cobra.Command, *sqlstore.Store) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
-		cfg, err := loadConfig(*file, false)
+		cfg, err := loadConfig(*file, false, func(c *config.Config) { c.Unsigned = true })
 		if err != nil {
 			return err
 		}

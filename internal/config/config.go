@@ -52,6 +52,9 @@ type Config struct {
 
 	// Dev is set by `serve --dev`, not by the file.
 	Dev bool `mapstructure:"-"`
+	// Unsigned is set by the commands that never sign (`migrate`), so a
+	// migration job needs no key source.
+	Unsigned bool `mapstructure:"-"`
 	// Dir is the directory of the config file; relative paths resolve against it.
 	Dir string `mapstructure:"-"`
 
@@ -307,7 +310,7 @@ func (c *Config) Validate() error {
 	if minPre := signer.JWKSMaxAge + c.Rules.PollInterval; c.Signing.Rotation.PrePublish < minPre {
 		bad("signing.rotation.pre_publish", "must be at least the JWKS max-age plus rules.poll_interval (%s), got %s", minPre, c.Signing.Rotation.PrePublish)
 	}
-	if !c.Dev && !c.Signing.HasKEK() && !c.Signing.PKCS11.Configured() && c.Signing.KeyFile == "" {
+	if !c.Dev && !c.Unsigned && !c.Signing.HasKEK() && !c.Signing.PKCS11.Configured() && c.Signing.KeyFile == "" {
 		bad("signing", "%s", NoKeySource)
 	}
 	if c.Signing.PKCS11.Configured() {

@@ -181,6 +181,7 @@ func TestDeclaredJWKSFileBounds(t *testing.T) {
 // left out) and a declared client its require_dpop, into the records the
 // store overlays.
 func TestDeclaredBinding(t *testing.T) {
+	withKEK(t)
 	y := `
 issuer: https://auth.example.no/
 platform: {org: "310000019"}
