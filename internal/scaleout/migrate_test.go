@@ -2,6 +2,7 @@ package scaleout_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net"
 	"os"
@@ -53,8 +54,15 @@ func minimalConfig(t *testing.T, dsn string) string {
 	return file
 }
 
-// portvakt runs the binary with a time limit and returns its output.
+// portvakt runs the binary with a time limit and returns its output. Its
+// environment has no PORTVAKT_ variable: migrate needs no signing key.
 func portvakt(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	return portvaktEnv(t, nil, args...)
+}
+
+// portvaktEnv is portvakt with the variables of extra set.
+func portvaktEnv(t *testing.T, extra []string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -65,7 +73,7 @@ func portvakt(t *testing.T, args ...string) (string, error) {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = env
+	cmd.Env = append(env, extra...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -103,7 +111,8 @@ func TestMigrateConcurrentProcesses(t *testing.T) {
 	t.Run("fail/serve-refuses-a-newer-schema", func(t *testing.T) {
 		// What a newer portvakt leaves behind.
 		pgtest.Exec(t, dsn, "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, TRUE)")
-		out, err := portvakt(t, "serve", "--config", cfg)
+		kek := base64.StdEncoding.EncodeToString(make([]byte, 32))
+		out, err := portvaktEnv(t, []string{"PORTVAKT_SIGNING_KEK=" + kek}, "serve", "--config", cfg)
 		if err == nil {
 			t.Fatalf("serve started on a newer schema:\n%s", out)
 		}
