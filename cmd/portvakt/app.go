@@ -91,6 +91,7 @@ type app struct {
 	keeper *signer.Keeper     // nil when keys come from files
 	limits *ratelimit.Limiter // nil when rate limits are off
 	events *events.Worker
+	core   *manage.Service
 	public http.Handler
 	ops    http.Handler
 }
@@ -211,7 +212,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 			return nil
 		},
 	}}.Handler()
-	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, limits: limits, events: worker, public: public, ops: ops}, nil
+	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, limits: limits, events: worker, core: core, public: public, ops: ops}, nil
 }
 
 // webConsole builds the web console; in dev mode its dev login offers the

@@ -6,11 +6,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 
 	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/records"
+	"github.com/portvakt/portvakt/internal/store"
 )
 
 // navGroup is a part of the navigation: what an org does as a provider, a
@@ -123,6 +125,39 @@ func rolesText(roles []string) string {
 	out := make([]string, len(roles))
 	for i, r := range roles {
 		out[i] = roleLabel(r)
+	}
+	return strings.Join(out, ", ")
+}
+
+// when shows a time to people: UTC, to the second.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05") + " UTC"
+}
+
+func urlQuery(s string) string { return url.QueryEscape(s) }
+
+func inactiveQuery(inactive bool) string {
+	if inactive {
+		return "&inactive=true"
+	}
+	return ""
+}
+
+func activeText(active bool) string {
+	if active {
+		return "active"
+	}
+	return "deactivated"
+}
+
+// prefixList names prefixes as people read them: "acme, demo".
+func prefixList(ps []store.Prefix) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Prefix
 	}
 	return strings.Join(out, ", ")
 }
