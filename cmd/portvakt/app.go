@@ -182,7 +182,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
-	core, err := manage.New(manage.Config{Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, Now: now, Notify: worker.Notify}, st, cache)
+	core, err := manage.New(manage.Config{Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, PlatformMembers: cfg.Console.PlatformMembers,
+		Now: now, Notify: worker.Notify}, st, cache)
 	if err != nil {
 		return nil, err
 	}

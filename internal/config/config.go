@@ -43,6 +43,8 @@ type Config struct {
 	RateLimit RateLimit `mapstructure:"rate_limit"`
 	// DPoP tunes DPoP at the token endpoint (dpop.go).
 	DPoP DPoP `mapstructure:"dpop"`
+	// Console configures the web console (console.go).
+	Console Console `mapstructure:"console"`
 
 	// Dev is set by `serve --dev`, not by the file.
 	Dev bool `mapstructure:"-"`
@@ -304,6 +306,7 @@ func (c *Config) Validate() error {
 	c.Server.validateConnections(bad)
 	c.RateLimit.validate(bad)
 	c.DPoP.validate(bad)
+	c.Console.validate(bad)
 	errs = append(errs, c.Records.validate(c)...)
 	return errors.Join(append(append([]error(nil), c.problems...), c.located(errs)...)...)
 }
