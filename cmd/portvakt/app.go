@@ -219,7 +219,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 // webConsole builds the web console; in dev mode its dev login offers the
 // demo orgs.
 func webConsole(cfg *config.Config, core *manage.Service, st store.Store, now func() time.Time, log *slog.Logger) (http.Handler, error) {
-	ccfg := console.Config{Issuer: cfg.Issuer, Now: now, Log: log}
+	o := cfg.Console.OIDC
+	ccfg := console.Config{
+		Issuer: cfg.Issuer, Now: now, Log: log,
+		OIDC: console.OIDC{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+			OrgsClaim: o.OrgsClaim, ClaimRoles: o.ClaimRoles},
+		IdleTimeout: cfg.Console.Session.IdleTimeout, MaxAge: cfg.Console.Session.MaxAge,
+	}
 	if cfg.Dev {
 		ccfg.DevOrgs = []console.DevOrg{
 			{Org: devmode.PlatformOrg, Name: "Demo Platform AS", Role: console.DevPlatform},

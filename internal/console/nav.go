@@ -31,13 +31,6 @@ type navItem struct {
 	Need  manage.Need
 }
 
-// membersWrite is the role that manages an org's members.
-// TODO(#18): records.MembersWrite once members land.
-const membersWrite = "portvakt:members.write"
-
-// needMembers is what the members page needs.
-var needMembers = manage.Need{membersWrite}
-
 var navGroups = []navGroup{
 	{"Provider", []navItem{
 		{"scopes", "Scopes", "Your prefixes and scopes: create, edit, deactivate, and who may use them.", manage.NeedScopesRead},
@@ -56,7 +49,7 @@ var navGroups = []navGroup{
 	{"Organisation", []navItem{
 		{"audit", "Audit trail", "Every change and token concerning your organisation.", manage.NeedAuditRead},
 		{"webhooks", "Webhooks", "Where your organisation's events are pushed.", manage.NeedWebhooksWrite},
-		{"members", "Members", "Who may act for your organisation here, with which roles.", needMembers},
+		{"members", "Members", "Who may act for your organisation here, with which roles.", manage.NeedMembersWrite},
 	}},
 	{"Platform", []navItem{
 		{"prefixes", "Prefixes", "The prefixes and the providers that own them.", manage.NeedAdmin},
