@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/portvakt/portvakt/internal/config"
@@ -242,3 +244,22 @@ func devLogin(t testing.TB, tab context.Context, consoleURL, org string) {
 // waitABit is the pause of a loop that polls for work done in the
 // background (a webhook delivery).
 func waitABit() { time.Sleep(20 * time.Millisecond) }
+
+// cookie is the value of the tab's cookie name for url ("" when none),
+// HttpOnly ones included (read through the DevTools protocol).
+func cookie(t testing.TB, tab context.Context, url, name string) string {
+	t.Helper()
+	res, err := chromedp.Run(tab, chromedp.Action[*network.GetCookiesResult](func(ctx context.Context, tg *chromedp.Target) (*network.GetCookiesResult, error) {
+		r, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
+		return &r, err
+	}))
+	if err != nil {
+		t.Fatalf("cookies: %v", err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
