@@ -285,6 +285,7 @@ func TestIsolation(t *testing.T) {
 		{"fail/get-webhook", "GET", "webhooks/" + hook.ID, nil, http.StatusNotFound},
 		{"fail/deactivate-webhook", "POST", "webhooks/" + hook.ID, url.Values{"action": {"deactivate"}}, http.StatusNotFound},
 		{"fail/remove-member", "POST", "members", url.Values{"action": {"remove"}, "subject": {"ola@b.example"}}, http.StatusNotFound},
+		{"fail/create-scope-under-b-prefix", "POST", "scopes/new", url.Values{"prefix": {"bee"}, "subscope": {"mine"}, "description": {"d"}, "visibility": {"PUBLIC"}}, http.StatusUnprocessableEntity},
 		{"fail/prefixes", "GET", "prefixes", nil, http.StatusForbidden},
 		{"fail/assign-prefix", "POST", "prefixes", url.Values{"prefix": {"bee"}, "owner_org": {provider}}, http.StatusForbidden},
 	}
@@ -328,6 +329,9 @@ func TestIsolation(t *testing.T) {
 		}
 		if _, err := e.db.GetMember(ctx, consumer, "ola@b.example"); err != nil {
 			t.Fatalf("B's member: %v", err)
+		}
+		if _, err := e.db.GetScope(ctx, "bee:mine"); err == nil {
+			t.Fatal("A created a scope under B's prefix")
 		}
 		if p, err := e.db.GetPrefix(ctx, "bee"); err != nil || p.OwnerOrg != consumer {
 			t.Fatalf("B's prefix %+v (%v)", p, err)
@@ -550,6 +554,15 @@ func TestOIDCLogin(t *testing.T) {
 		}
 		code, _ = b.get("webhooks")
 		wantCode(t, "webhooks with read roles", code, http.StatusForbidden)
+	})
+	t.Run("ok/claim-as-a-number", func(t *testing.T) {
+		b, _ := e.oidcLogin(m, &mockUser{MockUser: mockoidc.MockUser{Subject: "numbered"}, Orgs: 310000043})
+		b.get("orgs")
+		code, page := b.get("")
+		wantCode(t, "home", code, http.StatusOK)
+		if !strings.Contains(page, "<strong data-org>"+vendor) {
+			t.Fatalf("the claim's org is not shown:\n%s", page)
+		}
 	})
 	t.Run("ok/platform-member-from-config", func(t *testing.T) {
 		b, _ := e.oidcLogin(m, &mockUser{MockUser: mockoidc.MockUser{Subject: "root@example.no"}})
