@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,6 +73,9 @@ type options struct {
 	oidc *mockoidc.MockOIDC
 	// claim is the ID-token claim naming orgs.
 	claim string
+	// replicas > 1 serves the console from that many instances over the
+	// one store, each request going to the next (a load balancer).
+	replicas int
 }
 
 func newEnv(t *testing.T, o options) *env {
@@ -106,11 +111,18 @@ func newEnv(t *testing.T, o options) *env {
 		oc := o.oidc.Config()
 		cfg.OIDC = console.OIDC{Issuer: oc.Issuer, ClientID: oc.ClientID, ClientSecret: oc.ClientSecret, OrgsClaim: o.claim}
 	}
-	c, err := console.New(cfg, core, st)
-	if err != nil {
-		t.Fatal(err)
+	var handlers []http.Handler
+	for range max(o.replicas, 1) {
+		c, err := console.New(cfg, core, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		handlers = append(handlers, c.Handler())
 	}
-	srv.Config.Handler = c.Handler()
+	var next atomic.Int64
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers[int(next.Add(1))%len(handlers)].ServeHTTP(w, r)
+	})
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, url: issuer + "console/", db: db, core: core, clock: clk}
@@ -636,5 +648,27 @@ func TestSessionCookieAttributes(t *testing.T) {
 				t.Fatalf("Set-Cookie %q is Secure on http loopback", sc)
 			}
 		})
+	}
+}
+
+// A login started at one replica finishes at another, and the session
+// then serves at each: the login state and the sessions live in the store.
+func TestLoginAcrossReplicas(t *testing.T) {
+	m := startOIDC(t)
+	e := newEnv(t, options{oidc: m, replicas: 2})
+	if _, _, err := e.core.PutMember(t.Context(), all(provider), "kari", manage.MemberInput{Roles: []string{records.ScopesRead}}); err != nil {
+		t.Fatal(err)
+	}
+	b, last := e.oidcLogin(m, &mockUser{MockUser: mockoidc.MockUser{Subject: "kari"}})
+	if !strings.HasSuffix(last, "/console/orgs") {
+		t.Fatalf("the login ended at %s", last)
+	}
+	b.get("orgs")
+	for i := range 4 { // two rounds over both replicas
+		code, page := b.get("scopes")
+		wantCode(t, fmt.Sprintf("scopes, request %d", i), code, http.StatusOK)
+		if !strings.Contains(page, "<strong data-org>"+provider) {
+			t.Fatalf("request %d does not act for the org", i)
+		}
 	}
 }
