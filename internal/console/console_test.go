@@ -672,3 +672,59 @@ func TestLoginAcrossReplicas(t *testing.T) {
 		}
 	}
 }
+
+// Every page's markup is accessible where a machine can tell: one h1, a
+// label for every input, a scope on every table header.
+func TestAccessibleMarkup(t *testing.T) {
+	e := newEnv(t, options{dev: true})
+	e.assignPrefix("demo", provider)
+	if _, err := e.core.CreateScope(t.Context(), all(provider), manage.ScopeInput{Prefix: "demo", Subscope: "a", Description: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.core.RequestAccess(t.Context(), all(consumer), "demo:a", manage.AccessInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.core.PutMember(t.Context(), all(provider), "kari", manage.MemberInput{Roles: []string{records.AuditRead}}); err != nil {
+		t.Fatal(err)
+	}
+	hook, err := e.core.CreateWebhook(t.Context(), all(provider), manage.WebhookInput{URL: "https://p.example/hook"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.devLogin(provider)
+	pl := e.devLogin(platform)
+	pages := map[*browser][]string{
+		p:  {"", "scopes", "scopes/new", "scopes/demo:a", "inbox", "tokens", "audit", "webhooks", "webhooks/" + hook.ID, "members"},
+		pl: {"prefixes"},
+	}
+	idRE := regexp.MustCompile(`\bid="([^"]+)"`)
+	inputs, headers := 0, 0
+	for b, paths := range pages {
+		for _, path := range paths {
+			code, page := b.get(path)
+			wantCode(t, path, code, http.StatusOK)
+			if n := strings.Count(page, "<h1"); n != 1 {
+				t.Errorf("%s: %d h1", path, n)
+			}
+			for _, th := range regexp.MustCompile(`<th[ >][^>]*`).FindAllString(page, -1) {
+				headers++
+				if !strings.Contains(th, "scope=") {
+					t.Errorf("%s: table header without scope: %s", path, th)
+				}
+			}
+			for _, in := range regexp.MustCompile(`<(input|select|textarea)\b[^>]*>`).FindAllString(page, -1) {
+				if strings.Contains(in, `type="hidden"`) || strings.Contains(in, `type="submit"`) {
+					continue
+				}
+				inputs++
+				m := idRE.FindStringSubmatch(in)
+				if m == nil || !strings.Contains(page, `<label for="`+m[1]+`"`) {
+					t.Errorf("%s: an input without a label: %s", path, in)
+				}
+			}
+		}
+	}
+	if inputs < 30 || headers < 20 {
+		t.Fatalf("checked %d inputs and %d table headers: the pages lack what they should show", inputs, headers)
+	}
+}
