@@ -20,6 +20,7 @@ import (
 	"github.com/portvakt/portvakt/configs"
 	"github.com/portvakt/portvakt/internal/access"
 	"github.com/portvakt/portvakt/internal/config"
+	"github.com/portvakt/portvakt/internal/console"
 	"github.com/portvakt/portvakt/internal/devmode"
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/events"
@@ -107,6 +108,7 @@ type app struct {
 	limits *ratelimit.Limiter // nil when rate limits are off
 	events *events.Worker
 	tls    *tls.Config // the public listener's; nil for plain HTTP
+	core   *manage.Service
 	public http.Handler
 	ops    http.Handler
 }
@@ -217,9 +219,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
+	web, err := webConsole(cfg, core, st, now, log)
+	if err != nil {
+		return nil, err
+	}
 	public, err := server.Public{
 		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, tokenendpoint.Config{Observer: tel.TokenEndpoint(), Now: now, DPoPNonces: nonces, Certificates: certSource}),
-		JWKS: keys.JWKS, API: api, Log: log,
+		JWKS: keys.JWKS, API: api, Console: web, Log: log,
 		RequestTimeout: cfg.Server.RequestTimeout, Observer: tel.Listener("public"), Now: now,
 		CertificateBound: cfg.TLS.CertificatesSeen(),
 	}.Handler()
@@ -236,7 +242,40 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 			return nil
 		},
 	}}.Handler()
-	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, token: token, limits: limits, events: worker, tls: listenerTLS, public: public, ops: ops}, nil
+	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, token: token, limits: limits, events: worker, tls: listenerTLS, core: core, public: public, ops: ops}, nil
+}
+
+// webConsole builds the web console; in dev mode its dev login offers the
+// demo orgs.
+func webConsole(cfg *config.Config, core *manage.Service, st store.Store, now func() time.Time, log *slog.Logger) (http.Handler, error) {
+	o := cfg.Console.OIDC
+	ccfg := console.Config{
+		Issuer: cfg.Issuer, Now: now, Log: log,
+		OIDC: console.OIDC{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+			OrgsClaim: o.OrgsClaim, ClaimRoles: o.ClaimRoles},
+		IdleTimeout: cfg.Console.Session.IdleTimeout, MaxAge: cfg.Console.Session.MaxAge,
+	}
+	if cfg.Dev {
+		// The demo orgs, named as their dev certificates name them.
+		for _, d := range []struct{ org, role string }{
+			{devmode.PlatformOrg, console.DevPlatform}, {devmode.ProviderOrg, "provider"},
+			{devmode.ConsumerOrg, "consumer"}, {devmode.VendorOrg, "vendor"},
+		} {
+			name := d.org
+			for _, id := range devmode.Identities {
+				if id.Org == d.org {
+					name = id.Name
+					break
+				}
+			}
+			ccfg.DevOrgs = append(ccfg.DevOrgs, console.DevOrg{Org: d.org, Name: name, Role: d.role})
+		}
+	}
+	c, err := console.New(ccfg, core, st)
+	if err != nil {
+		return nil, err
+	}
+	return c.Handler(), nil
 }
 
 // checkDeclaredClients refuses a config whose clients list scopes their org

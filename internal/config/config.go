@@ -244,6 +244,7 @@ func (c *Config) Defaults() {
 		c.Audit.PurgeBatch = 1000
 	}
 	defD(&c.Rules.PollInterval, 500*time.Millisecond)
+	c.Console.defaults()
 	if c.Database.DSN == "" && c.Database.Driver == "sqlite" {
 		c.Database.DSN = filepath.Join(c.DataDir, "portvakt.db")
 	}

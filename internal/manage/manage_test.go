@@ -316,3 +316,20 @@ func TestOnlyRuleChangesInvalidate(t *testing.T) {
 		t.Errorf("a prefix write made %d lookups reload the rules, want 1", n)
 	}
 }
+
+// OwnPrefixes lists the prefixes of the actor's org only, and needs a
+// scopes role.
+func TestCoreOwnPrefixes(t *testing.T) {
+	eachCore(t, func(t *testing.T, core *manage.Service) {
+		ctx := t.Context()
+		admin, _, _ := story(t, core)
+		must[store.Prefix](t)(core.AssignPrefix(ctx, admin, "other", manage.PrefixInput{OwnerOrg: consumer}))
+		got := must[[]store.Prefix](t)(core.OwnPrefixes(ctx, actor(provider, records.ScopesRead)))
+		if len(got) != 1 || got[0].Prefix != "acme" {
+			t.Fatalf("ok/own-prefixes: %+v, want acme only", got)
+		}
+		if _, err := core.OwnPrefixes(ctx, actor(provider, records.AuditRead)); kind(err) != manage.InsufficientScope {
+			t.Fatalf("fail/without-a-scopes-role: %v", err)
+		}
+	})
+}
