@@ -274,7 +274,7 @@ func TestAdminWalkthrough(t *testing.T) {
 		}
 	}
 	out = e.mustCLI(with(cons, "admin", "audit", "--action", "token.issue", "--limit", "1", "--from", "2001-01-01T00:00:00Z", "--to", "2999-01-01T00:00:00Z")...)
-	if !strings.Contains(out, "token.issue") || !strings.Contains(out, "    scopes: ") || !strings.Contains(out, "more: --cursor ") {
+	if !strings.Contains(out, "token.issue") || !strings.Contains(out, "scopes: ") || !strings.Contains(out, "more: --cursor ") {
 		t.Errorf("audit --action token.issue --limit 1:\n%s", out)
 	}
 	cursor := out[strings.LastIndex(out, "--cursor ")+len("--cursor "):]
