@@ -38,6 +38,8 @@ rules() {
 		"test support stays out of the server binary"
 	rule depends "$core" "$http" \
 		"the core and the token exchange sit below the HTTP layer"
+	rule imports 'internal/console' 'internal/selfservice' \
+		"the console is a shell over the core, beside the JSON API, not on top of it"
 	rule imports 'internal/manage' 'net/http' \
 		"the self-service core has no HTTP in it: the handlers decode, call it and encode"
 }

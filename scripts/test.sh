@@ -25,8 +25,19 @@ fi
 echo "== import rules"
 scripts/imports.sh
 
+echo "== templ (the generated console components match their .templ files)"
+go tool templ generate -path internal/console >/dev/null 2>&1
+if [[ -n "$(git status --porcelain -- internal/console)" ]]; then
+	echo "go tool templ generate changed internal/console: commit what it generates" >&2
+	git status --short -- internal/console >&2
+	exit 1
+fi
+
 echo "== static build (CGO_ENABLED=0)"
 CGO_ENABLED=0 go build -ldflags "$(scripts/build.sh --ldflags)" -o /dev/null ./cmd/...
+
+echo "== chromium (the console's browser tests)"
+scripts/chromium.sh >/dev/null
 
 echo "== PostgreSQL"
 scripts/pg.sh start

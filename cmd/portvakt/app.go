@@ -19,6 +19,7 @@ import (
 	"github.com/portvakt/portvakt/configs"
 	"github.com/portvakt/portvakt/internal/access"
 	"github.com/portvakt/portvakt/internal/config"
+	"github.com/portvakt/portvakt/internal/console"
 	"github.com/portvakt/portvakt/internal/devmode"
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/events"
@@ -188,9 +189,13 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
+	web, err := webConsole(cfg, core, st, now, log)
+	if err != nil {
+		return nil, err
+	}
 	public, err := server.Public{
 		Issuer: cfg.Issuer, Token: tokenendpoint.New(ex, tokenendpoint.Config{Observer: tel.TokenEndpoint(), Now: now, DPoPNonces: nonces}),
-		JWKS: keys.JWKS, API: api, Log: log,
+		JWKS: keys.JWKS, API: api, Console: web, Log: log,
 		RequestTimeout: cfg.Server.RequestTimeout, Observer: tel.Listener("public"), Now: now,
 	}.Handler()
 	if err != nil {
@@ -207,6 +212,25 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 		},
 	}}.Handler()
 	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, limits: limits, events: worker, public: public, ops: ops}, nil
+}
+
+// webConsole builds the web console; in dev mode its dev login offers the
+// demo orgs.
+func webConsole(cfg *config.Config, core *manage.Service, st store.Store, now func() time.Time, log *slog.Logger) (http.Handler, error) {
+	ccfg := console.Config{Issuer: cfg.Issuer, Now: now, Log: log}
+	if cfg.Dev {
+		ccfg.DevOrgs = []console.DevOrg{
+			{Org: devmode.PlatformOrg, Name: "Demo Platform AS", Role: console.DevPlatform},
+			{Org: devmode.ProviderOrg, Name: "Demo Provider AS", Role: "provider"},
+			{Org: devmode.ConsumerOrg, Name: "Demo Consumer AS", Role: "consumer"},
+			{Org: devmode.VendorOrg, Name: "Demo Vendor AS", Role: "vendor"},
+		}
+	}
+	c, err := console.New(ccfg, core, st)
+	if err != nil {
+		return nil, err
+	}
+	return c.Handler(), nil
 }
 
 // checkDeclaredClients refuses a config whose clients list scopes their org

@@ -49,6 +49,7 @@ ready-to-paste token commands.`,
 			log.Info("portvakt serving", "issuer", cfg.Issuer, "listen", publicLn.Addr().String(),
 				"ops", opsLn.Addr().String(), "database", cfg.Database.Driver, "version", version)
 			if dev {
+				fmt.Fprintf(cmd.OutOrStdout(), "\nWeb console (dev login, pick a demo organisation): %sconsole/\n", cfg.Issuer)
 				fmt.Fprintln(cmd.OutOrStdout(), "\n"+devmode.Commands(os.Args[0], cfg.Issuer, cfg.DataDir))
 			}
 			return a.run(ctx, publicLn, opsLn)

@@ -18,6 +18,13 @@ type ProofPurger interface {
 	PurgeDPoPProofs(ctx context.Context, cutoff time.Time, limit int) (int, error)
 }
 
+// SessionPurger is a store that keeps the web console's sessions:
+// PurgeConsoleSessions deletes at most limit sessions (and logins under
+// way) that expired before cutoff.
+type SessionPurger interface {
+	PurgeConsoleSessions(ctx context.Context, cutoff time.Time, limit int) (int, error)
+}
+
 // Maintainer is a store whose issued tokens live in time partitions
 // (PostgreSQL): MaintainIssuedTokens creates the partitions ahead of now,
 // drops those wholly before cutoff and returns how many rows went with them.
@@ -178,6 +185,13 @@ func Once(ctx context.Context, s Store, c Config) (int, error) {
 			return total, err
 		}
 	}
+	if sp, ok := s.(SessionPurger); ok {
+		n, err := purgeBatches(ctx, sp.PurgeConsoleSessions, now, &c, &p)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
 	// The pages freed by the deletes, left over from the steps above, go
 	// back in paced steps too, at most a run's worth.
 	for steps := 0; r != nil && free > 0 && steps < c.MaxPerRun/c.Batch; steps++ {
@@ -197,10 +211,16 @@ func Once(ctx context.Context, s Store, c Config) (int, error) {
 // no use once their iat is too old to be accepted), in paced batches, at
 // most MaxPerRun.
 func purgeProofs(ctx context.Context, pp ProofPurger, now time.Time, c *Config, p *pacer) (int, error) {
+	return purgeBatches(ctx, pp.PurgeDPoPProofs, now, c, p)
+}
+
+// purgeBatches runs purge (PurgeDPoPProofs, PurgeConsoleSessions) in paced
+// batches until one comes back short, at most MaxPerRun rows.
+func purgeBatches(ctx context.Context, purge func(ctx context.Context, cutoff time.Time, limit int) (int, error), now time.Time, c *Config, p *pacer) (int, error) {
 	total := 0
 	for total < c.MaxPerRun {
 		p.begin()
-		n, err := pp.PurgeDPoPProofs(ctx, now, c.Batch)
+		n, err := purge(ctx, now, c.Batch)
 		if n > 0 || err != nil {
 			c.Observer.Purged(n, err)
 		}

@@ -22,7 +22,10 @@ type Public struct {
 	Token  http.Handler // the token endpoint
 	JWKS   func() []byte
 	API    http.Handler // the self-service API under {issuer}api/v1/, optional
-	Log    *slog.Logger
+	// Console is the web console, served under {issuer}console/ with the
+	// full path (it knows its root); optional.
+	Console http.Handler
+	Log     *slog.Logger
 	// RequestTimeout bounds every request's context (default 5s).
 	RequestTimeout time.Duration
 	// Observer is told every request's outcome and traces every route;
@@ -92,6 +95,9 @@ func (p Public) Handler() (http.Handler, error) {
 	}
 	if p.API != nil {
 		route(base+"/api/v1/", "/api/v1", http.StripPrefix(base, p.API))
+	}
+	if p.Console != nil {
+		route(base+"/console/", "/console", p.Console)
 	}
 	return mux, nil
 }

@@ -152,6 +152,8 @@ type Tx interface {
 // Store is the one interface over all persistent records.
 type Store interface {
 	Reader
+	// ConsoleSessions keeps the web console's sessions (sessions.go).
+	ConsoleSessions
 
 	// Update runs fn in one transaction and commits when fn returns nil. A
 	// committed Update advances Generation. When fn returns an error (or

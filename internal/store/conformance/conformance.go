@@ -77,6 +77,7 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 	cases = append(cases, pageCases()...)
 	cases = append(cases, eventCases()...)
 	cases = append(cases, dpopCases()...)
+	cases = append(cases, sessionCases()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

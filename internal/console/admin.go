@@ -1,0 +1,4 @@
+package console
+
+// adminRoutes: the platform admin's prefixes and their owners.
+func (c *Console) adminRoutes(rt *routes) {}
