@@ -1,0 +1,508 @@
+package main
+
+// Browser tests of the console's consumer and vendor pages (catalogue,
+// requests, clients and keys, delegations, received), each asserting what
+// the page shows and then what the store holds, and a Go test without a
+// browser of the key upload's refusals.
+
+import (
+	"context"
+	"crypto"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/portvakt/portvakt/internal/config"
+	"github.com/portvakt/portvakt/internal/devmode"
+	"github.com/portvakt/portvakt/internal/manage"
+	"github.com/portvakt/portvakt/internal/records"
+	"github.com/portvakt/portvakt/internal/store"
+	"github.com/portvakt/portvakt/internal/testpki"
+)
+
+// devCore is a core over the running server's store and rules cache: what
+// a test uses to set up what another org would do (a provider's new
+// scope, a vendor acting for a consumer) outside the pages under test.
+func devCore(t testing.TB, cfg *config.Config, a *app) *manage.Service {
+	t.Helper()
+	core, err := manage.New(manage.Config{Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org}, a.store, a.rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return core
+}
+
+// askableScope makes demo:extra, a public scope of the demo provider that
+// the demo consumer has no access to and may ask for.
+func askableScope(t testing.TB, cfg *config.Config, a *app) string {
+	t.Helper()
+	prov := &manage.Actor{Org: devmode.ProviderOrg, Scopes: []string{records.ScopesWrite}}
+	sc, err := devCore(t, cfg, a).CreateScope(t.Context(), prov, manage.ScopeInput{
+		Prefix: "demo", Subscope: "extra", Description: "An extra demo API, granted on request",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc.Name
+}
+
+// submit clicks the submit button of the form sel.
+func submit(t testing.TB, tab context.Context, form string) {
+	t.Helper()
+	click(t, tab, form+` button[type="submit"]`)
+}
+
+func TestConsoleCatalogueSearch(t *testing.T) {
+	_, a, url := consoleDev(t)
+	tab := newTab(t)
+	devLogin(t, tab, url, devmode.ConsumerOrg)
+	visit(t, tab, url+"catalogue", "catalogue")
+	waitText(t, tab, `tr[data-scope="demo:read"]`, "You have access")
+	screenshot(t, tab, "console-catalogue", true)
+
+	// Typing searches as the person types (htmx); Enter submits the form
+	// without JavaScript too.
+	do(t, tab, chromedp.SendKeys(chromedp.CSS("#f-q"), "write"))
+	waitText(t, tab, "#catalogue", "demo:write")
+	waitJS(t, tab, `!document.querySelector('tr[data-scope="demo:read"]')`)
+	if got := textOf(t, tab, `tr[data-scope="demo:write"] [data-access]`); got != "You have access" {
+		t.Fatalf("demo:write shows %q", got)
+	}
+	if got := textOf(t, tab, `tr[data-scope="demo:open"]`); got != "" {
+		t.Fatalf("demo:open does not match %q but shows: %s", "write", got)
+	}
+	// The store holds the scope the search left out, and the access the
+	// page shows.
+	if sc, err := a.store.GetScope(t.Context(), "demo:read"); err != nil || !sc.Active {
+		t.Fatalf("demo:read: %+v %v", sc, err)
+	}
+	if ac, err := a.store.GetAccess(t.Context(), "demo:write", devmode.ConsumerOrg); err != nil || ac.State != store.AccessApproved {
+		t.Fatalf("demo:write access: %+v %v", ac, err)
+	}
+}
+
+func TestConsoleRequestAndWithdraw(t *testing.T) {
+	cfg, a, url := consoleDev(t)
+	scope := askableScope(t, cfg, a)
+	tab := newTab(t)
+	devLogin(t, tab, url, devmode.ConsumerOrg)
+	visit(t, tab, url+"catalogue", "catalogue")
+	click(t, tab, fmt.Sprintf(`tr[data-scope=%q] [data-access] a`, scope))
+	waitText(t, tab, "h1", "Access requests")
+	if got := textOf(t, tab, "#f-scope"); got != "" {
+		t.Fatalf("scope input has text content %q", got)
+	}
+	waitJS(t, tab, fmt.Sprintf(`document.querySelector("#f-scope").value === %q`, scope))
+	fill(t, tab, "#f-reason", "Our payroll integration reads it")
+	submit(t, tab, "#ask-form")
+	waitText(t, tab, fmt.Sprintf(`tr[data-request=%q] [data-state]`, scope), "requested")
+	screenshot(t, tab, "console-requests", true)
+	ac, err := a.store.GetAccess(t.Context(), scope, devmode.ConsumerOrg)
+	if err != nil || ac.State != store.AccessRequested || ac.Reason != "Our payroll integration reads it" || ac.OwnerOrgno != devmode.ProviderOrg {
+		t.Fatalf("after the request the store holds %+v %v", ac, err)
+	}
+
+	// Asking again is refused with the core's words, and changes nothing.
+	fill(t, tab, "#f-scope", scope)
+	submit(t, tab, "#ask-form")
+	waitText(t, tab, "#ask-form [role=alert]", "asked for scope "+scope+" already")
+
+	click(t, tab, fmt.Sprintf(`tr[data-request=%q] button`, scope))
+	waitText(t, tab, fmt.Sprintf(`tr[data-request=%q] [data-state]`, scope), "withdrawn")
+	if ac, err = a.store.GetAccess(t.Context(), scope, devmode.ConsumerOrg); err != nil || ac.State != store.AccessWithdrawn {
+		t.Fatalf("after the withdrawal the store holds %+v %v", ac, err)
+	}
+	if n := textOf(t, tab, fmt.Sprintf(`tr[data-request=%q] button`, scope)); n != "" {
+		t.Fatalf("a withdrawn request still offers %q", n)
+	}
+}
+
+func TestConsoleClientAndKeys(t *testing.T) {
+	_, a, url := consoleDev(t)
+	ctx := t.Context()
+	tab := newTab(t)
+	devLogin(t, tab, url, devmode.ConsumerOrg)
+	visit(t, tab, url+"clients", "clients")
+	before := consumerClients(t, a)
+
+	// A scope the org cannot get: the core's message next to the input,
+	// and no client stored.
+	fill(t, tab, "#f-client_name", "payroll")
+	fill(t, tab, "#f-description", "Payroll integration")
+	fill(t, tab, "#f-scopes", "demo:read nope:missing")
+	submit(t, tab, "#client-form")
+	waitText(t, tab, "#err-scopes", "cannot get scope nope:missing")
+	if got := attr(t, tab, "#f-scopes", "aria-describedby"); got != "err-scopes" {
+		t.Fatalf("the scopes input is described by %q", got)
+	}
+	screenshot(t, tab, "console-client-invalid", false)
+	if after := consumerClients(t, a); len(after) != len(before) {
+		t.Fatalf("a refused client was stored: %d clients, were %d", len(after), len(before))
+	}
+
+	fill(t, tab, "#f-scopes", "demo:read demo:open")
+	fill(t, tab, "#f-access_token_lifetime", "600")
+	submit(t, tab, "#client-form")
+	waitText(t, tab, "h1", "Client payroll")
+	id := textOf(t, tab, "[data-client-id]")
+	cl, err := a.store.GetClient(ctx, id)
+	if err != nil || cl.ClientOrgno != devmode.ConsumerOrg || cl.Description != "Payroll integration" ||
+		strings.Join(cl.Scopes, " ") != "demo:read demo:open" || cl.AccessTokenLifetime != 600 || !cl.Active || len(cl.Keys) != 0 {
+		t.Fatalf("the store holds %+v %v", cl, err)
+	}
+
+	// Keys: a JWK pasted, a PEM certificate pasted, a PEM public key as a
+	// file.
+	ec, err := testpki.ECKey(elliptic.P256())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, err := json.Marshal(jose.JSONWebKey{Key: ec.Public(), KeyID: "jwk-1", Use: "sig"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, tab, "#f-jwk", string(jwk))
+	submit(t, tab, "#jwk-form")
+	waitText(t, tab, `tr[data-kid="jwk-1"]`, "EC P-256")
+
+	pki, err := testpki.New("Console test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := pki.Leaf(testpki.LeafOptions{Org: devmode.ConsumerOrg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, tab, "#f-kid", "cert-1")
+	fill(t, tab, "#f-pem", string(testpki.CertPEM(leaf.Cert)))
+	submit(t, tab, "#pem-form")
+	waitText(t, tab, `tr[data-kid="cert-1"]`, "RSA 2048")
+
+	ec2, err := testpki.ECKey(elliptic.P384())
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(ec2.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "pub.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, tab, "#f-kid", "file-1")
+	do(t, tab, chromedp.SetUploadFiles(chromedp.CSS("#f-pem_file"), []string{file}, chromedp.NodeReady))
+	submit(t, tab, "#pem-form")
+	waitText(t, tab, `tr[data-kid="file-1"]`, "EC P-384")
+	screenshot(t, tab, "console-client", true)
+
+	cl, err = a.store.GetClient(ctx, id)
+	if err != nil || len(cl.Keys) != 3 {
+		t.Fatalf("the store holds %+v %v", cl, err)
+	}
+	for i, want := range []struct {
+		kid string
+		pub crypto.PublicKey
+	}{{"jwk-1", ec.Public()}, {"cert-1", leaf.Cert.PublicKey}, {"file-1", ec2.Public()}} {
+		k := cl.Keys[i]
+		var got jose.JSONWebKey
+		if err := got.UnmarshalJSON(k.JWK); err != nil || k.KID != want.kid || !got.IsPublic() ||
+			!got.Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(want.pub) {
+			t.Fatalf("key %d: %+v %v", i, k, err)
+		}
+		// The page shows the expiry the store holds: one year from upload.
+		if !k.Expires.Equal(k.Created.AddDate(1, 0, 0)) || k.UploadedBy != devmode.ConsumerOrg {
+			t.Fatalf("key %s: created %s, expires %s, uploaded by %q", k.KID, k.Created, k.Expires, k.UploadedBy)
+		}
+		row := fmt.Sprintf(`tr[data-kid=%q]`, k.KID)
+		if got := attr(t, tab, row+" [data-expires]", "data-expires"); got != k.Expires.UTC().Format("2006-01-02") {
+			t.Fatalf("key %s shows expiry %q, the store holds %s", k.KID, got, k.Expires)
+		}
+		if got := textOf(t, tab, row+" [data-uploaded-by]"); got != devmode.ConsumerOrg {
+			t.Fatalf("key %s shows uploaded by %q", k.KID, got)
+		}
+	}
+
+	// Remove one key: the others stay as they were.
+	click(t, tab, `tr[data-kid="cert-1"] button`)
+	waitJS(t, tab, `!document.querySelector('tr[data-kid="cert-1"]')`)
+	after, err := a.store.GetClient(ctx, id)
+	if err != nil || len(after.Keys) != 2 || after.Keys[0].KID != "jwk-1" || after.Keys[1].KID != "file-1" ||
+		!after.Keys[0].Created.Equal(cl.Keys[0].Created) {
+		t.Fatalf("after removing cert-1 the store holds %+v %v", after.Keys, err)
+	}
+
+	click(t, tab, `section[aria-labelledby="deactivate"] button`)
+	waitText(t, tab, "[data-active]", "deactivated")
+	if cl, err = a.store.GetClient(ctx, id); err != nil || cl.Active {
+		t.Fatalf("after deactivating the store holds %+v %v", cl, err)
+	}
+}
+
+// consumerClients are the demo consumer's clients in the store.
+func consumerClients(t testing.TB, a *app) []store.Client {
+	t.Helper()
+	cls, err := a.store.PageClients(t.Context(), store.ClientFilter{ClientOrgno: devmode.ConsumerOrg}, store.Page{Limit: store.MaxPageLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cls
+}
+
+// attr is the attribute name of the first element sel matches.
+func attr(t testing.TB, tab context.Context, sel, name string) string {
+	t.Helper()
+	s, err := chromedp.Run(tab, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {getAttribute: () => ""}).getAttribute(%q) || ""`, sel, name)))
+	if err != nil {
+		t.Fatalf("attribute %s of %s: %v", name, sel, err)
+	}
+	return s
+}
+
+func TestConsoleDelegateAndRevoke(t *testing.T) {
+	cfg, a, url := consoleDev(t)
+	ctx := t.Context()
+	tab := newTab(t)
+	devLogin(t, tab, url, devmode.ConsumerOrg)
+	visit(t, tab, url+"delegations", "delegations")
+	waitText(t, tab, fmt.Sprintf(`tr[data-delegation="demo:read %s"]`, devmode.VendorOrg), "active")
+
+	// Not delegable: the core's words next to the scope.
+	fill(t, tab, "#f-scope", "demo:write")
+	fill(t, tab, "#f-supplier_org", devmode.VendorOrg)
+	submit(t, tab, "#delegate-form")
+	waitText(t, tab, "#err-scope", "does not allow delegation")
+	if _, err := a.store.GetDelegation(ctx, "demo:write", devmode.ConsumerOrg, devmode.VendorOrg); err == nil {
+		t.Fatal("a refused delegation was stored")
+	}
+
+	fill(t, tab, "#f-scope", records.ClientsWrite)
+	submit(t, tab, "#delegate-form")
+	row := fmt.Sprintf(`tr[data-delegation="%s %s"]`, records.ClientsWrite, devmode.VendorOrg)
+	waitText(t, tab, row, "active")
+	if d, err := a.store.GetDelegation(ctx, records.ClientsWrite, devmode.ConsumerOrg, devmode.VendorOrg); err != nil || d.State != store.DelegationActive {
+		t.Fatalf("the store holds %+v %v", d, err)
+	}
+
+	// The vendor, through the delegation, makes a client for the consumer
+	// (as it would through the API): the consumer's pages show it managed.
+	vendor := &manage.Actor{Org: devmode.ConsumerOrg, Supplier: devmode.VendorOrg, Scopes: []string{records.ClientsWrite}}
+	managed, err := devCore(t, cfg, a).CreateClient(ctx, vendor, manage.ClientInput{ClientName: "vendor-made", Description: "Made by the vendor", Scopes: []string{"demo:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	visit(t, tab, url+"delegations", "delegations")
+	waitText(t, tab, fmt.Sprintf(`tr[data-vendor=%q]`, devmode.VendorOrg), "vendor-made")
+	screenshot(t, tab, "console-delegations", true)
+	visit(t, tab, url+"clients", "clients")
+	if got := textOf(t, tab, fmt.Sprintf(`tr[data-client=%q] [data-managed-by]`, managed.ClientID)); got != "vendor "+devmode.VendorOrg {
+		t.Fatalf("the clients page shows managed by %q", got)
+	}
+	if cl, err := a.store.GetClient(ctx, managed.ClientID); err != nil || cl.ManagedBy != devmode.VendorOrg {
+		t.Fatalf("the store holds %+v %v", cl, err)
+	}
+
+	// Revoking clients.write takes back what the vendor made.
+	visit(t, tab, url+"delegations", "delegations")
+	click(t, tab, row+" button")
+	waitJS(t, tab, fmt.Sprintf(`!document.querySelector(%q)`, row))
+	if d, err := a.store.GetDelegation(ctx, records.ClientsWrite, devmode.ConsumerOrg, devmode.VendorOrg); err != nil || d.State != store.DelegationRevoked {
+		t.Fatalf("after the revoke the store holds %+v %v", d, err)
+	}
+	if cl, err := a.store.GetClient(ctx, managed.ClientID); err != nil || cl.Active {
+		t.Fatalf("the vendor's client is still active after the revoke: %+v %v", cl, err)
+	}
+	visit(t, tab, url+"delegations?inactive=true", "delegations")
+	waitText(t, tab, row+" [data-state]", "revoked")
+}
+
+func TestConsoleVendorReceived(t *testing.T) {
+	_, a, url := consoleDev(t)
+	tab := newTab(t)
+	devLogin(t, tab, url, devmode.VendorOrg)
+	visit(t, tab, url+"received", "received")
+	cust := fmt.Sprintf(`tbody[data-customer=%q]`, devmode.ConsumerOrg)
+	waitText(t, tab, cust+` tr[data-delegation="demo:read"]`, "active")
+	waitText(t, tab, fmt.Sprintf(`tr[data-client=%q]`, devmode.VendorCertClient), "vendor-certificate")
+	screenshot(t, tab, "console-received", true)
+	ds, err := a.store.PageDelegations(t.Context(), store.DelegationFilter{Org: devmode.VendorOrg, States: []string{store.DelegationActive}}, store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var received int
+	for _, d := range ds {
+		if d.SupplierOrgno == devmode.VendorOrg {
+			received++
+			if textOf(t, tab, fmt.Sprintf(`tbody[data-customer=%q] tr[data-delegation=%q]`, d.ConsumerOrgno, d.Scope)) == "" {
+				t.Fatalf("the page does not show %+v", d)
+			}
+		}
+	}
+	if n := count(t, tab, "tbody[data-customer] tr[data-delegation]"); n != received || n == 0 {
+		t.Fatalf("the page shows %d received delegations, the store holds %d", n, received)
+	}
+	// A vendor's own page lists what it received, not what it gave.
+	if textOf(t, tab, fmt.Sprintf(`tbody[data-customer=%q]`, devmode.VendorOrg)) != "" {
+		t.Fatal("the vendor is shown as its own customer")
+	}
+}
+
+// waitJS waits until the expression js is true in the tab.
+func waitJS(t testing.TB, tab context.Context, js string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js)); err != nil {
+		t.Fatalf("waiting for %s at %s: %v", js, location(tab), err)
+	}
+}
+
+// count is how many elements sel matches.
+func count(t testing.TB, tab context.Context, sel string) int {
+	t.Helper()
+	n, err := chromedp.Run(tab, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestConsoleKeyUploadRefusals posts key uploads the page must refuse (a
+// PEM over the 64 KiB bound, a PEM holding a private key) over real HTTP,
+// without a browser: each is refused with a message saying why, and the
+// client's keys stay as they were.
+func TestConsoleKeyUploadRefusals(t *testing.T) {
+	cfg, a := startDev(t, newLoggerFor(t))
+	root := cfg.Issuer + "console/"
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.PostForm(root+"dev-login", url.Values{"org": {devmode.ConsumerOrg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("dev login: %s", resp.Status)
+	}
+	// A client in the database (a declared one could not be changed
+	// anyway), with one key.
+	cons := &manage.Actor{Org: devmode.ConsumerOrg, Scopes: []string{records.ClientsWrite}}
+	core := devCore(t, cfg, a)
+	cl, err := core.CreateClient(t.Context(), cons, manage.ClientInput{ClientName: "keys", Description: "Key uploads", Scopes: []string{"demo:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cl.ClientID
+	page := get(t, hc, root+"clients/"+id)
+	m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the client page:\n%s", page)
+	}
+	csrf := m[1]
+	ec, err := testpki.ECKey(elliptic.P256())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := testpki.KeyPEM(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(ec.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	jwk, errs := records.PEMKey("pem", pubPEM, "kept-1")
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if _, err := core.ReplaceKeys(t.Context(), cons, id, []json.RawMessage{jwk}); err != nil {
+		t.Fatal(err)
+	}
+	big := append(append([]byte{}, pubPEM...), strings.Repeat("# padding\n", records.MaxPEM/10+1)...)
+	before, err := a.store.GetClient(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		field  string // pem_file (a file) or pem (pasted)
+		body   []byte
+		status int
+		want   string
+	}{
+		{"fail/file over 64 KiB", "pem_file", big, http.StatusUnprocessableEntity, "at most 65536 bytes (64 KiB)"},
+		{"fail/pasted over 64 KiB", "pem", big, http.StatusUnprocessableEntity, "at most 65536 bytes (64 KiB)"},
+		{"fail/file with a private key", "pem_file", keyPEM, http.StatusUnprocessableEntity, "holds a private key, which was not stored"},
+		{"fail/pasted private key", "pem", keyPEM, http.StatusUnprocessableEntity, "holds a private key, which was not stored"},
+		{"fail/certificate and private key", "pem_file", append(append([]byte{}, pubPEM...), keyPEM...), http.StatusUnprocessableEntity, "holds a private key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var body strings.Builder
+			mw := multipart.NewWriter(&body)
+			_ = mw.WriteField("csrf_token", csrf)
+			_ = mw.WriteField("kid", "refused-1")
+			if c.field == "pem_file" {
+				w, _ := mw.CreateFormFile("pem_file", "upload.pem")
+				_, _ = w.Write(c.body)
+			} else {
+				_ = mw.WriteField("pem", string(c.body))
+			}
+			_ = mw.Close()
+			resp, err := hc.Post(root+"clients/"+id+"/keys", mw.FormDataContentType(), strings.NewReader(body.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			page := string(b)
+			if resp.StatusCode != c.status || !strings.Contains(page, `id="err-pem"`) || !strings.Contains(strings.ReplaceAll(page, "&#34;", `"`), c.want) {
+				t.Fatalf("%s; want %d with %q next to the PEM input:\n%s", resp.Status, c.status, c.want, page)
+			}
+			if strings.Contains(page, "PRIVATE KEY") || strings.Contains(page, "# padding") {
+				t.Fatal("the refusal echoes the upload")
+			}
+			after, err := a.store.GetClient(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after.Keys) != 1 || after.Keys[0].KID != "kept-1" || !after.LastUpdated.Equal(before.LastUpdated) {
+				t.Fatalf("the refused upload changed the client's keys: %+v", after.Keys)
+			}
+		})
+	}
+}
+
+func get(t testing.TB, hc *http.Client, u string) string {
+	t.Helper()
+	resp, err := hc.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", u, resp.Status, err)
+	}
+	return string(b)
+}
