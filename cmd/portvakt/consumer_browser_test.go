@@ -108,7 +108,7 @@ func TestConsoleRequestAndWithdraw(t *testing.T) {
 	if got := textOf(t, tab, "#f-scope"); got != "" {
 		t.Fatalf("scope input has text content %q", got)
 	}
-	waitJS(t, tab, fmt.Sprintf(`document.querySelector("#f-scope").value === %q`, scope))
+	waitJS(t, tab, fmt.Sprintf(`(document.querySelector("#f-scope") || {}).value === %q`, scope))
 	fill(t, tab, "#f-reason", "Our payroll integration reads it")
 	submit(t, tab, "#ask-form")
 	waitText(t, tab, fmt.Sprintf(`tr[data-request=%q] [data-state]`, scope), "requested")
@@ -505,4 +505,72 @@ func get(t testing.TB, hc *http.Client, u string) string {
 		t.Fatalf("GET %s: %s %v", u, resp.Status, err)
 	}
 	return string(b)
+}
+
+// TestConsoleAccessRequestStory is the access-request story across two
+// people, each in a browser session of their own: the consumer asks for a
+// scope, the provider approves it in its inbox, and then the consumer's
+// new client gets a token for it over real HTTP, signed with the dev
+// PKI's consumer certificate.
+func TestConsoleAccessRequestStory(t *testing.T) {
+	cfg, a, url := consoleDev(t)
+	ctx := t.Context()
+	scope := askableScope(t, cfg, a)
+	consumer, provider := newTab(t), newTab(t)
+	devLogin(t, consumer, url, devmode.ConsumerOrg)
+	devLogin(t, provider, url, devmode.ProviderOrg)
+
+	// The consumer asks.
+	visit(t, consumer, url+"catalogue", "catalogue")
+	click(t, consumer, fmt.Sprintf(`tr[data-scope=%q] [data-access] a`, scope))
+	waitJS(t, consumer, fmt.Sprintf(`(document.querySelector("#f-scope") || {}).value === %q`, scope))
+	fill(t, consumer, "#f-reason", "Payroll needs it")
+	submit(t, consumer, "#ask-form")
+	waitText(t, consumer, fmt.Sprintf(`tr[data-request=%q] [data-state]`, scope), "requested")
+
+	// Until the provider answers, no client of the consumer may list it.
+	visit(t, consumer, url+"clients", "clients")
+	fill(t, consumer, "#f-client_name", "payroll")
+	fill(t, consumer, "#f-description", "Payroll integration")
+	fill(t, consumer, "#f-scopes", scope)
+	submit(t, consumer, "#client-form")
+	waitText(t, consumer, "#err-scopes", "cannot get scope "+scope)
+
+	// The provider sees the request, with the consumer's reason, in its
+	// inbox (another session, other cookies) and approves it.
+	visit(t, provider, url+"inbox", "inbox")
+	row := fmt.Sprintf(`tr[data-request="%s %s"]`, scope, devmode.ConsumerOrg)
+	waitText(t, provider, row, "Payroll needs it")
+	fill(t, provider, row+` input[name="reason"]`, "Approved for payroll")
+	click(t, provider, row+` button[value="approve"]`)
+	waitJS(t, provider, fmt.Sprintf(`!document.querySelector(%q)`, row))
+	ac, err := a.store.GetAccess(ctx, scope, devmode.ConsumerOrg)
+	if err != nil || ac.State != store.AccessApproved || ac.Reason != "Approved for payroll" {
+		t.Fatalf("after the approval the store holds %+v %v", ac, err)
+	}
+
+	// The consumer sees the answer, and now makes the client.
+	visit(t, consumer, url+"requests", "requests")
+	waitText(t, consumer, fmt.Sprintf(`tr[data-request=%q] [data-state]`, scope), "approved")
+	waitText(t, consumer, fmt.Sprintf(`tr[data-request=%q]`, scope), "Approved for payroll")
+	visit(t, consumer, url+"clients", "clients")
+	fill(t, consumer, "#f-client_name", "payroll")
+	fill(t, consumer, "#f-description", "Payroll integration")
+	fill(t, consumer, "#f-scopes", scope)
+	submit(t, consumer, "#client-form")
+	waitText(t, consumer, "h1", "Client payroll")
+	id := textOf(t, consumer, "[data-client-id]")
+	if cl, err := a.store.GetClient(ctx, id); err != nil || strings.Join(cl.Scopes, " ") != scope || len(cl.Keys) != 0 {
+		t.Fatalf("the store holds %+v %v", cl, err)
+	}
+
+	// Its token: the client has no keys, so it signs with the org's
+	// enterprise certificate.
+	tok, err := devTokenSource(t, cfg, id, devCertSigner(t, cfg, "consumer"), []string{scope}, "").Fetch(ctx)
+	if err != nil {
+		t.Fatalf("token for %s: %v", scope, err)
+	}
+	if tok.Scope != scope || tok.AccessToken == "" {
+		t.Fatalf("token response: %+v", tok)
+	}
 }

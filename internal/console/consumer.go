@@ -41,9 +41,9 @@ func (c *Console) consumerRoutes(rt *routes) {
 	rt.post("delegations/revoke", c.revokeDelegation)
 }
 
-// listPage is how many rows a console list shows at once; a "next" link
+// shownRows is how many rows a console list shows at once; a "next" link
 // reads on from the last one.
-const listPage = 50
+const shownRows = 50
 
 // lookupLimit bounds the lists a page reads beside its own (the org's
 // access rows for the catalogue, its clients for the vendors managing
@@ -53,7 +53,7 @@ const lookupLimit = store.MaxPageLimit
 // after is the page of a list that continues after the key in the query's
 // "after" parameter (a name or id: the first part of the record's key).
 func after(r *http.Request, rest ...string) store.Page {
-	p := store.Page{Limit: listPage}
+	p := store.Page{Limit: shownRows}
 	if a := r.URL.Query().Get("after"); a != "" {
 		p.After = append([]string{a}, rest...)
 	}
@@ -63,7 +63,7 @@ func after(r *http.Request, rest ...string) store.Page {
 // nextAfter is the "after" of the page following one that returned n rows
 // ending with last, or "" when it was the last page.
 func nextAfter(n int, last string) string {
-	if n < listPage {
+	if n < shownRows {
 		return ""
 	}
 	return last
