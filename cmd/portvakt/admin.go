@@ -93,7 +93,7 @@ the environment, as the first two lines of the examples below show.`,
 		}
 		return nil
 	}
-	cmd.AddCommand(a.prefixesCmd(), a.scopesCmd(), a.accessCmd(), a.clientsCmd(), a.delegationsCmd(), a.auditCmd(), a.webhooksCmd())
+	cmd.AddCommand(a.prefixesCmd(), a.scopesCmd(), a.accessCmd(), a.clientsCmd(), a.delegationsCmd(), a.auditCmd(), a.webhooksCmd(), a.membersCmd())
 	return cmd
 }
 
@@ -1031,7 +1031,7 @@ printed next cursor reads the next page.`,
 func (a *adminCLI) raw() bool { return a.quiet || a.output != "table" }
 
 // idFields name a record, in the order looked for.
-var idFields = []string{"client_id", "id", "name", "prefix", "scope", "kid"}
+var idFields = []string{"client_id", "id", "name", "prefix", "scope", "kid", "subject"}
 
 // printIDs prints the id of each record of body (one, a list, or a key
 // set), one per line: what a script needs of a record it created.

@@ -91,6 +91,7 @@ type app struct {
 	keeper *signer.Keeper     // nil when keys come from files
 	limits *ratelimit.Limiter // nil when rate limits are off
 	events *events.Worker
+	core   *manage.Service
 	public http.Handler
 	ops    http.Handler
 }
@@ -181,7 +182,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 	if err != nil {
 		return nil, err
 	}
-	core, err := manage.New(manage.Config{Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, Now: now, Notify: worker.Notify}, st, cache)
+	core, err := manage.New(manage.Config{Issuer: cfg.Issuer, PlatformOrg: cfg.Platform.Org, PlatformMembers: cfg.Console.PlatformMembers,
+		Now: now, Notify: worker.Notify}, st, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -211,13 +213,19 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, tune ...fu
 			return nil
 		},
 	}}.Handler()
-	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, limits: limits, events: worker, public: public, ops: ops}, nil
+	return &app{cfg: cfg, log: log, tel: tel, db: db, store: st, rules: cache, keys: keys, keeper: keeper, limits: limits, events: worker, core: core, public: public, ops: ops}, nil
 }
 
 // webConsole builds the web console; in dev mode its dev login offers the
 // demo orgs.
 func webConsole(cfg *config.Config, core *manage.Service, st store.Store, now func() time.Time, log *slog.Logger) (http.Handler, error) {
-	ccfg := console.Config{Issuer: cfg.Issuer, Now: now, Log: log}
+	o := cfg.Console.OIDC
+	ccfg := console.Config{
+		Issuer: cfg.Issuer, Now: now, Log: log,
+		OIDC: console.OIDC{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+			OrgsClaim: o.OrgsClaim, ClaimRoles: o.ClaimRoles},
+		IdleTimeout: cfg.Console.Session.IdleTimeout, MaxAge: cfg.Console.Session.MaxAge,
+	}
 	if cfg.Dev {
 		ccfg.DevOrgs = []console.DevOrg{
 			{Org: devmode.PlatformOrg, Name: "Demo Platform AS", Role: console.DevPlatform},

@@ -66,7 +66,7 @@ func chromiumPath(t testing.TB) string {
 }
 
 // newTab opens a tab in a fresh browser context (no cookies) of the
-// binary's browser. Its actions time out after a minute; the tab closes
+// binary's browser. Its actions time out after two minutes; the tab closes
 // when the test ends.
 func newTab(t testing.TB) context.Context {
 	t.Helper()
@@ -99,7 +99,7 @@ func newTab(t testing.TB) context.Context {
 	if err := chromedp.Do(tab, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatalf("open a tab: %v", err)
 	}
-	ctx, cancelT := context.WithTimeout(tab, time.Minute)
+	ctx, cancelT := context.WithTimeout(tab, 2*time.Minute)
 	t.Cleanup(cancelT)
 	return ctx
 }
@@ -180,7 +180,13 @@ func click(t testing.TB, tab context.Context, sel string) {
 
 func fill(t testing.TB, tab context.Context, sel, value string) {
 	t.Helper()
-	do(t, tab, chromedp.SetValue(chromedp.CSS(sel), value, chromedp.NodeReady))
+	// As typing would leave it: the value set, an input event fired.
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false;
+		e.focus(); e.value = %q; e.dispatchEvent(new Event("input", {bubbles: true})); return true; })()`, sel, value)
+	ok, err := chromedp.Run(tab, chromedp.Evaluate[bool](js))
+	if err != nil || !ok {
+		t.Fatalf("fill %s at %s: no such input (%v)", sel, location(tab), err)
+	}
 }
 
 // screenshotsUpdate: PORTVAKT_UPDATE_SCREENSHOTS=1 writes the main pages'

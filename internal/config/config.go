@@ -43,6 +43,8 @@ type Config struct {
 	RateLimit RateLimit `mapstructure:"rate_limit"`
 	// DPoP tunes DPoP at the token endpoint (dpop.go).
 	DPoP DPoP `mapstructure:"dpop"`
+	// Console configures the web console (console.go).
+	Console Console `mapstructure:"console"`
 
 	// Dev is set by `serve --dev`, not by the file.
 	Dev bool `mapstructure:"-"`
@@ -197,6 +199,7 @@ func (c *Config) Defaults() {
 		c.Audit.PurgeBatch = 1000
 	}
 	defD(&c.Rules.PollInterval, 500*time.Millisecond)
+	c.Console.defaults()
 	if c.Database.DSN == "" && c.Database.Driver == "sqlite" {
 		c.Database.DSN = filepath.Join(c.DataDir, "portvakt.db")
 	}
@@ -304,6 +307,7 @@ func (c *Config) Validate() error {
 	c.Server.validateConnections(bad)
 	c.RateLimit.validate(bad)
 	c.DPoP.validate(bad)
+	c.Console.validate(bad)
 	errs = append(errs, c.Records.validate(c)...)
 	return errors.Join(append(append([]error(nil), c.problems...), c.located(errs)...)...)
 }

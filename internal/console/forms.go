@@ -70,9 +70,30 @@ func errorID(name string) string {
 }
 
 // describe are the attributes that tie an input to its problem, if any.
-func (fe formErrors) describe(name string) templ.Attributes {
-	if fe.Fields[name] == "" {
-		return templ.Attributes{}
+func (fe formErrors) describe(name string) templ.Attributes { return fe.describeWith(name, "") }
+
+// describeWith ties an input to its hint (the element with id hintID, ""
+// for none) and its problem.
+func (fe formErrors) describeWith(name, hintID string) templ.Attributes {
+	var ids []string
+	if hintID != "" {
+		ids = append(ids, hintID)
 	}
-	return templ.Attributes{"aria-invalid": "true", "aria-describedby": errorID(name)}
+	a := templ.Attributes{}
+	if fe.Fields[name] != "" {
+		ids = append(ids, errorID(name))
+		a["aria-invalid"] = "true"
+	}
+	if len(ids) > 0 {
+		a["aria-describedby"] = strings.Join(ids, " ")
+	}
+	return a
+}
+
+// hintID is the id of field name's hint, "" when it has none.
+func hintID(name, hint string) string {
+	if hint == "" {
+		return ""
+	}
+	return "hint-" + strings.TrimPrefix(errorID(name), "err-")
 }

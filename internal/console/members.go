@@ -6,12 +6,20 @@ import (
 	"github.com/portvakt/portvakt/internal/manage"
 )
 
-// memberships are the orgs that list subject as a member, with the roles
-// each gives. TODO(#18): manage.(*Service).Memberships once members land.
+// memberships are the orgs that list subject as a member (and the platform
+// org for the platform members of the config), with the roles each gives:
+// read again on every request, so a removed member loses the org at once.
 func (c *Console) memberships(ctx context.Context, subject string) ([]grant, error) {
-	return nil, nil
+	ms, err := c.core.Memberships(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]grant, len(ms))
+	for i, m := range ms {
+		out[i] = grant{Org: m.Org, Roles: m.Roles}
+	}
+	return out, nil
 }
 
 // withPerson names the person acting in the actor, for the audit events.
-// TODO(#18): manage.Actor.Person once members land.
-func withPerson(a *manage.Actor, subject string) {}
+func withPerson(a *manage.Actor, subject string) { a.Person = subject }

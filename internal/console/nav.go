@@ -6,11 +6,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 
 	"github.com/portvakt/portvakt/internal/manage"
 	"github.com/portvakt/portvakt/internal/records"
+	"github.com/portvakt/portvakt/internal/store"
 )
 
 // navGroup is a part of the navigation: what an org does as a provider, a
@@ -28,13 +30,6 @@ type navItem struct {
 	Hint  string // what the page does, on the home page
 	Need  manage.Need
 }
-
-// membersWrite is the role that manages an org's members.
-// TODO(#18): records.MembersWrite once members land.
-const membersWrite = "portvakt:members.write"
-
-// needMembers is what the members page needs.
-var needMembers = manage.Need{membersWrite}
 
 var navGroups = []navGroup{
 	{"Provider", []navItem{
@@ -54,7 +49,7 @@ var navGroups = []navGroup{
 	{"Organisation", []navItem{
 		{"audit", "Audit trail", "Every change and token concerning your organisation.", manage.NeedAuditRead},
 		{"webhooks", "Webhooks", "Where your organisation's events are pushed.", manage.NeedWebhooksWrite},
-		{"members", "Members", "Who may act for your organisation here, with which roles.", needMembers},
+		{"members", "Members", "Who may act for your organisation here, with which roles.", manage.NeedMembersWrite},
 	}},
 	{"Platform", []navItem{
 		{"prefixes", "Prefixes", "The prefixes and the providers that own them.", manage.NeedAdmin},
@@ -123,6 +118,39 @@ func rolesText(roles []string) string {
 	out := make([]string, len(roles))
 	for i, r := range roles {
 		out[i] = roleLabel(r)
+	}
+	return strings.Join(out, ", ")
+}
+
+// when shows a time to people: UTC, to the second.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05") + " UTC"
+}
+
+func urlQuery(s string) string { return url.QueryEscape(s) }
+
+func inactiveQuery(inactive bool) string {
+	if inactive {
+		return "&inactive=true"
+	}
+	return ""
+}
+
+func activeText(active bool) string {
+	if active {
+		return "active"
+	}
+	return "deactivated"
+}
+
+// prefixList names prefixes as people read them: "acme, demo".
+func prefixList(ps []store.Prefix) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Prefix
 	}
 	return strings.Join(out, ", ")
 }

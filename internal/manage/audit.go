@@ -38,6 +38,7 @@ type AuditEvent struct {
 	ActorOrg      string          `json:"actor_org"`
 	ActorClientID string          `json:"actor_client_id"`
 	ActorTokenJTI string          `json:"actor_token_jti,omitempty"`
+	ActorPerson   string          `json:"actor_person,omitempty"`
 	Action        string          `json:"action"`
 	TargetKind    string          `json:"target_kind"`
 	Target        string          `json:"target"`
@@ -277,7 +278,7 @@ func (s *Service) Audit(ctx context.Context, a *Actor, q AuditQuery) (AuditPage,
 		} else {
 			ev := admin[ai]
 			page.Events = append(page.Events, AuditEvent{
-				ID: ev.ID, Time: ev.Time, ActorOrg: ev.ActorOrg, ActorClientID: ev.ActorClientID,
+				ID: ev.ID, Time: ev.Time, ActorOrg: ev.ActorOrg, ActorClientID: ev.ActorClientID, ActorPerson: ev.ActorPerson,
 				ActorTokenJTI: ev.ActorTokenJTI, Action: ev.Action, TargetKind: ev.TargetKind, Target: ev.Target,
 				Orgs: nonNil(ev.Orgs), Before: ev.Before, After: ev.After,
 			})

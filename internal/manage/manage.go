@@ -24,6 +24,10 @@ type Config struct {
 	PlatformOrg string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// PlatformMembers are the subjects of the people who act for the
+	// platform admin org in the console with every admin scope, declared
+	// in config (so the platform can be run before anyone is a member).
+	PlatformMembers []string
 	// Notify, when set, is called after a commit that appended events to
 	// the outbox (the delivery worker's Notify), so they go out at once
 	// rather than at the worker's next poll.
@@ -46,6 +50,11 @@ func New(cfg Config, st store.Store, rc *rules.Cache) (*Service, error) {
 	}
 	if !norid.ValidOrg(cfg.PlatformOrg) {
 		errs = append(errs, fmt.Errorf("manage: PlatformOrg %q is not a valid organisation number", cfg.PlatformOrg))
+	}
+	for i, p := range cfg.PlatformMembers {
+		for _, e := range records.CheckSubject(fmt.Sprintf("PlatformMembers[%d]", i), p) {
+			errs = append(errs, fmt.Errorf("manage: %v", e))
+		}
 	}
 	if st == nil || rc == nil {
 		errs = append(errs, errors.New("manage: store and rules cache are required"))
@@ -71,6 +80,9 @@ type Actor struct {
 	// ClientID and TokenJTI name the client and the access token acting.
 	ClientID string
 	TokenJTI string
+	// Person is the person acting through the web console (a member's
+	// subject), written into every audit event; empty for API clients.
+	Person string
 	// Scopes are the admin scopes the actor holds.
 	Scopes []string
 }
@@ -107,6 +119,7 @@ var (
 	NeedAuditRead        = Need{records.AuditRead}
 	NeedAccessRequest    = Need{records.AccessRequest}
 	NeedWebhooksWrite    = Need{records.WebhooksWrite}
+	NeedMembersWrite     = Need{records.MembersWrite}
 	NeedAdmin            = Need{records.AdminScope}
 )
 
@@ -180,7 +193,7 @@ func (s *Service) commit(ctx context.Context, a *Actor, need Need, fn func(tx st
 		}
 		for _, ch := range append([]change{ch}, ch.also...) {
 			ev := store.AuditEvent{
-				Time: now, ActorOrg: a.Org, ActorClientID: a.ClientID, ActorTokenJTI: a.TokenJTI,
+				Time: now, ActorOrg: a.Org, ActorClientID: a.ClientID, ActorTokenJTI: a.TokenJTI, ActorPerson: a.Person,
 				Action: ch.action, TargetKind: ch.kind, Target: ch.target,
 				Orgs: orgSet(append(ch.orgs, a.Org, a.Supplier)...),
 			}

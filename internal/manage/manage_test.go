@@ -33,6 +33,12 @@ var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 // eachCore runs fn over a core on a fresh store of each kind (SQLite, and
 // PostgreSQL in a fresh schema), with the built-in records.
 func eachCore(t *testing.T, fn func(t *testing.T, core *manage.Service)) {
+	eachCoreWith(t, manage.Config{}, fn)
+}
+
+// eachCoreWith is eachCore with cfg's other fields (Issuer, PlatformOrg
+// and Now are the tests').
+func eachCoreWith(t *testing.T, cfg manage.Config, fn func(t *testing.T, core *manage.Service)) {
 	engines := []struct {
 		name string
 		cfg  func(t *testing.T) sqlstore.Config
@@ -55,8 +61,8 @@ func eachCore(t *testing.T, fn func(t *testing.T, core *manage.Service)) {
 				t.Fatal(err)
 			}
 			st := store.WithStatic(db, records.Builtin(issuer, platform, now))
-			core, err := manage.New(manage.Config{Issuer: issuer, PlatformOrg: platform, Now: func() time.Time { return now }},
-				st, rules.NewCache(st, rules.CacheConfig{}))
+			cfg.Issuer, cfg.PlatformOrg, cfg.Now = issuer, platform, func() time.Time { return now }
+			core, err := manage.New(cfg, st, rules.NewCache(st, rules.CacheConfig{}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -249,6 +255,23 @@ func TestCoreRefusalChangesNothing(t *testing.T) {
 		}
 		if after := audit(); after != before {
 			t.Fatalf("%d audit events after refusals, %d before", after, before)
+		}
+	})
+}
+
+// OwnPrefixes lists the prefixes of the actor's org only, and needs a
+// scopes role.
+func TestCoreOwnPrefixes(t *testing.T) {
+	eachCore(t, func(t *testing.T, core *manage.Service) {
+		ctx := t.Context()
+		admin, _, _ := story(t, core)
+		must[store.Prefix](t)(core.AssignPrefix(ctx, admin, "other", manage.PrefixInput{OwnerOrg: consumer}))
+		got := must[[]store.Prefix](t)(core.OwnPrefixes(ctx, actor(provider, records.ScopesRead)))
+		if len(got) != 1 || got[0].Prefix != "acme" {
+			t.Fatalf("ok/own-prefixes: %+v, want acme only", got)
+		}
+		if _, err := core.OwnPrefixes(ctx, actor(provider, records.AuditRead)); kind(err) != manage.InsufficientScope {
+			t.Fatalf("fail/without-a-scopes-role: %v", err)
 		}
 	})
 }

@@ -80,6 +80,20 @@ func (s *Service) ListPrefixes(ctx context.Context, a *Actor, p store.Page) ([]s
 	return s.store.PagePrefixes(ctx, p)
 }
 
+// OwnPrefixes are the prefixes the actor's org owns: where it may create
+// scopes. Prefixes are few (one or two per provider), so this reads them
+// all.
+func (s *Service) OwnPrefixes(ctx context.Context, a *Actor) ([]store.Prefix, error) {
+	if err := authorize(ctx, s.store, a, NeedScopesRead); err != nil {
+		return nil, err
+	}
+	all, err := s.store.ListPrefixes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(p store.Prefix) bool { return p.OwnerOrg != a.Org }), nil
+}
+
 // --- scopes ---
 
 // ScopeInput is a scope as its owner writes it. The read-only fields are

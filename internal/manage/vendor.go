@@ -45,6 +45,8 @@ import (
 //     the same transaction every key the vendor uploaded to the consumer's
 //     clients is removed and every client it manages for the consumer is
 //     deactivated, each change an audit event both orgs see.
+//   - It reads the consumer's members but adds, changes or removes none:
+//     a member outlives the delegation (members.go).
 
 // managedScopeRefusal says why a vendor may not add scope name to a client
 // of consumer, or why a client managed by a vendor may not list it; ""

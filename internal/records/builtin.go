@@ -22,6 +22,7 @@ const (
 	AuditRead        = "portvakt:audit.read"
 	AccessRequest    = "portvakt:access.request"
 	WebhooksWrite    = "portvakt:webhooks.write"
+	MembersWrite     = "portvakt:members.write"
 	// AdminScope is the platform admin's own scope: private, not
 	// delegable, and only the platform admin org can get it.
 	AdminScope = "portvakt:admin"
@@ -30,7 +31,7 @@ const (
 // AdminScopes are the built-in scopes every org may get (public,
 // accessible for all, delegable, no lifetime cap), in the order they are
 // listed to people.
-var AdminScopes = []string{ScopesRead, ScopesWrite, ClientsRead, ClientsWrite, DelegationsWrite, AuditRead, AccessRequest, WebhooksWrite}
+var AdminScopes = []string{ScopesRead, ScopesWrite, ClientsRead, ClientsWrite, DelegationsWrite, AuditRead, AccessRequest, WebhooksWrite, MembersWrite}
 
 // IsAdminScope reports whether name is under the platform's own prefix.
 func IsAdminScope(name string) bool {

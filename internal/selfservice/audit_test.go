@@ -184,7 +184,8 @@ func testAuditVisibility(t *testing.T, eng engine) {
 	}
 	onboardTok := func(tok, org, client string) wantEvent {
 		return tokenEv(tok, org, client, []string{org, platformOrg}, "portvakt:access.request", "portvakt:audit.read", "portvakt:clients.read",
-			"portvakt:clients.write", "portvakt:delegations.write", "portvakt:scopes.read", "portvakt:scopes.write", "portvakt:webhooks.write")
+			"portvakt:clients.write", "portvakt:delegations.write", "portvakt:members.write", "portvakt:scopes.read", "portvakt:scopes.write",
+			"portvakt:webhooks.write")
 	}
 
 	consumerView := newestFirst(

@@ -116,6 +116,7 @@ var (
 	auditRead        = manage.NeedAuditRead
 	accessRequest    = manage.NeedAccessRequest
 	webhooksWrite    = manage.NeedWebhooksWrite
+	membersWrite     = manage.NeedMembersWrite
 	adminOnly        = manage.NeedAdmin
 )
 
@@ -160,6 +161,11 @@ func (h *handler) routes() []route {
 		{"GET", "/webhooks/{id}", authRequired, webhooksWrite, h.getWebhook},
 		{"PUT", "/webhooks/{id}", authRequired, webhooksWrite, h.updateWebhook},
 		{"DELETE", "/webhooks/{id}", authRequired, webhooksWrite, h.deleteWebhook},
+
+		{"GET", "/members", authRequired, membersWrite, h.listMembers},
+		{"GET", "/members/{subject}", authRequired, membersWrite, h.getMember},
+		{"PUT", "/members/{subject}", authRequired, membersWrite, h.putMember},
+		{"DELETE", "/members/{subject}", authRequired, membersWrite, h.deleteMember},
 
 		{"GET", "/openapi.json", authNone, nil, h.openAPI},
 	}

@@ -61,6 +61,7 @@ func (w *world) ownerView() string {
 		{w.consumer, "/delegations?inactive=true"},
 		{w.vendor, "/delegations?inactive=true"},
 		{w.consumer, "/scopes/access/all?inactive=true"},
+		{w.consumer, "/members"},
 	} {
 		rep := w.must(r.tok, "GET", r.path, nil, http.StatusOK, nil)
 		b.WriteString(r.path + " " + string(rep.body) + "\n")
@@ -79,6 +80,8 @@ func TestTenantIsolation(t *testing.T) { eachEngine(t, testTenantIsolation) }
 
 func testTenantIsolation(t *testing.T, eng engine) {
 	w := newWorld(t, eng)
+	const member, missingMember = "kari@idp.example", "nobody@idp.example"
+	w.must(w.consumer, "PUT", "/members/"+member, map[string]any{"roles": []string{records.MembersWrite}}, http.StatusOK, nil)
 	before := w.ownerView()
 	_, jwk := ecJWK(t, "intruder")
 	const missingClient = "00000000-0000-4000-8000-00000000dead"
@@ -103,6 +106,8 @@ func testTenantIsolation(t *testing.T, eng engine) {
 		{"jwks/post", "POST", "/clients/" + w.clientID + "/jwks", "/clients/" + missingClient + "/jwks", map[string]any{"keys": []any{jwk}}},
 		{"jwks/delete", "DELETE", "/clients/" + w.clientID + "/jwks", "/clients/" + missingClient + "/jwks", nil},
 		{"delegation/revoke", "DELETE", "/delegations/" + vendorOrg + "?scope=acme:api", "/delegations/" + vendorOrg + "?scope=other:none", nil},
+		{"member/get", "GET", "/members/" + member, "/members/" + missingMember, nil},
+		{"member/delete", "DELETE", "/members/" + member, "/members/" + missingMember, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,7 +119,7 @@ func testTenantIsolation(t *testing.T, eng engine) {
 			gp, mp := problemOf(t, got), problemOf(t, miss)
 			// Only the name of the record asked for differs.
 			norm := func(p selfservice.Problem) selfservice.Problem {
-				for _, s := range []string{"acme:api", "other:none", w.clientID, missingClient} {
+				for _, s := range []string{"acme:api", "other:none", w.clientID, missingClient, member, missingMember} {
 					p.Detail = strings.ReplaceAll(p.Detail, s, "X")
 				}
 				return p
@@ -125,9 +130,9 @@ func testTenantIsolation(t *testing.T, eng engine) {
 		})
 	}
 	// Lists show nothing of the others' records.
-	for _, path := range []string{"/scopes?inactive=true", "/clients?inactive=true", "/delegations?inactive=true", "/scopes/access/all?inactive=true"} {
+	for _, path := range []string{"/scopes?inactive=true", "/clients?inactive=true", "/delegations?inactive=true", "/scopes/access/all?inactive=true", "/members"} {
 		rep := w.must(w.other, "GET", path, nil, http.StatusOK, nil)
-		for _, s := range []string{"acme:api", w.clientID, providerOrg, consumerOrg, vendorOrg} {
+		for _, s := range []string{"acme:api", w.clientID, providerOrg, consumerOrg, vendorOrg, member} {
 			if bytes.Contains(rep.body, []byte(s)) {
 				t.Errorf("GET %s as another org shows %s: %s", path, s, rep.body)
 			}

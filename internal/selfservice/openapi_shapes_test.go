@@ -11,6 +11,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/portvakt/portvakt/internal/events"
+	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 )
 
@@ -153,4 +154,36 @@ func testOpenAPIShapes(t *testing.T, eng engine) {
 	s.call(w.other, "GET", "/webhooks/{id}", "/webhooks/"+good.ID, nil, http.StatusNotFound)
 	s.call(w.consumer, "DELETE", "/webhooks/{id}", "/webhooks/"+bad.ID, nil, http.StatusNoContent)
 	s.call(w.provider, "GET", "/webhooks", "/webhooks", nil, http.StatusOK)
+}
+
+// TestOpenAPIShapesOfMembers: the answers of the member operations,
+// successes and refusals, are what the document says.
+func TestOpenAPIShapesOfMembers(t *testing.T) { eachEngine(t, testOpenAPIShapesOfMembers) }
+
+func testOpenAPIShapesOfMembers(t *testing.T, eng engine) {
+	e := newEnv(t, eng)
+	s := newShapes(t, e)
+	admin := e.adminToken()
+	client, consumer := e.onboard(admin, consumerOrg)
+	_, other := e.onboard(admin, otherOrg)
+	const one = "/members/{subject}"
+	reader := e.certToken(client, consumerOrg, "", records.ScopesRead)
+
+	s.call(consumer, "PUT", one, memberPath("kari@idp.example"), map[string]any{"roles": []string{records.MembersWrite}}, http.StatusOK)
+	s.call(consumer, "PUT", one, memberPath("ola"), map[string]any{"roles": []string{}}, http.StatusOK)
+	s.call(consumer, "PUT", one, memberPath("ola"), map[string]any{"roles": []string{"nope"}}, http.StatusBadRequest)
+	s.call(consumer, "PUT", one, memberPath("kari@idp.example"), map[string]any{"roles": []string{}}, http.StatusConflict)
+	s.call(reader, "PUT", one, memberPath("ola"), map[string]any{"roles": []string{}}, http.StatusForbidden)
+	s.call("", "PUT", one, memberPath("ola"), map[string]any{"roles": []string{}}, http.StatusUnauthorized)
+	s.call(consumer, "GET", one, memberPath("kari@idp.example"), nil, http.StatusOK)
+	s.call(other, "GET", one, memberPath("kari@idp.example"), nil, http.StatusNotFound)
+	s.call(consumer, "GET", "/members", "/members", nil, http.StatusOK)
+	s.call(consumer, "GET", "/members", "/members?limit=0", nil, http.StatusBadRequest)
+	s.call(reader, "GET", "/members", "/members", nil, http.StatusForbidden)
+	s.call(consumer, "DELETE", one, memberPath("kari@idp.example"), nil, http.StatusConflict)
+	s.call(consumer, "DELETE", one, memberPath("ola"), nil, http.StatusNoContent)
+	s.call(consumer, "DELETE", one, memberPath("ola"), nil, http.StatusNotFound)
+
+	// The audit trail shows the member events with the schema's fields.
+	s.call(consumer, "GET", "/audit", "/audit?action=member.create", nil, http.StatusOK)
 }

@@ -103,7 +103,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	for _, k := range keysSorted {
 		method, path, _ := strings.Cut(k, " ")
 		concrete := strings.NewReplacer("{prefix}", "acme", "{org}", "310000027", "{supplier_org}", "310000027",
-			"{id}", "6f1c2a4e-0000-4000-8000-000000000001").Replace(path)
+			"{id}", "6f1c2a4e-0000-4000-8000-000000000001", "{subject}", "kari%40idp.example").Replace(path)
 		req := httptest.NewRequestWithContext(ctx, method, Base+concrete, nil)
 		rec := httptest.NewRecorder()
 		api.ServeHTTP(rec, req)

@@ -129,17 +129,20 @@ type IssuedToken struct {
 
 // AuditEvent is one append-only record of an administrative change.
 type AuditEvent struct {
-	ID            int64           `json:"id"`
-	Time          time.Time       `json:"time"`
-	ActorOrg      string          `json:"actor_org"`
-	ActorClientID string          `json:"actor_client_id"`
-	ActorTokenJTI string          `json:"actor_token_jti"`
-	Action        string          `json:"action"`      // e.g. "scope.create"
-	TargetKind    string          `json:"target_kind"` // "prefix", "scope", "access", "delegation", "client"
-	Target        string          `json:"target"`
-	Orgs          []string        `json:"orgs"` // every org concerned, for visibility
-	Before        json.RawMessage `json:"before,omitempty"`
-	After         json.RawMessage `json:"after,omitempty"`
+	ID            int64     `json:"id"`
+	Time          time.Time `json:"time"`
+	ActorOrg      string    `json:"actor_org"`
+	ActorClientID string    `json:"actor_client_id"`
+	ActorTokenJTI string    `json:"actor_token_jti"`
+	// ActorPerson is the person acting through the web console (the
+	// member's subject); empty for API clients.
+	ActorPerson string          `json:"actor_person,omitempty"`
+	Action      string          `json:"action"`      // e.g. "scope.create"
+	TargetKind  string          `json:"target_kind"` // "prefix", "scope", "access", "delegation", "client"
+	Target      string          `json:"target"`
+	Orgs        []string        `json:"orgs"` // every org concerned, for visibility
+	Before      json.RawMessage `json:"before,omitempty"`
+	After       json.RawMessage `json:"after,omitempty"`
 }
 
 // Change kinds: which kind of record a committed Update wrote.

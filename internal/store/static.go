@@ -362,6 +362,24 @@ func (t *staticTx) CreateWebhook(ctx context.Context, w Webhook) error {
 func (t *staticTx) UpdateWebhook(ctx context.Context, w Webhook) error {
 	return t.tx.UpdateWebhook(ctx, w)
 }
+
+// Members are never declared: they pass through.
+
+func (r staticReader) GetMember(ctx context.Context, org, subject string) (Member, error) {
+	return r.next.GetMember(ctx, org, subject)
+}
+func (r staticReader) PageMembers(ctx context.Context, f MemberFilter, p Page) ([]Member, error) {
+	return r.next.PageMembers(ctx, f, p)
+}
+func (r staticReader) MembershipsOf(ctx context.Context, subject string) ([]Member, error) {
+	return r.next.MembershipsOf(ctx, subject)
+}
+func (t *staticTx) PutMember(ctx context.Context, m Member) error {
+	return t.tx.PutMember(ctx, m)
+}
+func (t *staticTx) DeleteMember(ctx context.Context, org, subject string) error {
+	return t.tx.DeleteMember(ctx, org, subject)
+}
 func (t *staticTx) AppendEvent(ctx context.Context, e Event) (Event, error) {
 	return t.tx.AppendEvent(ctx, e)
 }

@@ -114,6 +114,14 @@ type Reader interface {
 	// log, and config does not declare them.
 	GetWebhook(ctx context.Context, id string) (Webhook, error)
 	PageWebhooks(ctx context.Context, f WebhookFilter, p Page) ([]Webhook, error)
+
+	// Members are not access rules either. GetMember reads one member of
+	// org; PageMembers a page of one org's members in subject order;
+	// MembershipsOf every org subject is a member of, in org order, at
+	// most MaxMemberships.
+	GetMember(ctx context.Context, org, subject string) (Member, error)
+	PageMembers(ctx context.Context, f MemberFilter, p Page) ([]Member, error)
+	MembershipsOf(ctx context.Context, subject string) ([]Member, error)
 }
 
 // Tx is one transaction: reads see its own writes, and every write commits
@@ -140,6 +148,10 @@ type Tx interface {
 	CreateWebhook(ctx context.Context, w Webhook) error
 	// UpdateWebhook replaces a webhook; ErrNotFound when absent.
 	UpdateWebhook(ctx context.Context, w Webhook) error
+	// PutMember creates or replaces the member (m.Org, m.Subject).
+	PutMember(ctx context.Context, m Member) error
+	// DeleteMember removes a member; ErrNotFound when absent.
+	DeleteMember(ctx context.Context, org, subject string) error
 	// AppendEvent writes e to the event outbox and, in the same
 	// transaction, one pending delivery for every webhook of e.Orgs that
 	// Wants e.Name, due at once: a change that rolls back leaves neither.

@@ -78,6 +78,7 @@ func runCases(t *testing.T, open func(t *testing.T) store.Store) {
 	cases = append(cases, eventCases()...)
 	cases = append(cases, dpopCases()...)
 	cases = append(cases, sessionCases()...)
+	cases = append(cases, memberCases()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -649,6 +650,8 @@ func auditEvent(i int, org, action, target string) store.AuditEvent {
 func testAuditAppend(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	e1 := auditEvent(1, "910000002", "scope.create", "acme:x")
+	// From the console; e2 has no person.
+	e1.ActorPerson = "kari.nordmann@idp.example"
 	e2 := store.AuditEvent{Action: "client.delete", Orgs: []string{"910000003", "910000003"}} // no time, no before/after
 	update(t, s, func(tx store.Tx) error {
 		if err := tx.AppendAudit(ctx, e1); err != nil {

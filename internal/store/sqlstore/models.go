@@ -300,6 +300,7 @@ type auditRow struct {
 	ActorOrg      string
 	ActorClientID string
 	ActorTokenJTI string `gorm:"column:actor_token_jti"`
+	ActorPerson   string // 00010
 	Action        string
 	TargetKind    string
 	Target        string
@@ -328,7 +329,7 @@ func textRaw(s *string) json.RawMessage {
 func (r auditRow) record() (store.AuditEvent, error) {
 	e := store.AuditEvent{
 		ID: r.ID, Time: r.EventTime.Time, ActorOrg: r.ActorOrg, ActorClientID: r.ActorClientID,
-		ActorTokenJTI: r.ActorTokenJTI, Action: r.Action, TargetKind: r.TargetKind, Target: r.Target,
+		ActorTokenJTI: r.ActorTokenJTI, ActorPerson: r.ActorPerson, Action: r.Action, TargetKind: r.TargetKind, Target: r.Target,
 		Before: textRaw(r.BeforeState), After: textRaw(r.AfterState),
 	}
 	if err := fromJSONText(r.Orgs, &e.Orgs); err != nil {

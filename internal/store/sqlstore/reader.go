@@ -218,7 +218,7 @@ func (t *tx) AppendAudit(ctx context.Context, e store.AuditEvent) error {
 	}
 	row := auditRow{
 		ID: id, EventTime: ts(e.Time), ActorOrg: e.ActorOrg, ActorClientID: e.ActorClientID,
-		ActorTokenJTI: e.ActorTokenJTI, Action: e.Action, TargetKind: e.TargetKind, Target: e.Target,
+		ActorTokenJTI: e.ActorTokenJTI, ActorPerson: e.ActorPerson, Action: e.Action, TargetKind: e.TargetKind, Target: e.Target,
 		Orgs: orgs, BeforeState: rawText(e.Before), AfterState: rawText(e.After),
 	}
 	if err := db.Create(&row).Error; err != nil {
