@@ -41,10 +41,6 @@ func (c *Console) consumerRoutes(rt *routes) {
 	rt.post("delegations/revoke", c.revokeDelegation)
 }
 
-// shownRows is how many rows a console list shows at once; a "next" link
-// reads on from the last one.
-const shownRows = 50
-
 // lookupLimit bounds the lists a page reads beside its own (the org's
 // access rows for the catalogue, its clients for the vendors managing
 // them): one store page, the largest the API serves.
@@ -53,7 +49,7 @@ const lookupLimit = store.MaxPageLimit
 // after is the page of a list that continues after the key in the query's
 // "after" parameter (a name or id: the first part of the record's key).
 func after(r *http.Request, rest ...string) store.Page {
-	p := store.Page{Limit: shownRows}
+	p := store.Page{Limit: listPage}
 	if a := r.URL.Query().Get("after"); a != "" {
 		p.After = append([]string{a}, rest...)
 	}
@@ -63,7 +59,7 @@ func after(r *http.Request, rest ...string) store.Page {
 // nextAfter is the "after" of the page following one that returned n rows
 // ending with last, or "" when it was the last page.
 func nextAfter(n int, last string) string {
-	if n < shownRows {
+	if n < listPage {
 		return ""
 	}
 	return last
@@ -651,14 +647,6 @@ func (c *Console) revokeDelegation(w http.ResponseWriter, r *http.Request) error
 	return c.redirect(w, r, "delegations")
 }
 
-// day shows a time as a date.
-func day(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2006-01-02")
-}
-
 // encodeQuery is a query string of the non-empty parameters.
 func encodeQuery(params map[string]string) string {
 	q := url.Values{}
@@ -675,13 +663,6 @@ func boolParam(b bool) string {
 		return "true"
 	}
 	return ""
-}
-
-func activeLabel(active bool) string {
-	if active {
-		return "active"
-	}
-	return "deactivated"
 }
 
 // stateLabel is how a state of an access row or a delegation reads.
