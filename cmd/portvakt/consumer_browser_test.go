@@ -6,6 +6,7 @@ package main
 // browser of the key upload's refusals.
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/elliptic"
@@ -32,6 +33,7 @@ import (
 	"github.com/portvakt/portvakt/internal/config"
 	"github.com/portvakt/portvakt/internal/devmode"
 	"github.com/portvakt/portvakt/internal/manage"
+	"github.com/portvakt/portvakt/internal/pgtest"
 	"github.com/portvakt/portvakt/internal/records"
 	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/internal/testpki"
@@ -394,7 +396,14 @@ func count(t testing.TB, tab context.Context, sel string) int {
 // without a browser: each is refused with a message saying why, and the
 // client's keys stay as they were.
 func TestConsoleKeyUploadRefusals(t *testing.T) {
+	eachEngine(t, keyUploadRefusals)
+}
+
+func keyUploadRefusals(t *testing.T) {
 	cfg, a := startDev(t, newLoggerFor(t))
+	if want := os.Getenv("PORTVAKT_DATABASE_DRIVER"); want != "" && cfg.Database.Driver != want {
+		t.Fatalf("the server runs on %s, not %s", cfg.Database.Driver, want)
+	}
 	root := cfg.Issuer + "console/"
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -455,12 +464,14 @@ func TestConsoleKeyUploadRefusals(t *testing.T) {
 		body   []byte
 		status int
 		want   string
+		htmx   bool // the CSRF token in the header, as htmx sends it
 	}{
-		{"fail/file over 64 KiB", "pem_file", big, http.StatusUnprocessableEntity, "at most 65536 bytes (64 KiB)"},
-		{"fail/pasted over 64 KiB", "pem", big, http.StatusUnprocessableEntity, "at most 65536 bytes (64 KiB)"},
-		{"fail/file with a private key", "pem_file", keyPEM, http.StatusUnprocessableEntity, "holds a private key, which was not stored"},
-		{"fail/pasted private key", "pem", keyPEM, http.StatusUnprocessableEntity, "holds a private key, which was not stored"},
-		{"fail/certificate and private key", "pem_file", append(append([]byte{}, pubPEM...), keyPEM...), http.StatusUnprocessableEntity, "holds a private key"},
+		{"fail/file over the form's bound", "pem_file", bytes.Repeat(big, 5), http.StatusRequestEntityTooLarge, "larger than", true},
+		{"fail/file over 64 KiB", "pem_file", big, http.StatusUnprocessableEntity, "at most 65536 bytes (64 KiB)", false},
+		{"fail/pasted over 64 KiB", "pem", big, http.StatusUnprocessableEntity, "at most 65536 bytes (64 KiB)", false},
+		{"fail/file with a private key", "pem_file", keyPEM, http.StatusUnprocessableEntity, "holds a private key, which was not stored", false},
+		{"fail/pasted private key", "pem", keyPEM, http.StatusUnprocessableEntity, "holds a private key, which was not stored", false},
+		{"fail/certificate and private key", "pem_file", append(append([]byte{}, pubPEM...), keyPEM...), http.StatusUnprocessableEntity, "holds a private key", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -475,15 +486,25 @@ func TestConsoleKeyUploadRefusals(t *testing.T) {
 				_ = mw.WriteField("pem", string(c.body))
 			}
 			_ = mw.Close()
-			resp, err := hc.Post(root+"clients/"+id+"/keys", mw.FormDataContentType(), strings.NewReader(body.String()))
+			req, err := http.NewRequest("POST", root+"clients/"+id+"/keys", strings.NewReader(body.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", mw.FormDataContentType())
+			if c.htmx {
+				req.Header.Set("HX-Request", "true")
+				req.Header.Set("X-CSRF-Token", csrf)
+			}
+			resp, err := hc.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			page := string(b)
-			if resp.StatusCode != c.status || !strings.Contains(page, `id="err-pem"`) || !strings.Contains(strings.ReplaceAll(page, "&#34;", `"`), c.want) {
-				t.Fatalf("%s; want %d with %q next to the PEM input:\n%s", resp.Status, c.status, c.want, page)
+			if resp.StatusCode != c.status || !strings.Contains(strings.ReplaceAll(page, "&#34;", `"`), c.want) ||
+				(c.status == http.StatusUnprocessableEntity && !strings.Contains(page, `id="err-pem"`)) {
+				t.Fatalf("%s; want %d with %q (next to the PEM input when 422):\n%s", resp.Status, c.status, c.want, page)
 			}
 			if strings.Contains(page, "PRIVATE KEY") || strings.Contains(page, "# padding") {
 				t.Fatal("the refusal echoes the upload")
@@ -519,6 +540,24 @@ func get(t testing.TB, hc *http.Client, u string) string {
 // new client gets a token for it over real HTTP, signed with the dev
 // PKI's consumer certificate.
 func TestConsoleAccessRequestStory(t *testing.T) {
+	eachEngine(t, accessRequestInBrowsers)
+}
+
+// eachEngine runs fn over the dev server on SQLite and on PostgreSQL (a
+// fresh schema of PORTVAKT_TEST_POSTGRES_DSN).
+func eachEngine(t *testing.T, fn func(t *testing.T)) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			if engine == "postgres" {
+				t.Setenv("PORTVAKT_DATABASE_DRIVER", "postgres")
+				t.Setenv("PORTVAKT_DATABASE_DSN", pgtest.FreshSchema(t, pgtest.DSN(t)))
+			}
+			fn(t)
+		})
+	}
+}
+
+func accessRequestInBrowsers(t *testing.T) {
 	cfg, a, url := consoleDev(t)
 	ctx := t.Context()
 	scope := askableScope(t, cfg, a)

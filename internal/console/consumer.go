@@ -400,6 +400,12 @@ var keyFields = []string{"jwk", "pem", "kid"}
 // their upload time, expiry and uploader.
 func (c *Console) uploadKey(w http.ResponseWriter, r *http.Request) error {
 	a, id := actor(r), r.PathValue("id")
+	// Read the whole form first, in memory (the body is bounded): a body
+	// over the bound fails here, as "too large", rather than as fields
+	// that seem missing.
+	if err := r.ParseMultipartForm(maxBody); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		return err
+	}
 	cl, err := c.core.GetClient(r.Context(), a, id)
 	if err != nil {
 		return err
