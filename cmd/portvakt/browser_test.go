@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/portvakt/portvakt/internal/config"
@@ -147,7 +149,17 @@ func pageLoad(t testing.TB, tab context.Context, page string) float64 {
 // page load that replaces the document under the poll.
 func waitText(t testing.TB, tab context.Context, sel, text string) {
 	t.Helper()
-	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, text)
+	waitFor(t, tab, sel, fmt.Sprintf("%q", text), fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, text))
+}
+
+// waitNoText waits until the element sel is there without text.
+func waitNoText(t testing.TB, tab context.Context, sel, text string) {
+	t.Helper()
+	waitFor(t, tab, sel, fmt.Sprintf("no %q", text), fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && !e.textContent.includes(%q); })()`, sel, text))
+}
+
+func waitFor(t testing.TB, tab context.Context, sel, what, js string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ok, err := chromedp.Run(tab, chromedp.Evaluate[bool](js))
@@ -156,7 +168,7 @@ func waitText(t testing.TB, tab context.Context, sel, text string) {
 		}
 		if time.Now().After(deadline) || tab.Err() != nil {
 			got, _ := chromedp.Run(tab, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || "(no %s)"`, sel, sel)))
-			t.Fatalf("waiting for %q in %s at %s (%v); it holds: %s", text, sel, location(tab), err, strings.TrimSpace(got))
+			t.Fatalf("waiting for %s in %s at %s (%v); it holds: %s", what, sel, location(tab), err, strings.TrimSpace(got))
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
@@ -227,4 +239,27 @@ func devLogin(t testing.TB, tab context.Context, consoleURL, org string) {
 	visit(t, tab, consoleURL+"dev-login", "dev-login")
 	click(t, tab, fmt.Sprintf(`button[data-dev-org="%s"]`, org))
 	waitText(t, tab, "[data-org]", org)
+}
+
+// waitABit is the pause of a loop that polls for work done in the
+// background (a webhook delivery).
+func waitABit() { time.Sleep(20 * time.Millisecond) }
+
+// cookie is the value of the tab's cookie name for url ("" when none),
+// HttpOnly ones included (read through the DevTools protocol).
+func cookie(t testing.TB, tab context.Context, url, name string) string {
+	t.Helper()
+	res, err := chromedp.Run(tab, chromedp.Action[*network.GetCookiesResult](func(ctx context.Context, tg *chromedp.Target) (*network.GetCookiesResult, error) {
+		r, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
+		return &r, err
+	}))
+	if err != nil {
+		t.Fatalf("cookies: %v", err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
 }

@@ -154,3 +154,11 @@ func prefixList(ps []store.Prefix) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// eventsText lists a webhook's events ("every event" for none).
+func eventsText(events []string) string {
+	if len(events) == 0 {
+		return "every event"
+	}
+	return strings.Join(events, ", ")
+}

@@ -188,14 +188,15 @@ func (c *Console) scopeView(r *http.Request, name string) (scopeView, error) {
 // notices are what a page says after a change it redirected to; the
 // query names one (a fixed text, never the request's).
 var notices = map[string]string{
-	"saved":       "Saved.",
-	"deactivated": "Deactivated.",
-	"granted":     "Access granted.",
-	"removed":     "Access removed.",
-	"approved":    "Request approved.",
-	"denied":      "Request denied.",
-	"created":     "Created.",
-	"assigned":    "Prefix assigned.",
+	"saved":          "Saved.",
+	"deactivated":    "Deactivated.",
+	"granted":        "Access granted.",
+	"removed":        "Access removed.",
+	"approved":       "Request approved.",
+	"denied":         "Request denied.",
+	"created":        "Created.",
+	"assigned":       "Prefix assigned.",
+	"member-removed": "Member removed.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
