@@ -256,6 +256,19 @@ func TestConsoleClientAndKeys(t *testing.T) {
 		t.Fatalf("after removing cert-1 the store holds %+v %v", after.Keys, err)
 	}
 
+	// Edit: a scope the org cannot get is refused by the core, next to its
+	// input; then a new description is saved.
+	fill(t, tab, "#f-scopes", "demo:read nope:missing")
+	submit(t, tab, "#edit-form")
+	waitText(t, tab, "#err-scopes", "cannot get scope nope:missing")
+	fill(t, tab, "#f-scopes", "demo:read demo:open")
+	fill(t, tab, "#f-description", "Payroll, monthly")
+	submit(t, tab, "#edit-form")
+	waitJS(t, tab, `!document.querySelector("#err-scopes") && (document.querySelector("#f-description") || {}).value === "Payroll, monthly"`)
+	if cl, err = a.store.GetClient(ctx, id); err != nil || cl.Description != "Payroll, monthly" || cl.AccessTokenLifetime != 600 || len(cl.Keys) != 2 {
+		t.Fatalf("after the edit the store holds %+v %v", cl, err)
+	}
+
 	click(t, tab, `section[aria-labelledby="deactivate"] button`)
 	waitText(t, tab, "[data-active]", "deactivated")
 	if cl, err = a.store.GetClient(ctx, id); err != nil || cl.Active {
