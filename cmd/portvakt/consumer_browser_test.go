@@ -77,7 +77,7 @@ func TestConsoleCatalogueSearch(t *testing.T) {
 	devLogin(t, tab, url, devmode.ConsumerOrg)
 	visit(t, tab, url+"catalogue", "catalogue")
 	waitText(t, tab, `tr[data-scope="demo:read"]`, "You have access")
-	screenshot(t, tab, "console-catalogue", true)
+	screenshot(t, tab, "catalogue", true)
 
 	// Typing searches as the person types (htmx); Enter submits the form
 	// without JavaScript too.
@@ -107,7 +107,7 @@ func TestConsoleRequestAndWithdraw(t *testing.T) {
 	devLogin(t, tab, url, devmode.ConsumerOrg)
 	visit(t, tab, url+"catalogue", "catalogue")
 	click(t, tab, fmt.Sprintf(`tr[data-scope=%q] [data-access] a`, scope))
-	waitText(t, tab, "h1", "Access requests")
+	waitText(t, tab, "h1", "My access requests")
 	if got := textOf(t, tab, "#f-scope"); got != "" {
 		t.Fatalf("scope input has text content %q", got)
 	}
@@ -115,7 +115,7 @@ func TestConsoleRequestAndWithdraw(t *testing.T) {
 	fill(t, tab, "#f-reason", "Our payroll integration reads it")
 	submit(t, tab, "#ask-form")
 	waitText(t, tab, fmt.Sprintf(`tr[data-request=%q] [data-state]`, scope), "requested")
-	screenshot(t, tab, "console-requests", true)
+	screenshot(t, tab, "requests", true)
 	ac, err := a.store.GetAccess(t.Context(), scope, devmode.ConsumerOrg)
 	if err != nil || ac.State != store.AccessRequested || ac.Reason != "Our payroll integration reads it" || ac.OwnerOrgno != devmode.ProviderOrg {
 		t.Fatalf("after the request the store holds %+v %v", ac, err)
@@ -154,7 +154,7 @@ func TestConsoleClientAndKeys(t *testing.T) {
 	if got := attr(t, tab, "#f-scopes", "aria-describedby"); !slices.Contains(strings.Fields(got), "err-scopes") {
 		t.Fatalf("the scopes input is described by %q", got)
 	}
-	screenshot(t, tab, "console-client-invalid", false)
+	screenshot(t, tab, "client-invalid", false)
 	if after := consumerClients(t, a); len(after) != len(before) {
 		t.Fatalf("a refused client was stored: %d clients, were %d", len(after), len(before))
 	}
@@ -218,7 +218,7 @@ func TestConsoleClientAndKeys(t *testing.T) {
 	do(t, tab, chromedp.SetUploadFiles(chromedp.CSS("#f-pem_file"), []string{file}, chromedp.NodeReady))
 	submit(t, tab, "#pem-form")
 	waitText(t, tab, `tr[data-kid="file-1"]`, "EC P-384")
-	screenshot(t, tab, "console-client", true)
+	screenshot(t, tab, "client", true)
 
 	cl, err = a.store.GetClient(ctx, id)
 	if err != nil || len(cl.Keys) != 3 {
@@ -330,7 +330,7 @@ func TestConsoleDelegateAndRevoke(t *testing.T) {
 	}
 	visit(t, tab, url+"delegations", "delegations")
 	waitText(t, tab, fmt.Sprintf(`tr[data-vendor=%q]`, devmode.VendorOrg), "vendor-made")
-	screenshot(t, tab, "console-delegations", true)
+	screenshot(t, tab, "delegations", true)
 	visit(t, tab, url+"clients", "clients")
 	if got := textOf(t, tab, fmt.Sprintf(`tr[data-client=%q] [data-managed-by]`, managed.ClientID)); got != "vendor "+devmode.VendorOrg {
 		t.Fatalf("the clients page shows managed by %q", got)
@@ -361,7 +361,7 @@ func TestConsoleVendorReceived(t *testing.T) {
 	cust := fmt.Sprintf(`tbody[data-customer=%q]`, devmode.ConsumerOrg)
 	waitText(t, tab, cust+` tr[data-delegation="demo:read"]`, "active")
 	waitText(t, tab, fmt.Sprintf(`tr[data-client=%q]`, devmode.VendorCertClient), "vendor-certificate")
-	screenshot(t, tab, "console-received", true)
+	screenshot(t, tab, "received", true)
 	ds, err := a.store.PageDelegations(t.Context(), store.DelegationFilter{Org: devmode.VendorOrg, States: []string{store.DelegationActive}}, store.Page{})
 	if err != nil {
 		t.Fatal(err)

@@ -642,7 +642,7 @@ func requestsView(d requestsData) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = layout("Access requests").Render(templ.WithChildren(ctx, templ_7745c5c3_Var17), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = layout("My access requests").Render(templ.WithChildren(ctx, templ_7745c5c3_Var17), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
