@@ -133,10 +133,16 @@ func visit(t testing.TB, tab context.Context, url, page string) {
 // read from the Navigation Timing API: "PAGELOAD <page> <ms>".
 func pageLoad(t testing.TB, tab context.Context, page string) float64 {
 	t.Helper()
-	ms, err := chromedp.Run(tab, chromedp.Poll[float64](`(() => {
+	var ms float64
+	var err error
+	for range 3 { // the first poll may run in the document the load replaced ("Cannot find context")
+		if ms, err = chromedp.Run(tab, chromedp.Poll[float64](`(() => {
 		const e = performance.getEntriesByType("navigation")[0];
 		return e && e.loadEventEnd > 0 ? e.loadEventEnd - e.startTime : 0;
-	})()`, chromedp.WithPollingTimeout(10*time.Second)))
+	})()`, chromedp.WithPollingTimeout(10*time.Second))); err == nil || tab.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("page load time of %s: %v", page, err)
 	}

@@ -25,7 +25,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/go-jose/go-jose/v4"
@@ -387,11 +386,7 @@ func TestConsoleVendorReceived(t *testing.T) {
 // waitJS waits until the expression js is true in the tab.
 func waitJS(t testing.TB, tab context.Context, js string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tab, 10*time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js)); err != nil {
-		t.Fatalf("waiting for %s at %s: %v", js, location(tab), err)
-	}
+	waitFor(t, tab, "main", js, js)
 }
 
 // count is how many elements sel matches.
