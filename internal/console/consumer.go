@@ -47,10 +47,11 @@ func (c *Console) consumerRoutes(rt *routes) {
 const lookupLimit = store.MaxPageLimit
 
 // after is the page of a list that continues after the key in the query's
-// "after" parameter (a name or id: the first part of the record's key).
+// "after" parameter (a name or id: the first part of the record's key). A
+// key longer than any name is no key: the list starts from the top.
 func after(r *http.Request, rest ...string) store.Page {
 	p := store.Page{Limit: listPage}
-	if a := r.URL.Query().Get("after"); a != "" {
+	if a := r.URL.Query().Get("after"); a != "" && len(a) <= records.MaxScopeName {
 		p.After = append([]string{a}, rest...)
 	}
 	return p
