@@ -227,11 +227,19 @@ func webConsole(cfg *config.Config, core *manage.Service, st store.Store, now fu
 		IdleTimeout: cfg.Console.Session.IdleTimeout, MaxAge: cfg.Console.Session.MaxAge,
 	}
 	if cfg.Dev {
-		ccfg.DevOrgs = []console.DevOrg{
-			{Org: devmode.PlatformOrg, Name: "Demo Platform AS", Role: console.DevPlatform},
-			{Org: devmode.ProviderOrg, Name: "Demo Provider AS", Role: "provider"},
-			{Org: devmode.ConsumerOrg, Name: "Demo Consumer AS", Role: "consumer"},
-			{Org: devmode.VendorOrg, Name: "Demo Vendor AS", Role: "vendor"},
+		// The demo orgs, named as their dev certificates name them.
+		for _, d := range []struct{ org, role string }{
+			{devmode.PlatformOrg, console.DevPlatform}, {devmode.ProviderOrg, "provider"},
+			{devmode.ConsumerOrg, "consumer"}, {devmode.VendorOrg, "vendor"},
+		} {
+			name := d.org
+			for _, id := range devmode.Identities {
+				if id.Org == d.org {
+					name = id.Name
+					break
+				}
+			}
+			ccfg.DevOrgs = append(ccfg.DevOrgs, console.DevOrg{Org: d.org, Name: name, Role: d.role})
 		}
 	}
 	c, err := console.New(ccfg, core, st)

@@ -106,10 +106,13 @@ func newTab(t testing.TB) context.Context {
 	return ctx
 }
 
-// do runs the steps in the tab, failing the test on an error.
+// do runs the steps in the tab, failing the test on an error or after
+// 15 seconds (a missing element fails the test then, not the whole tab).
 func do(t testing.TB, tab context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(tab, steps...); err != nil {
+	ctx, cancel := context.WithTimeout(tab, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("browser: %v (at %s)", err, location(tab))
 	}
 }
@@ -130,24 +133,26 @@ func visit(t testing.TB, tab context.Context, url, page string) {
 }
 
 // pageLoad logs the load time of the page the tab last loaded as a whole,
-// read from the Navigation Timing API: "PAGELOAD <page> <ms>".
+// read from the Navigation Timing API: "PAGELOAD <page> <ms>". It polls
+// until the load event has ended, riding over a document replaced under
+// the poll.
 func pageLoad(t testing.TB, tab context.Context, page string) float64 {
 	t.Helper()
-	var ms float64
-	var err error
-	for range 3 { // the first poll may run in the document the load replaced ("Cannot find context")
-		if ms, err = chromedp.Run(tab, chromedp.Poll[float64](`(() => {
-		const e = performance.getEntriesByType("navigation")[0];
-		return e && e.loadEventEnd > 0 ? e.loadEventEnd - e.startTime : 0;
-	})()`, chromedp.WithPollingTimeout(10*time.Second))); err == nil || tab.Err() != nil {
-			break
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ms, err := chromedp.Run(tab, chromedp.Evaluate[float64](`(() => {
+			const e = performance.getEntriesByType("navigation")[0];
+			return e && e.loadEventEnd > 0 ? e.loadEventEnd - e.startTime : 0;
+		})()`))
+		if err == nil && ms > 0 {
+			t.Logf("PAGELOAD %s %.1f", page, ms)
+			return ms
 		}
+		if time.Now().After(deadline) || tab.Err() != nil {
+			t.Fatalf("page load time of %s: %v", page, err)
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
-	if err != nil {
-		t.Fatalf("page load time of %s: %v", page, err)
-	}
-	t.Logf("PAGELOAD %s %.1f", page, ms)
-	return ms
 }
 
 // waitText waits until the element sel holds text (htmx swaps in place,

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,6 +73,9 @@ type options struct {
 	oidc *mockoidc.MockOIDC
 	// claim is the ID-token claim naming orgs.
 	claim string
+	// replicas > 1 serves the console from that many instances over the
+	// one store, each request going to the next (a load balancer).
+	replicas int
 }
 
 func newEnv(t *testing.T, o options) *env {
@@ -106,11 +111,18 @@ func newEnv(t *testing.T, o options) *env {
 		oc := o.oidc.Config()
 		cfg.OIDC = console.OIDC{Issuer: oc.Issuer, ClientID: oc.ClientID, ClientSecret: oc.ClientSecret, OrgsClaim: o.claim}
 	}
-	c, err := console.New(cfg, core, st)
-	if err != nil {
-		t.Fatal(err)
+	var handlers []http.Handler
+	for range max(o.replicas, 1) {
+		c, err := console.New(cfg, core, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		handlers = append(handlers, c.Handler())
 	}
-	srv.Config.Handler = c.Handler()
+	var next atomic.Int64
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers[int(next.Add(1))%len(handlers)].ServeHTTP(w, r)
+	})
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, url: issuer + "console/", db: db, core: core, clock: clk}
@@ -285,6 +297,7 @@ func TestIsolation(t *testing.T) {
 		{"fail/get-webhook", "GET", "webhooks/" + hook.ID, nil, http.StatusNotFound},
 		{"fail/deactivate-webhook", "POST", "webhooks/" + hook.ID, url.Values{"action": {"deactivate"}}, http.StatusNotFound},
 		{"fail/remove-member", "POST", "members", url.Values{"action": {"remove"}, "subject": {"ola@b.example"}}, http.StatusNotFound},
+		{"fail/create-scope-under-b-prefix", "POST", "scopes/new", url.Values{"prefix": {"bee"}, "subscope": {"mine"}, "description": {"d"}, "visibility": {"PUBLIC"}}, http.StatusUnprocessableEntity},
 		{"fail/prefixes", "GET", "prefixes", nil, http.StatusForbidden},
 		{"fail/assign-prefix", "POST", "prefixes", url.Values{"prefix": {"bee"}, "owner_org": {provider}}, http.StatusForbidden},
 	}
@@ -328,6 +341,9 @@ func TestIsolation(t *testing.T) {
 		}
 		if _, err := e.db.GetMember(ctx, consumer, "ola@b.example"); err != nil {
 			t.Fatalf("B's member: %v", err)
+		}
+		if _, err := e.db.GetScope(ctx, "bee:mine"); err == nil {
+			t.Fatal("A created a scope under B's prefix")
 		}
 		if p, err := e.db.GetPrefix(ctx, "bee"); err != nil || p.OwnerOrg != consumer {
 			t.Fatalf("B's prefix %+v (%v)", p, err)
@@ -551,6 +567,15 @@ func TestOIDCLogin(t *testing.T) {
 		code, _ = b.get("webhooks")
 		wantCode(t, "webhooks with read roles", code, http.StatusForbidden)
 	})
+	t.Run("ok/claim-as-a-number", func(t *testing.T) {
+		b, _ := e.oidcLogin(m, &mockUser{MockUser: mockoidc.MockUser{Subject: "numbered"}, Orgs: 310000043})
+		b.get("orgs")
+		code, page := b.get("")
+		wantCode(t, "home", code, http.StatusOK)
+		if !strings.Contains(page, "<strong data-org>"+vendor) {
+			t.Fatalf("the claim's org is not shown:\n%s", page)
+		}
+	})
 	t.Run("ok/platform-member-from-config", func(t *testing.T) {
 		b, _ := e.oidcLogin(m, &mockUser{MockUser: mockoidc.MockUser{Subject: "root@example.no"}})
 		b.get("orgs")
@@ -623,5 +648,83 @@ func TestSessionCookieAttributes(t *testing.T) {
 				t.Fatalf("Set-Cookie %q is Secure on http loopback", sc)
 			}
 		})
+	}
+}
+
+// A login started at one replica finishes at another, and the session
+// then serves at each: the login state and the sessions live in the store.
+func TestLoginAcrossReplicas(t *testing.T) {
+	m := startOIDC(t)
+	e := newEnv(t, options{oidc: m, replicas: 2})
+	if _, _, err := e.core.PutMember(t.Context(), all(provider), "kari", manage.MemberInput{Roles: []string{records.ScopesRead}}); err != nil {
+		t.Fatal(err)
+	}
+	b, last := e.oidcLogin(m, &mockUser{MockUser: mockoidc.MockUser{Subject: "kari"}})
+	if !strings.HasSuffix(last, "/console/orgs") {
+		t.Fatalf("the login ended at %s", last)
+	}
+	b.get("orgs")
+	for i := range 4 { // two rounds over both replicas
+		code, page := b.get("scopes")
+		wantCode(t, fmt.Sprintf("scopes, request %d", i), code, http.StatusOK)
+		if !strings.Contains(page, "<strong data-org>"+provider) {
+			t.Fatalf("request %d does not act for the org", i)
+		}
+	}
+}
+
+// Every page's markup is accessible where a machine can tell: one h1, a
+// label for every input, a scope on every table header.
+func TestAccessibleMarkup(t *testing.T) {
+	e := newEnv(t, options{dev: true})
+	e.assignPrefix("demo", provider)
+	if _, err := e.core.CreateScope(t.Context(), all(provider), manage.ScopeInput{Prefix: "demo", Subscope: "a", Description: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.core.RequestAccess(t.Context(), all(consumer), "demo:a", manage.AccessInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.core.PutMember(t.Context(), all(provider), "kari", manage.MemberInput{Roles: []string{records.AuditRead}}); err != nil {
+		t.Fatal(err)
+	}
+	hook, err := e.core.CreateWebhook(t.Context(), all(provider), manage.WebhookInput{URL: "https://p.example/hook"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.devLogin(provider)
+	pl := e.devLogin(platform)
+	pages := map[*browser][]string{
+		p:  {"", "scopes", "scopes/new", "scopes/demo:a", "inbox", "tokens", "audit", "webhooks", "webhooks/" + hook.ID, "members"},
+		pl: {"prefixes"},
+	}
+	idRE := regexp.MustCompile(`\bid="([^"]+)"`)
+	inputs, headers := 0, 0
+	for b, paths := range pages {
+		for _, path := range paths {
+			code, page := b.get(path)
+			wantCode(t, path, code, http.StatusOK)
+			if n := strings.Count(page, "<h1"); n != 1 {
+				t.Errorf("%s: %d h1", path, n)
+			}
+			for _, th := range regexp.MustCompile(`<th[ >][^>]*`).FindAllString(page, -1) {
+				headers++
+				if !strings.Contains(th, "scope=") {
+					t.Errorf("%s: table header without scope: %s", path, th)
+				}
+			}
+			for _, in := range regexp.MustCompile(`<(input|select|textarea)\b[^>]*>`).FindAllString(page, -1) {
+				if strings.Contains(in, `type="hidden"`) || strings.Contains(in, `type="submit"`) {
+					continue
+				}
+				inputs++
+				m := idRE.FindStringSubmatch(in)
+				if m == nil || !strings.Contains(page, `<label for="`+m[1]+`"`) {
+					t.Errorf("%s: an input without a label: %s", path, in)
+				}
+			}
+		}
+	}
+	if inputs < 30 || headers < 20 {
+		t.Fatalf("checked %d inputs and %d table headers: the pages lack what they should show", inputs, headers)
 	}
 }
