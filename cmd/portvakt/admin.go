@@ -20,7 +20,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v4"
 
@@ -973,7 +972,7 @@ func readKeys(file, kid string) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	jb, err := json.Marshal(jose.JSONWebKey{Key: pub, KeyID: kid, Use: "sig"})
+	jb, err := records.PublicJWK(pub, kid)
 	if err != nil {
 		return nil, err
 	}

@@ -43,18 +43,36 @@ func devClient(t testing.TB, cfg *config.Config, clientID string, scopes []strin
 		}
 		s, err = client.KeySigner(k, devmode.KID)
 	default:
-		dir := map[string]string{devmode.ConsumerCertClient: "consumer", devmode.VendorCertClient: "vendor"}[clientID]
-		cb, _ := os.ReadFile(filepath.Join(pki, dir, "chain.pem"))
-		kb, _ := os.ReadFile(filepath.Join(pki, dir, "key.pem"))
-		k, chain, lerr := client.LoadPEM(cb, kb)
-		if lerr != nil {
-			t.Fatal(lerr)
-		}
-		s, err = client.CertificateSigner(k, chain)
+		s = devCertSigner(t, cfg, map[string]string{devmode.ConsumerCertClient: "consumer", devmode.VendorCertClient: "vendor"}[clientID])
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	return devTokenSource(t, cfg, clientID, s, scopes, consumerOrg)
+}
+
+// devCertSigner signs with the enterprise certificate of the dev PKI's
+// folder dir ("consumer", "vendor"): x5c, for a client without keys.
+func devCertSigner(t testing.TB, cfg *config.Config, dir string) client.Signer {
+	t.Helper()
+	pki := filepath.Join(cfg.DataDir, "pki")
+	cb, _ := os.ReadFile(filepath.Join(pki, dir, "chain.pem"))
+	kb, _ := os.ReadFile(filepath.Join(pki, dir, "key.pem"))
+	k, chain, err := client.LoadPEM(cb, kb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := client.CertificateSigner(k, chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// devTokenSource is a pkg/client source for clientID of the server cfg
+// runs, signing with s.
+func devTokenSource(t testing.TB, cfg *config.Config, clientID string, s client.Signer, scopes []string, consumerOrg string) *client.TokenSource {
+	t.Helper()
 	ts, err := client.NewTokenSource(t.Context(), client.Config{
 		Issuer: cfg.Issuer, TokenURL: cfg.Issuer + "token", ClientID: clientID, Signer: s,
 		Scopes: scopes, ConsumerOrg: consumerOrg,

@@ -691,11 +691,17 @@ func TestAccessibleMarkup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cl, err := e.core.CreateClient(t.Context(), all(consumer), manage.ClientInput{ClientName: "c", Description: "C", Scopes: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := e.devLogin(provider)
 	pl := e.devLogin(platform)
 	pages := map[*browser][]string{
-		p:  {"", "scopes", "scopes/new", "scopes/demo:a", "inbox", "tokens", "audit", "webhooks", "webhooks/" + hook.ID, "members"},
-		pl: {"prefixes"},
+		p:                    {"", "scopes", "scopes/new", "scopes/demo:a", "inbox", "tokens", "audit", "webhooks", "webhooks/" + hook.ID, "members"},
+		pl:                   {"prefixes"},
+		e.devLogin(consumer): {"catalogue", "requests", "clients", "clients/" + cl.ClientID, "delegations"},
+		e.devLogin(vendor):   {"received"},
 	}
 	idRE := regexp.MustCompile(`\bid="([^"]+)"`)
 	inputs, headers := 0, 0

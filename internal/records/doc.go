@@ -3,7 +3,8 @@
 // declared in the config file too. It checks text fields (names,
 // descriptions), the length of lists (a client's scopes, a scope's
 // audiences) and uploaded client keys (public members only, key sizes,
-// kid), and reports every problem as a FieldError: the field's path
+// kid; a PEM certificate or public key is turned into a JWK first, by
+// PEMKey, which refuses private keys unread), and reports every problem as a FieldError: the field's path
 // ("client_name", "scopes", "keys[2].kid") and a plain message.
 //
 // It is the seed of one Validate per record kind (ValidateClient,
