@@ -19,14 +19,5 @@ for name in chromium chromium-browser; do
 	fi
 done
 
-[[ $(id -u) -eq 0 ]] || die "chromium not found and not root: install it (apt-get install chromium)"
-command -v apt-get >/dev/null 2>&1 || die "chromium not found and no apt-get: install chromium"
-echo "chromium.sh: installing chromium with apt-get" >&2
-log=$(mktemp)
-if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core; } >"$log" 2>&1; then
-	cat "$log" >&2
-	rm -f "$log"
-	die "apt-get install chromium failed"
-fi
-rm -f "$log"
+"$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" chromium fonts-dejavu-core || die "chromium not found, and installing it failed"
 command -v chromium

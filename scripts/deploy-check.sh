@@ -34,17 +34,7 @@ install_missing() {
 	command -v docker-compose >/dev/null 2>&1 || pkgs+=(docker-compose)
 	command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
 	[[ ${#pkgs[@]} -eq 0 ]] && return 0
-	[[ $(id -u) -eq 0 ]] || die "missing ${pkgs[*]} and not root: apt-get install ${pkgs[*]}"
-	command -v apt-get >/dev/null 2>&1 || die "missing ${pkgs[*]} and no apt-get"
-	echo "deploy-check.sh: installing ${pkgs[*]} with apt-get" >&2
-	local log
-	log=$(mktemp)
-	if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}"; } >"$log" 2>&1; then
-		cat "$log" >&2
-		rm -f "$log"
-		die "apt-get install ${pkgs[*]} failed"
-	fi
-	rm -f "$log"
+	scripts/apt-install.sh "${pkgs[@]}" || die "missing ${pkgs[*]}, and installing them failed"
 }
 
 echo "== deploy"

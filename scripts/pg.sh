@@ -38,17 +38,7 @@ find_bindir() {
 }
 
 install_postgres() {
-	[[ $(id -u) -eq 0 ]] || die "initdb/pg_ctl not found and not root: install PostgreSQL (apt-get install postgresql)"
-	command -v apt-get >/dev/null 2>&1 || die "initdb/pg_ctl not found and no apt-get: install PostgreSQL"
-	echo "pg.sh: installing postgresql with apt-get" >&2
-	local log
-	log=$(mktemp)
-	if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; } >"$log" 2>&1; then
-		cat "$log" >&2
-		rm -f "$log"
-		die "apt-get install postgresql failed"
-	fi
-	rm -f "$log"
+	"$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" postgresql || die "initdb/pg_ctl not found, and installing PostgreSQL failed"
 }
 
 # as_owner runs a command as the cluster's owner: postgres refuses to run as root.

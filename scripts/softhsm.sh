@@ -34,17 +34,7 @@ find_module() {
 }
 
 install_softhsm() {
-	[[ $(id -u) -eq 0 ]] || die "softhsm2-util not found and not root: install SoftHSM2 (apt-get install softhsm2)"
-	command -v apt-get >/dev/null 2>&1 || die "softhsm2-util not found and no apt-get: install SoftHSM2"
-	echo "softhsm.sh: installing softhsm2 with apt-get" >&2
-	local log
-	log=$(mktemp)
-	if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends softhsm2; } >"$log" 2>&1; then
-		cat "$log" >&2
-		rm -f "$log"
-		die "apt-get install softhsm2 failed"
-	fi
-	rm -f "$log"
+	"$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" softhsm2 || die "softhsm2-util not found, and installing it failed"
 }
 
 cmd_start() {
