@@ -26,9 +26,7 @@ import (
 
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/exchange"
-	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/server"
-	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
 	"github.com/portvakt/portvakt/internal/testpki"
 	"github.com/portvakt/portvakt/internal/tokenendpoint"
@@ -46,25 +44,15 @@ func newDPoPEnv(t testing.TB, engine string, requireNonce bool, opts ...envOptio
 	t.Helper()
 	pki, ids, keys := fixtures(t)
 	c := &clock{t: time.Now().Truncate(time.Second)}
-	ctx := t.Context()
 	sc := sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "portvakt.db")}
 	if engine != "sqlite" {
 		sc = storeConfig(t.(*testing.T), engine)
-	}
-	db, err := sqlstore.Open(ctx, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
 	}
 	recs := records(t, ids, c.Now())
 	for _, o := range opts {
 		o(&recs)
 	}
-	st := store.WithStatic(db, recs)
-	cache := rules.NewCache(st, rules.CacheConfig{})
+	db, st, cache := openStore(t, sc, recs)
 	certs, err := entcert.NewVerifier(entcert.Policy{Roots: []*x509.Certificate{pki.Root.Cert}, Intermediates: []*x509.Certificate{pki.Intermediate.Cert}, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -266,6 +266,23 @@ func records(t testing.TB, ids map[string]*identity, now time.Time) store.Static
 
 type envOption = func(*store.StaticRecords)
 
+// openStore opens and migrates the store of a test env (sc), closed at the
+// test's end, and returns it, recs overlaid on it, and a rules cache over
+// that.
+func openStore(t testing.TB, sc sqlstore.Config, recs store.StaticRecords) (*sqlstore.Store, store.Store, *rules.Cache) {
+	t.Helper()
+	db, err := sqlstore.Open(t.Context(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := store.WithStatic(db, recs)
+	return db, st, rules.NewCache(st, rules.CacheConfig{})
+}
+
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	return newObservedEnv(t, observers{}, opts...)
@@ -284,21 +301,11 @@ func newObservedEnv(t testing.TB, obs observers, opts ...envOption) *env {
 	t.Helper()
 	pki, ids, keys := fixtures(t)
 	c := &clock{t: time.Now().Truncate(time.Second)}
-	ctx := t.Context()
-	db, err := sqlstore.Open(ctx, sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "portvakt.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	recs := records(t, ids, c.Now())
 	for _, o := range opts {
 		o(&recs)
 	}
-	st := store.WithStatic(db, recs)
-	cache := rules.NewCache(st, rules.CacheConfig{})
+	db, st, cache := openStore(t, sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "portvakt.db")}, recs)
 	certs, err := entcert.NewVerifier(entcert.Policy{Roots: []*x509.Certificate{pki.Root.Cert}, Intermediates: []*x509.Certificate{pki.Intermediate.Cert}, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)

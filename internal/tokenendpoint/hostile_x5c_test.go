@@ -19,9 +19,7 @@ import (
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/exchange"
 	"github.com/portvakt/portvakt/internal/pgtest"
-	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/server"
-	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
 	"github.com/portvakt/portvakt/internal/testpki"
 	"github.com/portvakt/portvakt/internal/tokenendpoint"
@@ -53,17 +51,7 @@ func newCertEnv(t *testing.T, o certEnvOptions) *env {
 	t.Helper()
 	pki, ids, keys := fixtures(t)
 	c := &clock{t: time.Now().Truncate(time.Second)}
-	ctx := t.Context()
-	db, err := sqlstore.Open(ctx, storeConfig(t, o.engine))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st := store.WithStatic(db, records(t, ids, c.Now()))
-	cache := rules.NewCache(st, rules.CacheConfig{})
+	db, st, cache := openStore(t, storeConfig(t, o.engine), records(t, ids, c.Now()))
 	p := entcert.Policy{Roots: []*x509.Certificate{pki.Root.Cert}, Intermediates: []*x509.Certificate{pki.Intermediate.Cert}, Now: c.Now}
 	if o.policy != nil {
 		o.policy(&p)

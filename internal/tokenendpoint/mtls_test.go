@@ -23,7 +23,6 @@ import (
 
 	"github.com/portvakt/portvakt/internal/entcert"
 	"github.com/portvakt/portvakt/internal/exchange"
-	"github.com/portvakt/portvakt/internal/rules"
 	"github.com/portvakt/portvakt/internal/server"
 	"github.com/portvakt/portvakt/internal/store"
 	"github.com/portvakt/portvakt/internal/store/sqlstore"
@@ -41,21 +40,11 @@ func newMTLSEnv(t *testing.T, clientAuth string, proxy mtls.SourceConfig, opts .
 	pki, ids, keys := fixtures(t)
 	c := &clock{}
 	c.Set(pki.Now().Truncate(1e9))
-	ctx := t.Context()
-	db, err := sqlstore.Open(ctx, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "portvakt.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	recs := records(t, ids, c.Now())
 	for _, o := range opts {
 		o(&recs)
 	}
-	st := store.WithStatic(db, recs)
-	cache := rules.NewCache(st, rules.CacheConfig{})
+	db, st, cache := openStore(t, sqlstore.Config{Driver: sqlstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "portvakt.db")}, recs)
 	certs, err := entcert.NewVerifier(entcert.Policy{Roots: []*x509.Certificate{pki.Root.Cert}, Intermediates: []*x509.Certificate{pki.Intermediate.Cert}, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
