@@ -287,32 +287,7 @@ func TestAdminWebhookDeliveries(t *testing.T) {
 				"attempt": 3, "time": "2026-12-02T06:05:00.5Z", "error": longErr, "state": "pending", "next_attempt": "2026-12-02T06:10:00Z"},
 		},
 	}
-	// A stand-in for the API: its token endpoint hands out "t" for any
-	// grant, and the webhook answers only with that token.
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case r.URL.Path == "/token" && r.Method == http.MethodPost:
-			w.Write([]byte(`{"access_token":"t","token_type":"Bearer","expires_in":60}`))
-		case r.URL.Path == "/api/v1/webhooks/0d1f6c2e-6a43-4d5e-9f7e-2b8f51c2a9f0" && r.Header.Get("Authorization") == "Bearer t":
-			json.NewEncoder(w).Encode(view)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer srv.Close()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := testpki.KeyPEM(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "admin.key")
-	if err := os.WriteFile(keyFile, kp, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	creds := apiStandIn(t, "/api/v1/webhooks/0d1f6c2e-6a43-4d5e-9f7e-2b8f51c2a9f0", view)
 	for _, tc := range []struct {
 		name     string
 		json     bool
@@ -328,8 +303,7 @@ func TestAdminWebhookDeliveries(t *testing.T) {
 			var out bytes.Buffer
 			cmd.SetOut(&out)
 			cmd.SetErr(&out)
-			args := []string{"webhooks", "get", "0d1f6c2e-6a43-4d5e-9f7e-2b8f51c2a9f0", "--issuer", srv.URL + "/",
-				"--token-url", srv.URL + "/token", "--client-id", "c", "--key", keyFile, "--kid", "k"}
+			args := append([]string{"webhooks", "get", "0d1f6c2e-6a43-4d5e-9f7e-2b8f51c2a9f0"}, creds...)
 			if tc.json {
 				args = append(args, "--json")
 			}
@@ -466,4 +440,37 @@ func exampleCommands(example string) [][]string {
 		out = append(out, words)
 	}
 	return out
+}
+
+// apiStandIn serves answer at path (GET) to the token "t", which its token
+// endpoint hands out for any grant: the CLI's output is then checked for
+// records the real server cannot be made to hold (a delivery's error, an
+// event from the console). It returns the admin flags that reach it.
+func apiStandIn(t *testing.T, path string, answer any) []string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path == "/token" && r.Method == http.MethodPost:
+			w.Write([]byte(`{"access_token":"t","token_type":"Bearer","expires_in":60}`))
+		case r.URL.Path == path && r.Header.Get("Authorization") == "Bearer t":
+			json.NewEncoder(w).Encode(answer)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := testpki.KeyPEM(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "admin.key")
+	if err := os.WriteFile(keyFile, kp, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--issuer", srv.URL + "/", "--token-url", srv.URL + "/token", "--client-id", "c", "--key", keyFile, "--kid", "k"}
 }

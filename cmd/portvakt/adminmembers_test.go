@@ -2,19 +2,10 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/portvakt/portvakt/internal/testpki"
 )
 
 // TestAdminMembers sets, lists, reads and removes members from the shell;
@@ -102,37 +93,11 @@ func TestAdminAuditShowsPerson(t *testing.T) {
 		"actor_client_id": "", "actor_person": "kari@example.no", "target_kind": "member", "target": "ola@example.no",
 		"orgs": []string{"310000035"},
 	}}, "next_cursor": ""}
-	// A stand-in for the API: its token endpoint hands out "t" for any
-	// grant, and the audit answers only with that token.
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case r.URL.Path == "/token" && r.Method == http.MethodPost:
-			w.Write([]byte(`{"access_token":"t","token_type":"Bearer","expires_in":60}`))
-		case r.URL.Path == "/api/v1/audit" && r.Header.Get("Authorization") == "Bearer t":
-			json.NewEncoder(w).Encode(page)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer srv.Close()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := testpki.KeyPEM(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "admin.key")
-	if err := os.WriteFile(keyFile, kp, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	cmd := adminCmd()
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
-	cmd.SetArgs([]string{"audit", "--issuer", srv.URL + "/", "--token-url", srv.URL + "/token", "--client-id", "c", "--key", keyFile, "--kid", "k"})
+	cmd.SetArgs(append([]string{"audit"}, apiStandIn(t, "/api/v1/audit", page)...))
 	if err := cmd.ExecuteContext(t.Context()); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
