@@ -475,6 +475,7 @@ func keyUploadRefusals(t *testing.T) {
 		htmx   bool // the CSRF token in the header, as htmx sends it
 	}{
 		{"fail/file over the form's bound", "pem_file", bytes.Repeat(big, 5), http.StatusRequestEntityTooLarge, "larger than", true},
+		{"fail/file over the form's bound without JavaScript", "pem_file", bytes.Repeat(big, 5), http.StatusRequestEntityTooLarge, "larger than", false},
 		{"fail/file over 64 KiB", "pem_file", big, http.StatusUnprocessableEntity, "at most 65536 bytes (64 KiB)", false},
 		{"fail/pasted over 64 KiB", "pem", big, http.StatusUnprocessableEntity, "at most 65536 bytes (64 KiB)", false},
 		{"fail/file with a private key", "pem_file", keyPEM, http.StatusUnprocessableEntity, "holds a private key, which was not stored", false},

@@ -240,6 +240,13 @@ func (c *Console) checkCSRF(r *http.Request) error {
 	}
 	got := r.Header.Get("X-CSRF-Token")
 	if got == "" {
+		// A form over the body's bound is refused as too large (413), not
+		// as a stale form: its token may lie past the bound.
+		if err := r.ParseMultipartForm(maxBody); err != nil {
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				return err
+			}
+		}
 		got = r.PostFormValue("csrf_token") // "" when the body is not a form
 	}
 	if subtle.ConstantTimeCompare([]byte(got), []byte(st.page.CSRF)) != 1 {
