@@ -1,4 +1,4 @@
--- Delegated administration is bounded (SPEC 4): a client remembers the
+-- Delegated administration is bounded (docs/selfservice.md): a client remembers the
 -- vendor whose caller created it through a delegated admin scope
 -- (managed_by), and each key the org whose caller uploaded it (uploaded_by).
 --
