@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -182,18 +179,7 @@ func TestAdminWalkthrough(t *testing.T) {
 	// The consumer makes a kid client, uploads its public key, gets a token.
 	kidID := e.clientID(e.mustCLI(with(cons, "admin", "clients", "create", "--json", "--name", "acme-integration",
 		"--description", "calls the ACME API", "--scope", "acme:api")...))
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := testpki.KeyPEM(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(e.dir, "integration.key")
-	if err := os.WriteFile(keyFile, kp, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := ecKeyFile(t, filepath.Join(e.dir, "integration.key"))
 	if out := e.mustCLI(with(cons, "admin", "clients", "keys", "upload", kidID, keyFile, "--key-id", "key-1")...); !strings.Contains(out, "key-1") {
 		t.Fatalf("keys upload: %q", out)
 	}

@@ -460,6 +460,14 @@ func apiStandIn(t *testing.T, path string, answer any) []string {
 		}
 	}))
 	t.Cleanup(srv.Close)
+	keyFile := ecKeyFile(t, filepath.Join(t.TempDir(), "admin.key"))
+	return []string{"--issuer", srv.URL + "/", "--token-url", srv.URL + "/token", "--client-id", "c", "--key", keyFile, "--kid", "k"}
+}
+
+// ecKeyFile writes a new P-256 private key to file (PEM, 0600) and returns
+// the file.
+func ecKeyFile(t *testing.T, file string) string {
+	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -468,9 +476,8 @@ func apiStandIn(t *testing.T, path string, answer any) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyFile := filepath.Join(t.TempDir(), "admin.key")
-	if err := os.WriteFile(keyFile, kp, 0o600); err != nil {
+	if err := os.WriteFile(file, kp, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return []string{"--issuer", srv.URL + "/", "--token-url", srv.URL + "/token", "--client-id", "c", "--key", keyFile, "--kid", "k"}
+	return file
 }

@@ -1,19 +1,13 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"github.com/portvakt/portvakt/internal/testpki"
 )
 
 // TestKeyLines: each client key shows its kid, uploader and expiry, marked
@@ -72,18 +66,7 @@ func TestAdminClientsShowKeyExpiry(t *testing.T) {
 	admin := e.certCreds(org(1), cliPlatformClient)
 	id := e.clientID(e.mustCLI(with(admin, "admin", "clients", "create", "--json", "--name", "integration",
 		"--description", "has a key", "--scope", "portvakt:scopes.read")...))
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := testpki.KeyPEM(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(e.dir, "integration.key")
-	if err := os.WriteFile(keyFile, kp, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := ecKeyFile(t, filepath.Join(e.dir, "integration.key"))
 	e.mustCLI(with(admin, "admin", "clients", "keys", "upload", id, keyFile, "--key-id", "key-1")...)
 	var stored struct {
 		Keys []struct {
