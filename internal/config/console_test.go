@@ -48,15 +48,7 @@ func TestConsolePlatformMembers(t *testing.T) {
 		{"fail/too-long", "console:\n  platform_members: [" + strings.Repeat("a", 256) + "]\n", "console.platform_members[0]"},
 		{"fail/twice", "console:\n  platform_members: [kari, ola, kari]\n", "console.platform_members[2]"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(tc.yaml), "", true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.key) {
-				t.Fatalf("Validate() = %v, want a problem with %s", err, tc.key)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantProblem(t, tc.yaml, tc.key) })
 	}
 }
 
@@ -101,15 +93,7 @@ func TestConsoleLoginAndSessions(t *testing.T) {
 		{"fail/idle-too-short", "console:\n  session: {idle_timeout: 10s}\n", "console.session.idle_timeout"},
 		{"fail/max-age-under-idle", "console:\n  session: {idle_timeout: 1h, max_age: 30m}\n", "console.session.max_age"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(tc.yaml), "", true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.key) {
-				t.Fatalf("Validate() = %v, want a problem with %s", err, tc.key)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantProblem(t, tc.yaml, tc.key) })
 	}
 	t.Run("ok/http-issuer-on-loopback", func(t *testing.T) {
 		c, err := Parse([]byte("platform: {org: \"310000019\"}\nconsole:\n  oidc: {issuer: \"http://127.0.0.1:5556/\", client_id: x}\n"), "", true)

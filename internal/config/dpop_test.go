@@ -35,14 +35,19 @@ func TestDPoPConfig(t *testing.T) {
 		{"fail/nonce-lifetime", "dpop:\n  nonce_lifetime: 2h\n", "dpop.nonce_lifetime"},
 		{"fail/proof-max-age", "dpop:\n  proof_max_age: 10m\n", "dpop.proof_max_age"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(tc.yaml), "", true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.key) {
-				t.Fatalf("Validate() = %v, want a problem with %s", err, tc.key)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantProblem(t, tc.yaml, tc.key) })
+	}
+}
+
+// wantProblem checks that the (dev) config yaml parses and that Validate
+// names key among its problems.
+func wantProblem(t *testing.T, yaml, key string) {
+	t.Helper()
+	c, err := Parse([]byte(yaml), "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), key) {
+		t.Fatalf("Validate() = %v, want a problem with %s", err, key)
 	}
 }

@@ -48,15 +48,7 @@ func TestTLSConfig(t *testing.T) {
 		{"fail/trusted-without-header", "tls: {proxy: {trusted: [127.0.0.1]}}\n", "tls.proxy.header"},
 		{"fail/trusted-not-an-address", "tls: {proxy: {header: X-SSL-Client-Cert, trusted: [proxy.example]}}\n", "tls.proxy.trusted[0]"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(tc.yaml), "", true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.key) {
-				t.Fatalf("Validate() = %v, want a problem with %s", err, tc.key)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantProblem(t, tc.yaml, tc.key) })
 	}
 	t.Run("fail/missing-files-listed", func(t *testing.T) {
 		c, err := Parse([]byte("trust: {roots: [r.pem]}\ntls: {cert_file: /nonexistent/c.pem, key_file: /nonexistent/k.pem, client_ca_files: [/nonexistent/ca.pem]}\n"), "", true)
