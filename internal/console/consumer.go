@@ -41,10 +41,40 @@ func (c *Console) consumerRoutes(rt *routes) {
 	rt.post("delegations/revoke", c.revokeDelegation)
 }
 
-// lookupLimit bounds the lists a page reads beside its own (the org's
-// access rows for the catalogue, its clients for the vendors managing
-// them): one store page, the largest the API serves.
+// lookupLimit is the store page in which lookupAll reads the lists a page
+// needs whole (the org's access rows for the catalogue's states, its
+// delegations and clients to group them): the largest the API serves.
 const lookupLimit = store.MaxPageLimit
+
+// maxLookupRows bounds what lookupAll reads: more rows than the orgs of a
+// country's platform. An org past it gets a clear refusal, not a list cut
+// short without a word.
+const maxLookupRows = 20 * lookupLimit
+
+// errTooMany refuses a page whose lookup passed maxLookupRows.
+var errTooMany = &consoleError{http.StatusUnprocessableEntity, "Too many to show",
+	fmt.Sprintf("This page would list more than %d records. Use the self-service API, which pages through them.", maxLookupRows)}
+
+// lookupAll reads every row of a list through list, a page of size rows
+// at a time, and refuses (errTooMany) past max rows.
+func lookupAll[T interface{ Key() []string }](list func(store.Page) ([]T, error), size, max int) ([]T, error) {
+	var all []T
+	p := store.Page{Limit: size}
+	for {
+		rows, err := list(p)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rows...)
+		if len(rows) < size {
+			return all, nil
+		}
+		if len(all) >= max {
+			return nil, errTooMany
+		}
+		p.After = rows[len(rows)-1].Key()
+	}
+}
 
 // after is the page of a list that continues after the key in the query's
 // "after" parameter (a name or id: the first part of the record's key). A
@@ -101,7 +131,9 @@ func (c *Console) cataloguePage(w http.ResponseWriter, r *http.Request) error {
 	if len(d.Scopes) > 0 {
 		d.Next = nextAfter(len(d.Scopes), d.Scopes[len(d.Scopes)-1].Name)
 	}
-	rows, err := c.core.MyAccess(r.Context(), a, manage.AccessQuery{Inactive: true}, store.Page{Limit: lookupLimit})
+	rows, err := lookupAll(func(p store.Page) ([]store.Access, error) {
+		return c.core.MyAccess(r.Context(), a, manage.AccessQuery{Inactive: true}, p)
+	}, lookupLimit, maxLookupRows)
 	switch {
 	case lacksRole(err):
 	case err != nil:
@@ -267,7 +299,9 @@ func (c *Console) loadClients(r *http.Request, d *clientsData) error {
 	if len(d.Clients) > 0 {
 		d.Next = nextAfter(len(d.Clients), d.Clients[len(d.Clients)-1].ClientID)
 	}
-	rows, err := c.core.MyAccess(r.Context(), a, manage.AccessQuery{}, store.Page{Limit: lookupLimit})
+	rows, err := lookupAll(func(p store.Page) ([]store.Access, error) {
+		return c.core.MyAccess(r.Context(), a, manage.AccessQuery{}, p)
+	}, lookupLimit, maxLookupRows)
 	switch {
 	case lacksRole(err):
 	case err != nil:
@@ -597,7 +631,9 @@ func (c *Console) delegationsPage(w http.ResponseWriter, r *http.Request) error 
 func (c *Console) loadDelegations(r *http.Request, d *delegationsData) error {
 	a := actor(r)
 	d.Inactive = r.URL.Query().Get("inactive") == "true"
-	all, err := c.core.ListDelegations(r.Context(), a, d.Inactive, store.Page{Limit: lookupLimit})
+	all, err := lookupAll(func(p store.Page) ([]store.Delegation, error) {
+		return c.core.ListDelegations(r.Context(), a, d.Inactive, p)
+	}, lookupLimit, maxLookupRows)
 	if err != nil {
 		return err
 	}
@@ -606,7 +642,9 @@ func (c *Console) loadDelegations(r *http.Request, d *delegationsData) error {
 			d.Given = append(d.Given, dl)
 		}
 	}
-	clients, err := c.core.ListClients(r.Context(), a, true, store.Page{Limit: lookupLimit})
+	clients, err := lookupAll(func(p store.Page) ([]store.Client, error) {
+		return c.core.ListClients(r.Context(), a, true, p)
+	}, lookupLimit, maxLookupRows)
 	switch {
 	case lacksRole(err):
 		return nil

@@ -31,7 +31,9 @@ type receivedData struct {
 func (c *Console) receivedPage(w http.ResponseWriter, r *http.Request) error {
 	a := actor(r)
 	d := receivedData{Inactive: r.URL.Query().Get("inactive") == "true"}
-	all, err := c.core.ListDelegations(r.Context(), a, d.Inactive, store.Page{Limit: lookupLimit})
+	all, err := lookupAll(func(p store.Page) ([]store.Delegation, error) {
+		return c.core.ListDelegations(r.Context(), a, d.Inactive, p)
+	}, lookupLimit, maxLookupRows)
 	if err != nil {
 		return err
 	}
@@ -47,7 +49,9 @@ func (c *Console) receivedPage(w http.ResponseWriter, r *http.Request) error {
 		d.Customers[i].Delegations = append(d.Customers[i].Delegations, dl)
 	}
 	slices.SortFunc(d.Customers, func(x, y customer) int { return strings.Compare(x.Org, y.Org) })
-	clients, err := c.core.ListClients(r.Context(), a, false, store.Page{Limit: lookupLimit})
+	clients, err := lookupAll(func(p store.Page) ([]store.Client, error) {
+		return c.core.ListClients(r.Context(), a, false, p)
+	}, lookupLimit, maxLookupRows)
 	switch {
 	case lacksRole(err):
 	case err != nil:
