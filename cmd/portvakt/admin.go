@@ -273,17 +273,9 @@ func (a *adminCLI) show(cmd *cobra.Command, body []byte, spec ...string) error {
 		_, err = out.Write(b)
 		return err
 	}
-	var rows []map[string]any
-	if bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
-		if err := json.Unmarshal(body, &rows); err != nil {
-			return err
-		}
-	} else {
-		var one map[string]any
-		if err := json.Unmarshal(body, &one); err != nil {
-			return err
-		}
-		rows = []map[string]any{one}
+	rows, err := recordsOf(body)
+	if err != nil {
+		return err
 	}
 	var cols, notes []string
 	for _, c := range spec {
@@ -324,8 +316,23 @@ func (a *adminCLI) show(cmd *cobra.Command, body []byte, spec ...string) error {
 			b.WriteString(l + "\n")
 		}
 	}
-	_, err := io.WriteString(out, b.String())
+	_, err = io.WriteString(out, b.String())
 	return err
+}
+
+// recordsOf reads an answer of the API as records: a list, or one record
+// as a list of one.
+func recordsOf(body []byte) ([]map[string]any, error) {
+	var rows []map[string]any
+	if bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
+		err := json.Unmarshal(body, &rows)
+		return rows, err
+	}
+	var one map[string]any
+	if err := json.Unmarshal(body, &one); err != nil {
+		return nil, err
+	}
+	return []map[string]any{one}, nil
 }
 
 // keyExpiryWarning is how long before its expiry a client key is marked.

@@ -224,17 +224,9 @@ func (a *adminCLI) showWebhooks(cmd *cobra.Command, body []byte) error {
 	if a.raw() {
 		return a.show(cmd, body)
 	}
-	var rows []map[string]any
-	if strings.HasPrefix(strings.TrimSpace(string(body)), "[") {
-		if err := json.Unmarshal(body, &rows); err != nil {
-			return err
-		}
-	} else {
-		var one map[string]any
-		if err := json.Unmarshal(body, &one); err != nil {
-			return err
-		}
-		rows = []map[string]any{one}
+	rows, err := recordsOf(body)
+	if err != nil {
+		return err
 	}
 	for _, r := range rows {
 		if ev, _ := r["events"].([]any); len(ev) == 0 {
