@@ -379,7 +379,7 @@ func expiryMark(v any, now time.Time) string {
 	case !now.Before(exp):
 		return " (EXPIRED)"
 	case exp.Sub(now) <= keyExpiryWarning:
-		days := int((exp.Sub(now) + 24*time.Hour - 1) / (24 * time.Hour))
+		days := records.DaysLeft(exp, now)
 		if days == 1 {
 			return " (EXPIRES IN 1 DAY)"
 		}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -360,8 +359,8 @@ func (c *Console) keyRows(cl store.Client) []keyRow {
 	out := make([]keyRow, 0, len(cl.Keys))
 	for _, k := range cl.Keys {
 		row := keyRow{KID: k.KID, Type: keyType(k.JWK), UploadedBy: k.UploadedBy, Created: k.Created, Expires: k.Expires,
-			DaysLeft: int(math.Ceil(k.Expires.Sub(now).Hours() / 24))}
-		if !now.Before(k.Expires) {
+			DaysLeft: records.DaysLeft(k.Expires, now)}
+		if row.DaysLeft == 0 {
 			row.DaysLeft = -1
 		}
 		if row.UploadedBy == "" {

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -294,4 +295,14 @@ func foldName(name string) string {
 		}
 	}
 	return b.String()
+}
+
+// DaysLeft is how many days a client key that expires at expires has left
+// at now, a part of a day counting as one; 0 or less once it has expired.
+func DaysLeft(expires, now time.Time) int {
+	left := expires.Sub(now)
+	if left <= 0 {
+		return 0
+	}
+	return int((left + 24*time.Hour - 1) / (24 * time.Hour))
 }
