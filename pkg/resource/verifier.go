@@ -166,25 +166,16 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 // only good with proof of that key (VerifyDPoP for a DPoP key, VerifyBearer
 // with the request for a client certificate).
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
-	c, err := v.verify(ctx, token)
-	if err != nil {
-		return nil, err
-	}
-	if c.JKT != "" {
-		return nil, invalid("the token is bound to a key: send it with Authorization: DPoP and a DPoP proof", nil)
-	}
-	if c.X5T != "" {
-		return nil, invalid("the token is bound to a client certificate: it is only good with the request that carries it", nil)
-	}
-	return c, nil
+	return v.VerifyBearer(ctx, token, nil)
 }
 
 // VerifyBearer checks a token sent as "Authorization: Bearer" with r: a
 // token as Verify does and, when the token is bound to a client
 // certificate (cnf.x5t#S256, RFC 8705 section 3), that r came with that
 // certificate, on its TLS connection or in a trusted proxy's header
-// (VerifierConfig.MTLS). A DPoP-bound token is refused: it needs its proof
-// (VerifyDPoP). Errors are *TokenError.
+// (VerifierConfig.MTLS); with no r (Verify) such a token is refused. A
+// DPoP-bound token is refused: it needs its proof (VerifyDPoP). Errors are
+// *TokenError.
 func (v *Verifier) VerifyBearer(ctx context.Context, token string, r *http.Request) (*Claims, error) {
 	c, err := v.verify(ctx, token)
 	if err != nil {
@@ -194,6 +185,9 @@ func (v *Verifier) VerifyBearer(ctx context.Context, token string, r *http.Reque
 		return nil, invalid("the token is bound to a key: send it with Authorization: DPoP and a DPoP proof", nil)
 	}
 	if c.X5T != "" {
+		if r == nil {
+			return nil, invalid("the token is bound to a client certificate: it is only good with the request that carries it", nil)
+		}
 		if err := v.checkCertificate(r, c.X5T); err != nil {
 			return nil, err
 		}
