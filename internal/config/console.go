@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/portvakt/portvakt/internal/records"
@@ -82,10 +81,9 @@ func (c Console) validate(bad func(key, format string, args ...any)) {
 	} else if o.ClientID != "" || o.ClientSecret != "" || o.OrgsClaim != "" {
 		bad("console.oidc.issuer", "is required when other console.oidc keys are set")
 	}
-	for i, r := range o.ClaimRoles {
-		if !slices.Contains(records.AdminScopes, r) {
-			bad(fmt.Sprintf("console.oidc.claim_roles[%d]", i), "%q is not an org admin scope (one of %v)", records.Clip(r), records.AdminScopes)
-		}
+	// The roles a claim gives hold in any org it names: never portvakt:admin.
+	for _, e := range records.CheckRoles("console.oidc.claim_roles", o.ClaimRoles, false) {
+		bad(e.Field, "%s", e.Detail)
 	}
 	if c.Session.IdleTimeout < time.Minute {
 		bad("console.session.idle_timeout", "must be at least 1m, got %s", c.Session.IdleTimeout)

@@ -20,7 +20,7 @@ const MaxSubject = 255
 func ValidateMember(m store.Member, platformOrg string) []FieldError {
 	errs := checkOrg("org", m.Org)
 	errs = append(errs, CheckSubject("subject", m.Subject)...)
-	return append(errs, checkRoles("roles", m.Roles, m.Org == platformOrg)...)
+	return append(errs, CheckRoles("roles", m.Roles, m.Org == platformOrg)...)
 }
 
 // CheckSubject checks a person's subject: 1 to MaxSubject printable
@@ -46,9 +46,10 @@ func CheckSubject(field, s string) []FieldError {
 	return nil
 }
 
-// checkRoles: the bound first (each role at most once, so no more roles
-// than there are), then each role.
-func checkRoles(field string, roles []string, platform bool) []FieldError {
+// CheckRoles checks the roles a person holds in an org (platform: the
+// platform admin org): the bound first (each role at most once, so no more
+// roles than there are), then each role.
+func CheckRoles(field string, roles []string, platform bool) []FieldError {
 	max := len(AdminScopes)
 	if platform {
 		max++
